@@ -1,0 +1,74 @@
+//! Compiles `proto/` with protox (no system protoc) and embeds `migrations/`.
+
+use std::{
+    env,
+    error::Error,
+    fmt::Write as _,
+    fs,
+    path::{Path, PathBuf},
+};
+
+use prost::Message;
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-changed=migrations");
+
+    let protos = files_with_extension(Path::new("proto/patchbay/v1"), "proto")?;
+    let descriptors = protox::compile(&protos, ["proto"])?;
+    // The builder ignores `file_descriptor_set_path` on the compile_fds path,
+    // so the encoded set for reflection is written here.
+    fs::write(
+        out_dir.join("patchbay_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+    tonic_prost_build::configure()
+        .extern_path(".google.rpc", "::tonic_types::pb")
+        .compile_fds(descriptors)?;
+
+    embed_migrations(&out_dir)?;
+    Ok(())
+}
+
+fn files_with_extension(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, Box<dyn Error>> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Turns `migrations/NNNN_name.sql` into refinery's `V{N}__{name}` names.
+fn embed_migrations(out_dir: &Path) -> Result<(), Box<dyn Error>> {
+    let mut code = String::from("pub const MIGRATIONS: &[(&str, &str)] = &[\n");
+    let mut versions = Vec::new();
+    for path in files_with_extension(Path::new("migrations"), "sql")? {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or("migration file name is not UTF-8")?;
+        let (number, name) = stem
+            .split_once('_')
+            .ok_or_else(|| format!("migration {stem} is not named NNNN_name.sql"))?;
+        let version: u32 = number
+            .parse()
+            .map_err(|_| format!("migration {stem} does not start with a number"))?;
+        if versions.contains(&version) {
+            return Err(format!("two migrations share version {version}").into());
+        }
+        versions.push(version);
+        let absolute = fs::canonicalize(&path)?;
+        writeln!(
+            code,
+            "    (\"V{version}__{name}\", include_str!({:?})),",
+            absolute.display().to_string()
+        )?;
+    }
+    code.push_str("];\n");
+    let latest = versions.iter().max().copied().unwrap_or(0);
+    writeln!(code, "pub const LATEST_VERSION: i64 = {latest};")?;
+    fs::write(out_dir.join("migrations.rs"), code)?;
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! ActionService: starting, reading and cancelling actions.
+
+mod grpc;
+
+pub use grpc::ActionsGrpc;

@@ -1,0 +1,211 @@
+use std::{
+    fs,
+    io::{self, Write as _},
+    os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _},
+    path::{Path, PathBuf},
+};
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use rand::RngCore as _;
+
+use crate::{
+    config::{AuthArgs, KeyAlgorithm, Secret},
+    error::ApiError,
+};
+
+/// The shortest HS256 secret accepted: RFC 7518 wants a key at least as long
+/// as the hash output.
+const MIN_SECRET_BYTES: usize = 32;
+const DEV_SECRET_FILE: &str = "jwt-secret";
+
+/// Why a request's token was refused. Each maps to UNAUTHENTICATED.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token: send `authorization: Bearer <JWT>`")]
+    MissingToken,
+    #[error("the authorization header is not `Bearer <JWT>`")]
+    MalformedHeader,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token's algorithm is not accepted")]
+    AlgorithmNotAllowed,
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    #[error("the token's claims are invalid: {0}")]
+    InvalidClaims(String),
+    #[error("the token is malformed")]
+    Malformed,
+}
+
+impl AuthError {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::MissingToken => "TOKEN_MISSING",
+            Self::MalformedHeader => "AUTHORIZATION_MALFORMED",
+            Self::Expired => "TOKEN_EXPIRED",
+            Self::AlgorithmNotAllowed => "TOKEN_ALGORITHM_REFUSED",
+            Self::BadSignature => "TOKEN_SIGNATURE_INVALID",
+            Self::InvalidClaims(_) => "TOKEN_CLAIMS_INVALID",
+            Self::Malformed => "TOKEN_MALFORMED",
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        ApiError::unauthenticated(err.reason(), err.to_string())
+    }
+}
+
+/// Why the configured keys could not be loaded (at start-up).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("reading JWT public key {path}")]
+    ReadKey {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("JWT public key {path} is not a valid {algorithm:?} PEM key")]
+    ParseKey {
+        path: PathBuf,
+        algorithm: KeyAlgorithm,
+        #[source]
+        source: jsonwebtoken::errors::Error,
+    },
+    #[error("--jwt-public-key needs --jwt-algorithm (RS256, ES256 or EdDSA)")]
+    MissingAlgorithm,
+    #[error("the JWT secret must be at least {MIN_SECRET_BYTES} bytes")]
+    SecretTooShort,
+    #[error("minting tokens needs an HS256 secret; a public key can only verify")]
+    CannotMint,
+    #[error("keeping the development JWT secret in {path}")]
+    DevSecret {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Where token keys come from, resolved once at start-up.
+#[derive(Clone)]
+pub enum KeySource {
+    /// A shared HS256 secret (configured, or the development one).
+    Secret {
+        secret: Secret<Vec<u8>>,
+        /// Set when the secret was generated into the data directory.
+        dev_file: Option<PathBuf>,
+    },
+    /// An asymmetric public key: verify only.
+    PublicKey {
+        algorithm: Algorithm,
+        key: DecodingKey,
+    },
+}
+
+impl KeySource {
+    /// Configured secret, else public key, else the development secret kept
+    /// in `data_dir` (created on first use).
+    pub fn resolve(args: &AuthArgs, data_dir: &Path) -> Result<Self, KeyError> {
+        if let Some(path) = &args.jwt_public_key {
+            let algorithm = args.jwt_algorithm.ok_or(KeyError::MissingAlgorithm)?;
+            let pem = fs::read(path).map_err(|source| KeyError::ReadKey {
+                path: path.clone(),
+                source,
+            })?;
+            let (alg, key) = match algorithm {
+                KeyAlgorithm::Rs256 => (Algorithm::RS256, DecodingKey::from_rsa_pem(&pem)),
+                KeyAlgorithm::Es256 => (Algorithm::ES256, DecodingKey::from_ec_pem(&pem)),
+                KeyAlgorithm::EdDsa => (Algorithm::EdDSA, DecodingKey::from_ed_pem(&pem)),
+            };
+            let key = key.map_err(|source| KeyError::ParseKey {
+                path: path.clone(),
+                algorithm,
+                source,
+            })?;
+            return Ok(Self::PublicKey {
+                algorithm: alg,
+                key,
+            });
+        }
+        if let Some(secret) = &args.jwt_secret {
+            return Self::from_secret(secret.expose().as_bytes().to_vec());
+        }
+        let path = data_dir.join(DEV_SECRET_FILE);
+        let secret = load_or_create_dev_secret(&path).map_err(|source| KeyError::DevSecret {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Self::Secret {
+            secret: Secret::new(secret),
+            dev_file: Some(path),
+        })
+    }
+
+    pub fn from_secret(secret: Vec<u8>) -> Result<Self, KeyError> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(KeyError::SecretTooShort);
+        }
+        Ok(Self::Secret {
+            secret: Secret::new(secret),
+            dev_file: None,
+        })
+    }
+
+    pub(super) fn decoding(&self) -> (Algorithm, DecodingKey) {
+        match self {
+            Self::Secret { secret, .. } => {
+                (Algorithm::HS256, DecodingKey::from_secret(secret.expose()))
+            }
+            Self::PublicKey { algorithm, key } => (*algorithm, key.clone()),
+        }
+    }
+
+    pub(super) fn encoding(&self) -> Result<EncodingKey, KeyError> {
+        match self {
+            Self::Secret { secret, .. } => Ok(EncodingKey::from_secret(secret.expose())),
+            Self::PublicKey { .. } => Err(KeyError::CannotMint),
+        }
+    }
+
+    /// The generated development secret's file, when that is the source.
+    pub fn dev_secret_file(&self) -> Option<&Path> {
+        match self {
+            Self::Secret { dev_file, .. } => dev_file.as_deref(),
+            Self::PublicKey { .. } => None,
+        }
+    }
+}
+
+fn load_or_create_dev_secret(path: &Path) -> io::Result<Vec<u8>> {
+    match fs::read_to_string(path) {
+        Ok(existing) => return Ok(existing.trim().as_bytes().to_vec()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = URL_SAFE_NO_PAD.encode(bytes);
+    // create_new: when two processes race, one wins and the other reads it.
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(mut file) => {
+            file.write_all(secret.as_bytes())?;
+            file.sync_all()?;
+            Ok(secret.into_bytes())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            Ok(fs::read_to_string(path)?.trim().as_bytes().to_vec())
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,12 @@
+//! Who is calling: JWT verification yields a typed [`Caller`] that handlers
+//! receive. One verifier serves gRPC and HTTP.
+
+mod caller;
+mod interceptor;
+mod jwt;
+mod keys;
+
+pub use caller::{Caller, Role};
+pub use interceptor::{AuthInterceptor, caller_of};
+pub use jwt::{Claims, JwtVerifier, TokenMinter};
+pub use keys::{AuthError, KeyError, KeySource};

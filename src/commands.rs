@@ -1,0 +1,152 @@
+//! The subcommands: turn validated arguments into running things.
+
+use std::{net::SocketAddr, str::FromStr as _};
+
+use tokio::net::TcpListener;
+
+use crate::{
+    app::{self, AppError, ServerConfig},
+    auth::{KeySource, TokenMinter},
+    config::{DatabaseArgs, MigrateArgs, ServeArgs, TokenArgs},
+    store::{
+        self,
+        embedded::{self, EmbeddedError, EmbeddedOptions, EmbeddedPostgres},
+        migrate::{self, MigrateError},
+    },
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("loading JWT keys")]
+    Keys(#[from] crate::auth::KeyError),
+    #[error("starting the embedded PostgreSQL")]
+    Embedded(#[from] EmbeddedError),
+    #[error("DATABASE_URL is not a valid PostgreSQL URL")]
+    DatabaseUrl(#[source] tokio_postgres::Error),
+    #[error("binding {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("minting the token")]
+    Mint(#[from] jsonwebtoken::errors::Error),
+}
+
+/// `patchbay serve`.
+pub async fn serve(args: ServeArgs) -> Result<(), CommandError> {
+    let keys = KeySource::resolve(&args.auth, &args.database.data_dir.data_dir)?;
+    if let Some(file) = keys.dev_secret_file() {
+        tracing::warn!(
+            file = %file.display(),
+            "no JWT key configured: using a generated development secret; mint tokens with `patchbay token`"
+        );
+    }
+    let grpc = bind(args.grpc_addr).await?;
+    let http = bind(args.http_addr).await?;
+    let (database, mut embedded) = open_database(&args.database).await?;
+    let config = ServerConfig {
+        database,
+        pool_size: usize::from(args.database.db_pool_size),
+        keys,
+        jwt_issuer: args.auth.jwt_issuer,
+        jwt_audience: args.auth.jwt_audience,
+        public_url: args.public_url,
+        health_interval: args.health_interval,
+        shutdown_grace: args.shutdown_grace,
+    };
+    let result = app::run(config, grpc, http, shutdown_signal()).await;
+    if let Some(pg) = embedded.as_mut() {
+        tracing::info!("stopping the embedded PostgreSQL");
+        pg.stop().await?;
+    }
+    Ok(result?)
+}
+
+/// `patchbay migrate`.
+pub async fn migrate(args: MigrateArgs) -> Result<(), CommandError> {
+    let (database, mut embedded) = open_database(&args.database).await?;
+    let result = async {
+        let mut client = store::connect(&database).await?;
+        let applied = migrate::run(&mut client).await?;
+        println!(
+            "schema version {} ({} migration(s) applied now)",
+            migrate::latest_version(),
+            applied.len()
+        );
+        Ok::<_, CommandError>(())
+    }
+    .await;
+    if let Some(pg) = embedded.as_mut() {
+        pg.stop().await?;
+    }
+    result
+}
+
+/// `patchbay token`: the token alone on the last line of stdout.
+pub fn token(args: TokenArgs) -> Result<(), CommandError> {
+    let keys = KeySource::resolve(&args.auth, &args.data_dir.data_dir)?;
+    let minter = TokenMinter::new(
+        &keys,
+        args.auth.jwt_issuer.clone(),
+        args.auth.jwt_audience.clone(),
+    )?;
+    let token = minter.mint(&args.sub, &args.projects, args.admin, args.ttl)?;
+    println!("{token}");
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, CommandError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| CommandError::Bind { addr, source })
+}
+
+/// DATABASE_URL when set; otherwise the embedded server, started here.
+async fn open_database(
+    args: &DatabaseArgs,
+) -> Result<(tokio_postgres::Config, Option<EmbeddedPostgres>), CommandError> {
+    if let Some(url) = &args.database_url {
+        let config =
+            tokio_postgres::Config::from_str(url.expose()).map_err(CommandError::DatabaseUrl)?;
+        return Ok((config, None));
+    }
+    let pg = EmbeddedPostgres::start(&EmbeddedOptions {
+        data_dir: args.data_dir.data_dir.clone(),
+        bin_dir: args.pg_bin_dir.clone(),
+        ephemeral: false,
+    })
+    .await?;
+    Ok((pg.config(embedded::DATABASE), Some(pg)))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}

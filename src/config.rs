@@ -1,0 +1,254 @@
+//! Command-line flags with `PATCHBAY_*` environment fallbacks, validated once
+//! into settings the rest of the process uses.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::auth::Role;
+
+/// Patchbay: the integrations control plane.
+///
+/// Every option can also be set through the environment variable named in
+/// brackets. With no DATABASE_URL, Patchbay runs its own PostgreSQL from the
+/// system's binaries, with data under --data-dir.
+#[derive(Debug, Parser)]
+#[command(name = "patchbay", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// Log output: human-readable text or one JSON object per line.
+    #[arg(long, env = "PATCHBAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Log filter in tracing's EnvFilter syntax, e.g. `info,patchbay=debug`.
+    #[arg(
+        long,
+        env = "PATCHBAY_LOG",
+        default_value = "info,tokio_postgres=warn,refinery_core=warn",
+        global = true
+    )]
+    pub log: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server and the HTTP bridge.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(MigrateArgs),
+    /// Mint a development JWT with the configured HS256 secret; the token is
+    /// printed alone on the last line.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the gRPC (and gRPC-Web) server.
+    #[arg(long, env = "PATCHBAY_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+
+    /// Address of the HTTP bridge (webhooks, /healthz, /readyz, /metrics).
+    #[arg(long, env = "PATCHBAY_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+
+    /// The bridge's public base URL as providers reach it (behind a proxy, for
+    /// example); defaults to http://<http-addr>.
+    #[arg(long, env = "PATCHBAY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// How often the database is checked for health reporting.
+    #[arg(long, env = "PATCHBAY_HEALTH_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    pub health_interval: Duration,
+
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "PATCHBAY_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL. Unset: an embedded PostgreSQL under --data-dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret<String>>,
+
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+
+    /// Directory holding initdb/postgres/pg_ctl for the embedded database.
+    /// Default: PATH, then /usr/lib/postgresql/<newest>/bin.
+    #[arg(long, env = "PATCHBAY_PG_BIN_DIR")]
+    pub pg_bin_dir: Option<PathBuf>,
+
+    /// Maximum database connections in the pool.
+    #[arg(long, env = "PATCHBAY_DB_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub db_pool_size: u16,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DataDirArg {
+    /// Where Patchbay keeps local state: the embedded database and generated
+    /// development secrets.
+    #[arg(long, env = "PATCHBAY_DATA_DIR", default_value = ".patchbay")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// Shared HS256 secret for JWTs. With neither this nor --jwt-public-key, a
+    /// development secret is generated and kept in --data-dir.
+    #[arg(long, env = "PATCHBAY_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret<String>>,
+
+    /// PEM public key for RS256, ES256 or EdDSA tokens (see --jwt-algorithm).
+    #[arg(long, env = "PATCHBAY_JWT_PUBLIC_KEY", conflicts_with = "jwt_secret")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// The algorithm of --jwt-public-key.
+    #[arg(
+        long,
+        env = "PATCHBAY_JWT_ALGORITHM",
+        value_enum,
+        requires = "jwt_public_key"
+    )]
+    pub jwt_algorithm: Option<KeyAlgorithm>,
+
+    /// Required `iss` claim, when set.
+    #[arg(long, env = "PATCHBAY_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` claim, when set.
+    #[arg(long, env = "PATCHBAY_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyAlgorithm {
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "EdDSA")]
+    EdDsa,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The token's subject (user id).
+    #[arg(long)]
+    pub sub: String,
+
+    /// A project role, as PROJECT=ROLE (owner, admin, editor, viewer); repeat
+    /// for several projects.
+    #[arg(long = "project", value_parser = parse_project_role)]
+    pub projects: Vec<(String, Role)>,
+
+    /// Make the subject a platform admin (catalog writes).
+    #[arg(long)]
+    pub admin: bool,
+
+    /// How long the token is valid.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub ttl: Duration,
+
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// A value that never prints: Debug and Display show `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The only way to read the value; grep for it to audit secret use.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FromStr for Secret<String> {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_project_role(s: &str) -> Result<(String, Role), String> {
+    let (project, role) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected PROJECT=ROLE, got {s:?}"))?;
+    let role = Role::parse(role)
+        .ok_or_else(|| format!("unknown role {role:?}: expected owner, admin, editor or viewer"))?;
+    Ok((project.to_owned(), role))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let secret: Secret<String> = "hunter2".parse().unwrap_or_else(|e| match e {});
+        assert_eq!(format!("{secret:?} {secret}"), "[redacted] [redacted]");
+    }
+
+    #[test]
+    fn project_roles_parse() {
+        assert_eq!(
+            parse_project_role("acme=editor"),
+            Ok(("acme".to_owned(), Role::Editor))
+        );
+        assert!(parse_project_role("acme").is_err());
+        assert!(parse_project_role("acme=boss").is_err());
+    }
+}

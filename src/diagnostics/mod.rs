@@ -1,0 +1,5 @@
+//! Diagnostics: health, checks, webhook verification and deployment drift.
+
+mod grpc;
+
+pub use grpc::DiagnosticsGrpc;

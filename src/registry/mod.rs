@@ -1,0 +1,5 @@
+//! IntegrationRegistry: the catalog, connections, credentials and mapping templates.
+
+mod grpc;
+
+pub use grpc::RegistryGrpc;

@@ -1,0 +1,5 @@
+//! StatusService: project status reads and the watch stream.
+
+mod grpc;
+
+pub use grpc::StatusGrpc;

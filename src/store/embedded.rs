@@ -1,0 +1,569 @@
+//! A PostgreSQL server Patchbay runs itself when no `DATABASE_URL` is given:
+//! started from the system's binaries, listening only on a Unix socket in the
+//! data directory, reused across restarts and stopped on exit.
+//!
+//! When Patchbay was killed without stopping it (`kill -9`), the next start
+//! finds the old postmaster through `postmaster.pid`, stops it cleanly (a
+//! fast shutdown checkpoints everything committed) and starts its own.
+
+use std::{
+    fs, io,
+    os::unix::{
+        fs::{PermissionsExt as _, chown},
+        process::CommandExt as _,
+    },
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::{Gid, Pid, Uid, User},
+};
+use tokio_postgres::NoTls;
+
+/// The superuser and database Patchbay creates in its own cluster.
+const SUPERUSER: &str = "patchbay";
+pub const DATABASE: &str = "patchbay";
+/// Only the socket file name depends on it: the server opens no TCP port.
+const SOCKET_PORT: u16 = 5432;
+/// `sun_path` holds 108 bytes including the NUL.
+const MAX_SOCKET_PATH: usize = 107;
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    #[error(
+        "no PostgreSQL server binaries found (looked for initdb and postgres on PATH and \
+         under /usr/lib/postgresql/*/bin). Install them (Debian/Ubuntu: `apt-get install \
+         postgresql`; Fedora: `dnf install postgresql-server`; macOS: `brew install \
+         postgresql`), pass --pg-bin-dir, or set DATABASE_URL"
+    )]
+    BinariesNotFound,
+    #[error(
+        "running as root, and no unprivileged user to run PostgreSQL as (tried `postgres` \
+         and `nobody`)"
+    )]
+    NoUnprivilegedUser,
+    #[error("{path} is not reachable by user {user}; choose a --data-dir it can enter")]
+    NotTraversable { path: PathBuf, user: String },
+    #[error("the socket path {0} is too long for a Unix socket; choose a shorter --data-dir")]
+    SocketPathTooLong(PathBuf),
+    #[error("{action} ({path})")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("initdb failed with {status}: {log}")]
+    InitDb { status: String, log: String },
+    #[error("PostgreSQL exited during start-up with {status}; its log ends with: {log}")]
+    ExitedEarly { status: String, log: String },
+    #[error("PostgreSQL did not accept connections within {0:?}; see {1}")]
+    StartTimeout(Duration, PathBuf),
+    #[error("an earlier PostgreSQL (pid {0}) in this data directory did not stop")]
+    StaleServerStuck(i32),
+    #[error("creating the patchbay database")]
+    CreateDatabase(#[source] tokio_postgres::Error),
+}
+
+/// How to start the embedded server.
+#[derive(Debug, Clone)]
+pub struct EmbeddedOptions {
+    /// Root of Patchbay's local state; PostgreSQL lives in `pg/` below it.
+    pub data_dir: PathBuf,
+    /// Where the binaries are; found automatically when `None`.
+    pub bin_dir: Option<PathBuf>,
+    /// Trade durability for speed (tests): fsync and synchronous commit off.
+    pub ephemeral: bool,
+}
+
+/// A running embedded PostgreSQL. Stopped by [`EmbeddedPostgres::stop`], or
+/// on drop.
+#[derive(Debug)]
+pub struct EmbeddedPostgres {
+    child: Option<Child>,
+    pgdata: PathBuf,
+    socket_dir: PathBuf,
+    log_file: PathBuf,
+    bin_dir: PathBuf,
+    run_as: Option<(Uid, Gid)>,
+    ephemeral: bool,
+}
+
+impl EmbeddedPostgres {
+    /// Initialises the cluster if needed, takes over from a server left
+    /// behind, starts PostgreSQL and waits until it accepts connections.
+    pub async fn start(options: &EmbeddedOptions) -> Result<Self, EmbeddedError> {
+        let bin_dir = match &options.bin_dir {
+            Some(dir) => dir.clone(),
+            None => find_binaries().ok_or(EmbeddedError::BinariesNotFound)?,
+        };
+        if !bin_dir.join("postgres").is_file() || !bin_dir.join("initdb").is_file() {
+            return Err(EmbeddedError::BinariesNotFound);
+        }
+        let run_as = unprivileged_user()?;
+
+        create_dir(&options.data_dir, 0o755)?;
+        let root = fs::canonicalize(&options.data_dir).map_err(|source| EmbeddedError::Io {
+            action: "resolving the data directory",
+            path: options.data_dir.clone(),
+            source,
+        })?;
+        let pgdata = root.join("pg");
+        let socket_dir = root.join("run");
+        let log_file = root.join("postgres.log");
+        let socket = socket_dir.join(format!(".s.PGSQL.{SOCKET_PORT}"));
+        if socket.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(EmbeddedError::SocketPathTooLong(socket));
+        }
+        if let Some((uid, gid)) = run_as {
+            check_traversable(&root, uid, gid)?;
+        }
+        for dir in [&pgdata, &socket_dir] {
+            create_dir(dir, 0o700)?;
+            chown_to(dir, run_as)?;
+        }
+        // PostgreSQL appends its log here; it must be able to write it.
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_file)
+            .map_err(|source| EmbeddedError::Io {
+                action: "opening the PostgreSQL log",
+                path: log_file.clone(),
+                source,
+            })?;
+        chown_to(&log_file, run_as)?;
+
+        let mut server = Self {
+            child: None,
+            pgdata,
+            socket_dir,
+            log_file,
+            bin_dir,
+            run_as,
+            ephemeral: options.ephemeral,
+        };
+        if !server.pgdata.join("PG_VERSION").exists() {
+            server.initdb()?;
+        }
+        server.stop_left_behind_server().await?;
+        server.spawn()?;
+        server.wait_until_ready().await?;
+        server.ensure_database().await?;
+        Ok(server)
+    }
+
+    /// Connection settings for `dbname` on this server.
+    pub fn config(&self, dbname: &str) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host_path(&self.socket_dir)
+            .port(SOCKET_PORT)
+            .user(SUPERUSER)
+            .dbname(dbname)
+            .application_name("patchbay")
+            .connect_timeout(Duration::from_secs(5));
+        config
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.pgdata
+    }
+
+    /// The postmaster's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Stops the server: a fast shutdown (aborts sessions, checkpoints), or
+    /// an immediate one for ephemeral clusters.
+    pub async fn stop(&mut self) -> Result<(), EmbeddedError> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let signal = self.shutdown_signal();
+        tokio::task::spawn_blocking(move || stop_child(&mut child, signal))
+            .await
+            .map_err(|e| EmbeddedError::Io {
+                action: "stopping PostgreSQL",
+                path: PathBuf::new(),
+                source: io::Error::other(e),
+            })?
+    }
+
+    /// Starts a stopped server again in the same data directory.
+    pub async fn restart(&mut self) -> Result<(), EmbeddedError> {
+        self.stop().await?;
+        self.spawn()?;
+        self.wait_until_ready().await
+    }
+
+    fn shutdown_signal(&self) -> Signal {
+        if self.ephemeral {
+            Signal::SIGQUIT
+        } else {
+            Signal::SIGINT
+        }
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(self.bin_dir.join(program));
+        cmd.current_dir(self.pgdata.parent().unwrap_or(Path::new("/")))
+            .env("LC_ALL", "C")
+            .env_remove("PGDATA")
+            .stdin(Stdio::null());
+        if let Some((uid, gid)) = self.run_as {
+            cmd.uid(uid.as_raw()).gid(gid.as_raw());
+        }
+        cmd
+    }
+
+    fn initdb(&self) -> Result<(), EmbeddedError> {
+        tracing::info!(pgdata = %self.pgdata.display(), "initialising embedded PostgreSQL");
+        let output = self
+            .command("initdb")
+            .arg("-D")
+            .arg(&self.pgdata)
+            .args([
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-instructions",
+            ])
+            .args(if self.ephemeral {
+                &["--no-sync"][..]
+            } else {
+                &[]
+            })
+            .output()
+            .map_err(|source| EmbeddedError::Io {
+                action: "running initdb",
+                path: self.bin_dir.join("initdb"),
+                source,
+            })?;
+        if !output.status.success() {
+            return Err(EmbeddedError::InitDb {
+                status: output.status.to_string(),
+                log: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A postmaster from an earlier run whose owner was killed: stop it
+    /// cleanly so this process owns the one it talks to.
+    async fn stop_left_behind_server(&self) -> Result<(), EmbeddedError> {
+        let Some(pid) = read_postmaster_pid(&self.pgdata) else {
+            return Ok(());
+        };
+        if !is_postgres_process(pid) {
+            // A stale pid file: PostgreSQL removes it itself and recovers.
+            return Ok(());
+        }
+        tracing::warn!(
+            pid,
+            "found a PostgreSQL left running by an earlier Patchbay; stopping it cleanly"
+        );
+        let pid = Pid::from_raw(pid);
+        tokio::task::spawn_blocking(move || {
+            let _ = kill(pid, Signal::SIGINT);
+            wait_for_exit(pid, STOP_TIMEOUT) || {
+                let _ = kill(pid, Signal::SIGQUIT);
+                wait_for_exit(pid, Duration::from_secs(10))
+            }
+        })
+        .await
+        .ok()
+        .filter(|stopped| *stopped)
+        .map(|_| ())
+        .ok_or(EmbeddedError::StaleServerStuck(pid.as_raw()))
+    }
+
+    fn spawn(&mut self) -> Result<(), EmbeddedError> {
+        let log = fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log_file)
+            .map_err(|source| EmbeddedError::Io {
+                action: "opening the PostgreSQL log",
+                path: self.log_file.clone(),
+                source,
+            })?;
+        let log_err = log.try_clone().map_err(|source| EmbeddedError::Io {
+            action: "opening the PostgreSQL log",
+            path: self.log_file.clone(),
+            source,
+        })?;
+        let mut cmd = self.command("postgres");
+        cmd.arg("-D")
+            .arg(&self.pgdata)
+            .arg("-k")
+            .arg(&self.socket_dir)
+            .args(["-p", &SOCKET_PORT.to_string()])
+            .args(["-c", "listen_addresses="])
+            .args(["-c", "unix_socket_permissions=0700"])
+            .args(["-c", "max_connections=200"]);
+        if self.ephemeral {
+            cmd.args(["-c", "fsync=off"])
+                .args(["-c", "synchronous_commit=off"])
+                .args(["-c", "full_page_writes=off"]);
+        }
+        // Its own process group: a terminal's Ctrl-C reaches Patchbay only,
+        // which then stops PostgreSQL after its own requests have finished.
+        cmd.process_group(0).stdout(log).stderr(log_err);
+        let child = cmd.spawn().map_err(|source| EmbeddedError::Io {
+            action: "starting postgres",
+            path: self.bin_dir.join("postgres"),
+            source,
+        })?;
+        tracing::info!(pid = child.id(), socket_dir = %self.socket_dir.display(), "started embedded PostgreSQL");
+        self.child = Some(child);
+        Ok(())
+    }
+
+    async fn wait_until_ready(&mut self) -> Result<(), EmbeddedError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let config = self.config("postgres");
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(EmbeddedError::ExitedEarly {
+                    status: status.to_string(),
+                    log: log_tail(&self.log_file),
+                });
+            }
+            if let Ok((client, connection)) = config.connect(NoTls).await {
+                drop(client);
+                let _ = connection.await;
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(EmbeddedError::StartTimeout(
+                    START_TIMEOUT,
+                    self.log_file.clone(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn ensure_database(&self) -> Result<(), EmbeddedError> {
+        let (client, connection) = self
+            .config("postgres")
+            .connect(NoTls)
+            .await
+            .map_err(EmbeddedError::CreateDatabase)?;
+        let driver = tokio::spawn(connection);
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&DATABASE])
+            .await
+            .map_err(EmbeddedError::CreateDatabase)?
+            .is_some();
+        if !exists {
+            match client
+                .batch_execute(&format!("CREATE DATABASE {DATABASE}"))
+                .await
+            {
+                Ok(()) => {}
+                // Another process created it between our check and now.
+                Err(e)
+                    if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+                Err(e) => return Err(EmbeddedError::CreateDatabase(e)),
+            }
+        }
+        drop(client);
+        let _ = driver.await;
+        Ok(())
+    }
+}
+
+impl Drop for EmbeddedPostgres {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = stop_child(&mut child, self.shutdown_signal());
+        }
+    }
+}
+
+fn stop_child(child: &mut Child, signal: Signal) -> Result<(), EmbeddedError> {
+    let pid = Pid::from_raw(child.id() as i32);
+    let _ = kill(pid, signal);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(None) => {
+                tracing::warn!(
+                    pid = pid.as_raw(),
+                    "PostgreSQL did not stop in time; forcing"
+                );
+                let _ = kill(pid, Signal::SIGQUIT);
+                let _ = child.wait();
+                return Ok(());
+            }
+            Err(source) => {
+                return Err(EmbeddedError::Io {
+                    action: "waiting for PostgreSQL to stop",
+                    path: PathBuf::new(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// The directory holding `initdb` and `postgres`: PATH first, then the
+/// newest Debian-style install.
+pub fn find_binaries() -> Option<PathBuf> {
+    let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if has_both(&dir) {
+                return Some(dir);
+            }
+            // PATH often holds only symlinks (pg_ctl → …/15/bin/pg_ctl):
+            // follow one to the real bin directory.
+            if let Ok(real) = fs::canonicalize(dir.join("initdb"))
+                && let Some(parent) = real.parent()
+                && has_both(parent)
+            {
+                return Some(parent.to_path_buf());
+            }
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .filter(|(_, bin)| has_both(bin))
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+/// PostgreSQL refuses to run as root: pick the user to run it as.
+fn unprivileged_user() -> Result<Option<(Uid, Gid)>, EmbeddedError> {
+    if !Uid::effective().is_root() {
+        return Ok(None);
+    }
+    for name in ["postgres", "nobody"] {
+        if let Ok(Some(user)) = User::from_name(name) {
+            return Ok(Some((user.uid, user.gid)));
+        }
+    }
+    Err(EmbeddedError::NoUnprivilegedUser)
+}
+
+fn create_dir(path: &Path, mode: u32) -> Result<(), EmbeddedError> {
+    let io_err = |action| {
+        move |source| EmbeddedError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    fs::create_dir_all(path).map_err(io_err("creating a directory"))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(io_err("setting directory permissions"))
+}
+
+fn chown_to(path: &Path, run_as: Option<(Uid, Gid)>) -> Result<(), EmbeddedError> {
+    let Some((uid, gid)) = run_as else {
+        return Ok(());
+    };
+    chown(path, Some(uid.as_raw()), Some(gid.as_raw())).map_err(|source| EmbeddedError::Io {
+        action: "handing a directory to the PostgreSQL user",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Every ancestor of `path` must let `uid` pass through (execute bit).
+fn check_traversable(path: &Path, uid: Uid, gid: Gid) -> Result<(), EmbeddedError> {
+    use std::os::unix::fs::MetadataExt as _;
+    for dir in path.ancestors() {
+        let Ok(meta) = fs::metadata(dir) else {
+            continue;
+        };
+        let mode = meta.mode();
+        let ok = if meta.uid() == uid.as_raw() {
+            mode & 0o100 != 0
+        } else if meta.gid() == gid.as_raw() {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        if !ok {
+            let user = User::from_uid(uid)
+                .ok()
+                .flatten()
+                .map_or_else(|| uid.to_string(), |u| u.name);
+            return Err(EmbeddedError::NotTraversable {
+                path: dir.to_path_buf(),
+                user,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn read_postmaster_pid(pgdata: &Path) -> Option<i32> {
+    let contents = fs::read_to_string(pgdata.join("postmaster.pid")).ok()?;
+    contents.lines().next()?.trim().parse().ok()
+}
+
+/// Guards against a recycled pid: only a live `postgres` process counts.
+fn is_postgres_process(pid: i32) -> bool {
+    if is_gone(Pid::from_raw(pid)) {
+        return false;
+    }
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).contains("postgres"))
+        .unwrap_or(false)
+}
+
+fn wait_for_exit(pid: Pid, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if is_gone(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    is_gone(pid)
+}
+
+/// Exited, or a zombie nobody has reaped yet (an orphan's parent is init).
+fn is_gone(pid: Pid) -> bool {
+    if kill(pid, None).is_err() {
+        return true;
+    }
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // The state follows the parenthesised command name.
+            let after = stat.rsplit_once(')')?.1;
+            after.split_whitespace().next().map(|state| state == "Z")
+        })
+        .unwrap_or(false)
+}
+
+fn log_tail(path: &Path) -> String {
+    let contents = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = contents.lines().collect();
+    lines[lines.len().saturating_sub(10)..].join("\n")
+}

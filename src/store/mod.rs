@@ -1,0 +1,118 @@
+//! PostgreSQL, the one source of truth: the connection pool, migrations, the
+//! embedded server, and one module per table family. All SQL lives here.
+
+pub mod embedded;
+pub mod migrate;
+pub mod replicas;
+
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::{NoTls, error::SqlState};
+
+use crate::error::ApiError;
+
+/// How long a request waits for a pooled connection before the database
+/// counts as unavailable.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The server cannot be reached, or is shutting down: worth a retry.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("database query failed")]
+    Query(#[source] tokio_postgres::Error),
+    #[error("building the connection pool")]
+    Pool(#[from] deadpool_postgres::BuildError),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        if is_unavailable(&err) {
+            Self::Unavailable(Box::new(err))
+        } else {
+            Self::Query(err)
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(err: deadpool_postgres::PoolError) -> Self {
+        match err {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => Self::Unavailable(Box::new(other)),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(source) => {
+                tracing::warn!(error = %crate::error::ErrorChain(source.as_ref()), "database unavailable");
+                ApiError::unavailable("DATABASE_UNAVAILABLE", "the database is unavailable")
+            }
+            other => ApiError::internal("database operation failed", other),
+        }
+    }
+}
+
+/// Connection failures, and the server refusing work while it starts or stops.
+fn is_unavailable(err: &tokio_postgres::Error) -> bool {
+    match err.code() {
+        Some(code) => {
+            code.code().starts_with("08")
+                || [
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                    SqlState::TOO_MANY_CONNECTIONS,
+                ]
+                .contains(code)
+        }
+        // No SQLSTATE: the socket failed or the connection is closed.
+        None => true,
+    }
+}
+
+/// A pool over `config`. Connections are made lazily, so this succeeds
+/// while the database is down.
+pub fn pool(config: tokio_postgres::Config, max_size: usize) -> Result<Pool, StoreError> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Ok(Pool::builder(manager)
+        .max_size(max_size)
+        .wait_timeout(Some(POOL_WAIT))
+        .create_timeout(Some(POOL_WAIT))
+        .recycle_timeout(Some(POOL_WAIT))
+        .runtime(Runtime::Tokio1)
+        .build()?)
+}
+
+/// Round-trips one query and returns how long it took.
+pub async fn ping(pool: &Pool) -> Result<Duration, StoreError> {
+    let started = Instant::now();
+    let client = pool.get().await?;
+    client.simple_query("SELECT 1").await?;
+    Ok(started.elapsed())
+}
+
+/// Opens one connection outside the pool (migrations, LISTEN), driving it on
+/// a background task.
+pub async fn connect(
+    config: &tokio_postgres::Config,
+) -> Result<tokio_postgres::Client, StoreError> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "database connection ended");
+        }
+    });
+    Ok(client)
+}
