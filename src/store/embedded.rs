@@ -77,7 +77,7 @@ pub struct EmbeddedOptions {
     pub data_dir: PathBuf,
     /// Where the binaries are; found automatically when `None`.
     pub bin_dir: Option<PathBuf>,
-    /// Trade durability for speed (tests): fsync and synchronous commit off.
+    /// Trade durability for speed (tests): no fsync, immediate shutdown.
     pub ephemeral: bool,
 }
 
@@ -310,8 +310,10 @@ impl EmbeddedPostgres {
             .args(["-c", "unix_socket_permissions=0700"])
             .args(["-c", "max_connections=200"]);
         if self.ephemeral {
+            // Survives process crashes (the OS keeps the writes), not
+            // machine crashes. synchronous_commit stays on: with it off, an
+            // immediate shutdown could drop commits already acknowledged.
             cmd.args(["-c", "fsync=off"])
-                .args(["-c", "synchronous_commit=off"])
                 .args(["-c", "full_page_writes=off"]);
         }
         // Its own process group: a terminal's Ctrl-C reaches Patchbay only,

@@ -1,1 +1,12 @@
+//! Integration tests: the real server on ephemeral ports against a real
+//! PostgreSQL, one fresh database per test. One binary, so the build and the
+//! shared PostgreSQL happen once.
 
+mod auth;
+mod binary;
+mod bridge;
+mod database;
+mod health;
+mod helpers;
+mod migrations;
+mod reflection;

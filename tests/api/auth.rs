@@ -1,0 +1,189 @@
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use patchbay::{
+    auth::{Claims, Role, TokenMinter},
+    proto::v1::{
+        GetActionRequest, GetConnectionRequest, GetDeploymentInfoRequest, GetProjectStatusRequest,
+    },
+};
+use tonic::Code;
+use tonic_types::StatusExt as _;
+
+use crate::helpers::{TestApp, random_secret, spawn_app};
+
+fn reason(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+        .unwrap_or_default()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// Calls one method of each service with `token`; returns every status.
+async fn call_every_service(app: &TestApp, token: Option<&str>) -> Vec<tonic::Status> {
+    let registry = app
+        .registry(token)
+        .get_connection(GetConnectionRequest {
+            name: "projects/acme/connections/gh".into(),
+        })
+        .await
+        .expect_err("nothing is built that could succeed");
+    let status = app
+        .status(token)
+        .get_project_status(GetProjectStatusRequest {
+            project: "projects/acme".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("not built");
+    let actions = app
+        .actions(token)
+        .get_action(GetActionRequest {
+            name: "projects/acme/actions/a".into(),
+        })
+        .await
+        .expect_err("not built");
+    let diagnostics = app
+        .diagnostics(token)
+        .get_deployment_info(GetDeploymentInfoRequest {})
+        .await
+        .expect_err("not built");
+    vec![registry, status, actions, diagnostics]
+}
+
+async fn assert_refused(app: &TestApp, token: Option<&str>, wanted_reason: &str) {
+    for status in call_every_service(app, token).await {
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+        assert_eq!(reason(&status), wanted_reason, "{status:?}");
+        let info = status.get_error_details();
+        assert_eq!(
+            info.error_info().map(|i| i.domain.as_str()),
+            Some("patchbay.dev")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_call_without_a_token_is_unauthenticated() {
+    let app = spawn_app().await;
+    assert_refused(&app, None, "TOKEN_MISSING").await;
+}
+
+#[tokio::test]
+async fn an_expired_token_is_unauthenticated() {
+    let app = spawn_app().await;
+    let token = app
+        .minter()
+        .mint_claims(&Claims {
+            sub: "alice".into(),
+            exp: now() - 3600,
+            iat: Some(now() - 7200),
+            iss: None,
+            aud: None,
+            projects: [("acme".to_owned(), "owner".to_owned())].into(),
+            admin: false,
+        })
+        .expect("mint");
+    assert_refused(&app, Some(&token), "TOKEN_EXPIRED").await;
+}
+
+#[tokio::test]
+async fn a_token_signed_by_another_key_is_unauthenticated() {
+    let app = spawn_app().await;
+    let stranger = TokenMinter::new(&random_secret(), None, None).expect("minter");
+    let token = stranger
+        .mint(
+            "mallory",
+            &[("acme".into(), Role::Owner)],
+            true,
+            std::time::Duration::from_secs(600),
+        )
+        .expect("mint");
+    assert_refused(&app, Some(&token), "TOKEN_SIGNATURE_INVALID").await;
+}
+
+fn unsigned_token(alg: &str) -> String {
+    let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+    let claims = URL_SAFE_NO_PAD.encode(format!(
+        r#"{{"sub":"mallory","exp":{},"projects":{{"acme":"owner"}},"admin":true}}"#,
+        now() + 3600
+    ));
+    format!("{header}.{claims}.")
+}
+
+#[tokio::test]
+async fn an_alg_none_token_is_unauthenticated() {
+    let app = spawn_app().await;
+    for alg in ["none", "None", "NONE"] {
+        let token = unsigned_token(alg);
+        for status in call_every_service(&app, Some(&token)).await {
+            assert_eq!(
+                status.code(),
+                Code::Unauthenticated,
+                "alg {alg}: {status:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_token_for_another_algorithm_is_refused() {
+    let app = spawn_app().await;
+    // Algorithm confusion: an RS256 header against an HS256 server.
+    let token = format!("{}sig", unsigned_token("RS256"));
+    assert_refused(&app, Some(&token), "TOKEN_ALGORITHM_REFUSED").await;
+}
+
+#[tokio::test]
+async fn malformed_credentials_are_unauthenticated() {
+    let app = spawn_app().await;
+    assert_refused(&app, Some("not.a.jwt"), "TOKEN_MALFORMED").await;
+    let mut client = app.registry(None);
+    let mut request = tonic::Request::new(GetConnectionRequest {
+        name: "projects/acme/connections/gh".into(),
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        "Basic YWxpY2U6c2VjcmV0".parse().expect("ascii"),
+    );
+    let status = client.get_connection(request).await.expect_err("refused");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(reason(&status), "AUTHORIZATION_MALFORMED");
+}
+
+#[tokio::test]
+async fn a_token_with_an_unknown_role_is_unauthenticated() {
+    let app = spawn_app().await;
+    let token = app
+        .minter()
+        .mint_claims(&Claims {
+            sub: "alice".into(),
+            exp: now() + 600,
+            iat: None,
+            iss: None,
+            aud: None,
+            projects: [("acme".to_owned(), "superuser".to_owned())].into(),
+            admin: false,
+        })
+        .expect("mint");
+    assert_refused(&app, Some(&token), "TOKEN_CLAIMS_INVALID").await;
+}
+
+#[tokio::test]
+async fn a_valid_token_passes_authentication() {
+    let app = spawn_app().await;
+    let token = app.token("alice", &[("acme", Role::Owner)]);
+    for status in call_every_service(&app, Some(&token)).await {
+        assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+        assert_eq!(reason(&status), "NOT_BUILT_YET");
+        assert!(status.message().contains("not built yet"), "{status:?}");
+    }
+}

@@ -1,0 +1,239 @@
+//! `spawn_app()`: the real server, in-process, on ephemeral ports, against a
+//! fresh database; with typed clients and a token minter.
+
+use std::{net::SocketAddr, time::Duration};
+
+use patchbay::{
+    app::{self, AppError, ServerConfig},
+    auth::{KeySource, Role, TokenMinter},
+    proto::v1::{
+        action_service_client::ActionServiceClient, diagnostics_client::DiagnosticsClient,
+        integration_registry_client::IntegrationRegistryClient,
+        status_service_client::StatusServiceClient,
+    },
+};
+use rand::RngCore as _;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::{
+    Request, Status,
+    metadata::MetadataValue,
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+use crate::database;
+
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(Option<String>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(token) = &self.0 {
+            let value: MetadataValue<_> = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| Status::internal("token is not a header value"))?;
+            request.metadata_mut().insert("authorization", value);
+        }
+        Ok(request)
+    }
+}
+
+/// Knobs a test may turn; everything else is the production default.
+pub struct TestOptions {
+    pub database: Option<tokio_postgres::Config>,
+    pub keys: Option<KeySource>,
+    pub health_interval: Duration,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        Self {
+            database: None,
+            keys: None,
+            health_interval: Duration::from_millis(200),
+        }
+    }
+}
+
+pub struct TestApp {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub channel: Channel,
+    minter: TokenMinter,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), AppError>>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(TestOptions::default()).await
+}
+
+pub fn random_secret() -> KeySource {
+    let mut secret = vec![0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    KeySource::from_secret(secret).expect("32 bytes is long enough")
+}
+
+/// `PATCHBAY_TEST_LOG=debug cargo test ...` shows the servers' logs.
+fn init_test_logging() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        if let Ok(filter) = std::env::var("PATCHBAY_TEST_LOG") {
+            patchbay::telemetry::init(patchbay::config::LogFormat::Text, &filter);
+        }
+    });
+}
+
+pub async fn spawn_app_with(options: TestOptions) -> TestApp {
+    init_test_logging();
+    let database = match options.database {
+        Some(db) => db,
+        None => database::fresh_database().await,
+    };
+    let keys = options.keys.unwrap_or_else(random_secret);
+    let minter = TokenMinter::new(&keys, None, None).expect("HS256 keys can mint");
+    let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind gRPC");
+    let http = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP");
+    let grpc_addr = grpc.local_addr().expect("gRPC address");
+    let http_addr = http.local_addr().expect("HTTP address");
+    let config = ServerConfig {
+        database,
+        pool_size: 4,
+        keys,
+        jwt_issuer: None,
+        jwt_audience: None,
+        public_url: None,
+        health_interval: options.health_interval,
+        shutdown_grace: Duration::from_secs(5),
+    };
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(app::run(config, grpc, http, async {
+        let _ = rx.await;
+    }));
+    let channel = Channel::from_shared(format!("http://{grpc_addr}"))
+        .expect("valid URI")
+        .connect_lazy();
+    let app = TestApp {
+        grpc_addr,
+        http_addr,
+        channel,
+        minter,
+        shutdown: Some(tx),
+        task: Some(task),
+    };
+    app.wait_for_health("", ServingStatus::Serving).await;
+    app
+}
+
+impl TestApp {
+    /// A valid token for `sub` with these roles.
+    pub fn token(&self, sub: &str, projects: &[(&str, Role)]) -> String {
+        let projects: Vec<(String, Role)> = projects
+            .iter()
+            .map(|(p, r)| ((*p).to_owned(), *r))
+            .collect();
+        self.minter
+            .mint(sub, &projects, false, Duration::from_secs(3600))
+            .expect("mint token")
+    }
+
+    pub fn minter(&self) -> &TokenMinter {
+        &self.minter
+    }
+
+    fn bearer(&self, token: Option<&str>) -> Bearer {
+        Bearer(token.map(str::to_owned))
+    }
+
+    pub fn registry(&self, token: Option<&str>) -> IntegrationRegistryClient<Authed> {
+        IntegrationRegistryClient::with_interceptor(self.channel.clone(), self.bearer(token))
+    }
+
+    pub fn status(&self, token: Option<&str>) -> StatusServiceClient<Authed> {
+        StatusServiceClient::with_interceptor(self.channel.clone(), self.bearer(token))
+    }
+
+    pub fn actions(&self, token: Option<&str>) -> ActionServiceClient<Authed> {
+        ActionServiceClient::with_interceptor(self.channel.clone(), self.bearer(token))
+    }
+
+    pub fn diagnostics(&self, token: Option<&str>) -> DiagnosticsClient<Authed> {
+        DiagnosticsClient::with_interceptor(self.channel.clone(), self.bearer(token))
+    }
+
+    pub fn health(&self) -> HealthClient<Channel> {
+        HealthClient::new(self.channel.clone())
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http_addr)
+    }
+
+    pub async fn health_status(&self, service: &str) -> Option<ServingStatus> {
+        let response = self
+            .health()
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .ok()?;
+        ServingStatus::try_from(response.into_inner().status).ok()
+    }
+
+    /// Polls the health service until `service` reports `wanted`.
+    pub async fn wait_for_health(&self, service: &str, wanted: ServingStatus) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = self.health_status(service).await;
+            if status == Some(wanted) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "health of {service:?} stayed {status:?}, wanted {wanted:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Graceful shutdown; returns how the server ended.
+    pub async fn stop(mut self) -> Result<(), AppError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.expect("server task panicked"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A tool the test command installs; `None` when absent and not required.
+pub fn tool(name: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() && std::env::var_os("PATCHBAY_REQUIRE_TOOLS").is_some() {
+        panic!("{name} is required (PATCHBAY_REQUIRE_TOOLS is set) but not on PATH");
+    }
+    if found.is_none() {
+        eprintln!("skipping the {name} part: {name} is not on PATH (scripts/test installs it)");
+    }
+    found
+}
