@@ -16,6 +16,7 @@ use crate::{
     actions::ActionsGrpc,
     auth::{AuthInterceptor, JwtVerifier, KeySource},
     bridge,
+    crypto::Keyring,
     diagnostics::DiagnosticsGrpc,
     health::{self, HealthMonitor},
     proto::{
@@ -26,7 +27,7 @@ use crate::{
             status_service_server::StatusServiceServer,
         },
     },
-    registry::RegistryGrpc,
+    registry::{Registry, RegistryGrpc},
     status::StatusGrpc,
     store::{
         self, StoreError,
@@ -50,6 +51,10 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     pub health_interval: Duration,
     pub shutdown_grace: Duration,
+    /// Seals credentials and webhook secrets at rest.
+    pub keyring: Arc<Keyring>,
+    /// How long a rotated webhook secret stays valid.
+    pub webhook_secret_grace: Duration,
 }
 
 /// State shared by every handler. Cheap to clone.
@@ -59,6 +64,7 @@ pub struct AppState {
     pub replica: Arc<ReplicaInfo>,
     pub started_at: DateTime<Utc>,
     pub public_url: Arc<str>,
+    pub registry: Registry,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +123,11 @@ pub async fn run(
             .unwrap_or_else(|| format!("http://{http_addr}"))
             .trim_end_matches('/')
             .into(),
+        registry: Registry::new(
+            pool.clone(),
+            config.keyring.clone(),
+            config.webhook_secret_grace,
+        ),
     };
 
     let token = CancellationToken::new();
@@ -146,7 +157,7 @@ pub async fn run(
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(IntegrationRegistryServer::with_interceptor(
-            RegistryGrpc::new(state.clone()),
+            RegistryGrpc::new(state.registry.clone(), state.public_url.clone()),
             auth.clone(),
         ))
         .add_service(StatusServiceServer::with_interceptor(

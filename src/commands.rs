@@ -1,13 +1,15 @@
 //! The subcommands: turn validated arguments into running things.
 
-use std::{net::SocketAddr, str::FromStr as _};
+use std::{net::SocketAddr, str::FromStr as _, sync::Arc};
 
 use tokio::net::TcpListener;
 
 use crate::{
     app::{self, AppError, ServerConfig},
     auth::{KeySource, TokenMinter},
-    config::{DatabaseArgs, MigrateArgs, ServeArgs, TokenArgs},
+    config::{DatabaseArgs, EncryptionArgs, MigrateArgs, RotateKeysArgs, ServeArgs, TokenArgs},
+    crypto::{CryptoError, Keyring},
+    registry::rotation::{self, RotationError},
     store::{
         self,
         embedded::{self, EmbeddedError, EmbeddedOptions, EmbeddedPostgres},
@@ -37,6 +39,15 @@ pub enum CommandError {
     Store(#[from] store::StoreError),
     #[error("minting the token")]
     Mint(#[from] jsonwebtoken::errors::Error),
+    #[error("loading encryption keys")]
+    Crypto(#[from] CryptoError),
+    #[error(
+        "PATCHBAY_ENCRYPTION_KEYS is required with DATABASE_URL: every replica must share the keys \
+         (generate one with `openssl rand -base64 32` and set PATCHBAY_ENCRYPTION_KEYS=k1:<key>)"
+    )]
+    EncryptionKeysRequired,
+    #[error(transparent)]
+    Rotation(#[from] RotationError),
 }
 
 /// `patchbay serve`.
@@ -48,6 +59,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CommandError> {
             "no JWT key configured: using a generated development secret; mint tokens with `patchbay token`"
         );
     }
+    let keyring = Arc::new(keyring(&args.encryption, &args.database)?);
     let grpc = bind(args.grpc_addr).await?;
     let http = bind(args.http_addr).await?;
     let (database, mut embedded) = open_database(&args.database).await?;
@@ -60,6 +72,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), CommandError> {
         public_url: args.public_url,
         health_interval: args.health_interval,
         shutdown_grace: args.shutdown_grace,
+        keyring,
+        webhook_secret_grace: args.webhook_secret_grace,
     };
     let result = app::run(config, grpc, http, shutdown_signal()).await;
     if let Some(pg) = embedded.as_mut() {
@@ -87,6 +101,37 @@ pub async fn migrate(args: MigrateArgs) -> Result<(), CommandError> {
         pg.stop().await?;
     }
     result
+}
+
+/// `patchbay rotate-keys`.
+pub async fn rotate_keys(args: RotateKeysArgs) -> Result<(), CommandError> {
+    let keyring = keyring(&args.encryption, &args.database)?;
+    let (database, mut embedded) = open_database(&args.database).await?;
+    let result = async {
+        let mut client = store::connect(&database).await?;
+        migrate::run(&mut client).await?;
+        let pool = store::pool(database.clone(), 2)?;
+        let count = rotation::reseal_all(&pool, &keyring).await?;
+        println!(
+            "re-encrypted {count} connection(s) under key {}",
+            keyring.current_id()
+        );
+        Ok::<_, CommandError>(())
+    }
+    .await;
+    if let Some(pg) = embedded.as_mut() {
+        pg.stop().await?;
+    }
+    result
+}
+
+/// PATCHBAY_ENCRYPTION_KEYS, or the embedded setup's generated local key.
+fn keyring(encryption: &EncryptionArgs, database: &DatabaseArgs) -> Result<Keyring, CommandError> {
+    match (&encryption.encryption_keys, &database.database_url) {
+        (Some(keys), _) => Ok(Keyring::parse(keys.expose())?),
+        (None, None) => Ok(Keyring::load_or_create_local(&database.data_dir.data_dir)?),
+        (None, Some(_)) => Err(CommandError::EncryptionKeysRequired),
+    }
 }
 
 /// `patchbay token`: the token alone on the last line of stdout.

@@ -47,6 +47,28 @@ pub enum Command {
     /// Mint a development JWT with the configured HS256 secret; the token is
     /// printed alone on the last line.
     Token(TokenArgs),
+    /// Re-encrypt every stored secret under the first key of
+    /// PATCHBAY_ENCRYPTION_KEYS. Safe beside running servers.
+    RotateKeys(RotateKeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateKeysArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub encryption: EncryptionArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EncryptionArgs {
+    /// Keys that seal credentials and webhook secrets at rest, as
+    /// `id:base64-32-bytes,...`: the first encrypts, all decrypt. Required
+    /// with DATABASE_URL; with the embedded database a generated key is kept
+    /// in --data-dir.
+    #[arg(long, env = "PATCHBAY_ENCRYPTION_KEYS", hide_env_values = true)]
+    pub encryption_keys: Option<Secret<String>>,
 }
 
 #[derive(Debug, Args)]
@@ -72,11 +94,18 @@ pub struct ServeArgs {
     #[arg(long, env = "PATCHBAY_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// How long a rotated webhook secret keeps verifying deliveries.
+    #[arg(long, env = "PATCHBAY_WEBHOOK_SECRET_GRACE", default_value = "24h", value_parser = parse_duration)]
+    pub webhook_secret_grace: Duration,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
 
     #[command(flatten)]
     pub auth: AuthArgs,
+
+    #[command(flatten)]
+    pub encryption: EncryptionArgs,
 }
 
 #[derive(Debug, Args)]

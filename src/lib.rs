@@ -15,8 +15,13 @@
 //!   service, each with a `grpc.rs` that only translates.
 //! - [`bridge`] is the HTTP side; [`health`] feeds `grpc.health.v1` and
 //!   `/readyz`.
-//! - [`names`] parses resource names at the edge; [`proto`] is the generated
-//!   code; [`telemetry`] sets up logging.
+//! - [`crypto`] seals secrets at rest under rotating keys; [`secret_file`]
+//!   keeps generated local secrets in the data directory.
+//! - [`names`] parses resource names at the edge; [`paging`], [`list_filter`],
+//!   [`field_mask`], [`etag`] and [`idempotency`] are the AIP conventions
+//!   every service shares.
+//! - [`proto`] is the generated code and its JSON/time conversions;
+//!   [`telemetry`] sets up logging.
 
 pub mod actions;
 pub mod app;
@@ -24,12 +29,19 @@ pub mod auth;
 pub mod bridge;
 pub mod commands;
 pub mod config;
+pub mod crypto;
 pub mod diagnostics;
 pub mod error;
+pub mod etag;
+pub mod field_mask;
 pub mod health;
+pub mod idempotency;
+pub mod list_filter;
 pub mod names;
+pub mod paging;
 pub mod proto;
 pub mod registry;
+pub mod secret_file;
 pub mod status;
 pub mod store;
 pub mod telemetry;

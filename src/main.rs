@@ -16,6 +16,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => commands::serve(args).await,
         Command::Migrate(args) => commands::migrate(args).await,
         Command::Token(args) => commands::token(args),
+        Command::RotateKeys(args) => commands::rotate_keys(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

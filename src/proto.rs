@@ -1,11 +1,13 @@
 //! The generated gRPC code: the only module that includes it.
 
-#![allow(clippy::all, missing_docs)]
-
 /// `patchbay.v1`: messages, service traits and clients.
+#[allow(clippy::all, missing_docs)]
 pub mod v1 {
     tonic::include_proto!("patchbay.v1");
 }
 
 /// The encoded descriptor set of `proto/`, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("patchbay_descriptor");
+
+pub mod json;
+pub mod time;

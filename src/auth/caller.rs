@@ -4,7 +4,10 @@ use crate::{error::ApiError, names::ProjectId};
 
 /// A caller's role in one project. Ordered: each role may do what the roles
 /// below it may do. Owner and admin have the same rights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer,
     Editor,

@@ -1,7 +1,5 @@
 use std::{
-    fs,
-    io::{self, Write as _},
-    os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _},
+    fs, io,
     path::{Path, PathBuf},
 };
 
@@ -12,6 +10,7 @@ use rand::RngCore as _;
 use crate::{
     config::{AuthArgs, KeyAlgorithm, Secret},
     error::ApiError,
+    secret_file,
 };
 
 /// The shortest HS256 secret accepted: RFC 7518 wants a key at least as long
@@ -179,33 +178,10 @@ impl KeySource {
 }
 
 fn load_or_create_dev_secret(path: &Path) -> io::Result<Vec<u8>> {
-    match fs::read_to_string(path) {
-        Ok(existing) => return Ok(existing.trim().as_bytes().to_vec()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
-    }
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let secret = URL_SAFE_NO_PAD.encode(bytes);
-    // create_new: when two processes race, one wins and the other reads it.
-    match fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(mut file) => {
-            file.write_all(secret.as_bytes())?;
-            file.sync_all()?;
-            Ok(secret.into_bytes())
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            Ok(fs::read_to_string(path)?.trim().as_bytes().to_vec())
-        }
-        Err(e) => Err(e),
-    }
+    let secret = secret_file::load_or_create(path, || {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        URL_SAFE_NO_PAD.encode(bytes)
+    })?;
+    Ok(secret.into_bytes())
 }

@@ -1,5 +1,47 @@
-//! IntegrationRegistry: the catalog, connections, credentials and mapping templates.
+//! IntegrationRegistry: the catalog, connections with their sealed secrets,
+//! mapping templates and record transformation.
+//!
+//! [`Registry`] holds the rules (who may do what, what is valid); the store
+//! holds the SQL; `grpc` only translates.
 
+pub mod catalog;
+mod catalog_proto;
+mod connection_proto;
+pub mod connection_secrets;
+pub mod connections;
 mod grpc;
+mod proto_enums;
+pub mod rotation;
+pub mod settings;
+mod stats;
+mod template_proto;
+pub mod templates;
+pub mod transform;
 
+use std::{sync::Arc, time::Duration};
+
+use deadpool_postgres::Pool;
 pub use grpc::RegistryGrpc;
+
+use crate::crypto::Keyring;
+
+/// How long a rotated webhook secret stays valid, unless configured.
+pub const DEFAULT_SECRET_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+/// The registry's rules over the store. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    pool: Pool,
+    keyring: Arc<Keyring>,
+    secret_grace: Duration,
+}
+
+impl Registry {
+    pub fn new(pool: Pool, keyring: Arc<Keyring>, secret_grace: Duration) -> Self {
+        Self {
+            pool,
+            keyring,
+            secret_grace,
+        }
+    }
+}

@@ -18,6 +18,7 @@ use std::{
 };
 
 use nix::{
+    fcntl::{Flock, FlockArg},
     sys::signal::{Signal, kill},
     unistd::{Gid, Pid, Uid, User},
 };
@@ -35,6 +36,11 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedError {
+    #[error(
+        "the data directory {0} is in use by another running Patchbay; stop it first, or \
+         use another --data-dir"
+    )]
+    InUse(PathBuf),
     #[error(
         "no PostgreSQL server binaries found (looked for initdb and postgres on PATH and \
          under /usr/lib/postgresql/*/bin). Install them (Debian/Ubuntu: `apt-get install \
@@ -92,6 +98,10 @@ pub struct EmbeddedPostgres {
     bin_dir: PathBuf,
     run_as: Option<(Uid, Gid)>,
     ephemeral: bool,
+    /// Held while this process owns the data directory. The kernel drops it
+    /// when the process dies, even by `kill -9`, which is what tells a left
+    /// behind server (safe to take over) from a live owner's (refused).
+    _owner_lock: Flock<fs::File>,
 }
 
 impl EmbeddedPostgres {
@@ -113,6 +123,7 @@ impl EmbeddedPostgres {
             path: options.data_dir.clone(),
             source,
         })?;
+        let owner_lock = lock_owner(&root)?;
         let pgdata = root.join("pg");
         let socket_dir = root.join("run");
         let log_file = root.join("postgres.log");
@@ -147,6 +158,7 @@ impl EmbeddedPostgres {
             bin_dir,
             run_as,
             ephemeral: options.ephemeral,
+            _owner_lock: owner_lock,
         };
         if !server.pgdata.join("PG_VERSION").exists() {
             server.initdb()?;
@@ -547,6 +559,23 @@ fn wait_for_exit(pid: Pid, timeout: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     is_gone(pid)
+}
+
+/// Takes `<root>/patchbay.lock` for this process, or says who holds it.
+fn lock_owner(root: &Path) -> Result<Flock<fs::File>, EmbeddedError> {
+    let path = root.join("patchbay.lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| EmbeddedError::Io {
+            action: "opening the data directory lock",
+            path: path.clone(),
+            source,
+        })?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock)
+        .map_err(|_| EmbeddedError::InUse(root.to_path_buf()))
 }
 
 /// Exited, or a zombie nobody has reaped yet (an orphan's parent is init).

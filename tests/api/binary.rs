@@ -15,11 +15,10 @@ use nix::{
 use patchbay::{
     auth::KeySource,
     config::AuthArgs,
-    proto::v1::GetConnectionRequest,
+    proto::v1::ListConnectionsRequest,
     store::{self, embedded},
 };
 use tokio::process::{Child, Command};
-use tonic::Code;
 
 use crate::helpers::{TestOptions, spawn_app_with};
 
@@ -62,18 +61,13 @@ async fn mint_with_cli(args: &[&str], env: &[(&str, &str)]) -> String {
 }
 
 async fn assert_accepted(app: &crate::helpers::TestApp, token: &str) {
-    let status = app
-        .registry(Some(token))
-        .get_connection(GetConnectionRequest {
-            name: "projects/acme/connections/gh".into(),
+    app.registry(Some(token))
+        .list_connections(ListConnectionsRequest {
+            parent: "projects/acme".into(),
+            ..Default::default()
         })
         .await
-        .expect_err("not built yet");
-    assert_eq!(
-        status.code(),
-        Code::Unimplemented,
-        "auth passed: {status:?}"
-    );
+        .expect("the token authenticates and carries its project role");
 }
 
 #[tokio::test]
@@ -223,6 +217,21 @@ async fn serve_reuses_its_embedded_database_after_kill_9_and_stops_it_on_sigterm
         .await
         .expect("commit a row");
     drop(client);
+
+    // A second process on a live owner's data directory is refused: it
+    // must not "take over" a server that is in use.
+    let refused = patchbay()
+        .args(["migrate", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .await
+        .expect("run migrate");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("in use by another running Patchbay"),
+        "{refused:?}"
+    );
+    assert!(alive(postmaster_pid(&data_dir).expect("running")));
 
     first.child.start_kill().expect("kill -9");
     first.child.wait().await.expect("reap");

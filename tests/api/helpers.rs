@@ -1,11 +1,12 @@
 //! `spawn_app()`: the real server, in-process, on ephemeral ports, against a
 //! fresh database; with typed clients and a token minter.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use patchbay::{
     app::{self, AppError, ServerConfig},
     auth::{KeySource, Role, TokenMinter},
+    crypto::Keyring,
     proto::v1::{
         action_service_client::ActionServiceClient, diagnostics_client::DiagnosticsClient,
         integration_registry_client::IntegrationRegistryClient,
@@ -48,7 +49,9 @@ impl Interceptor for Bearer {
 pub struct TestOptions {
     pub database: Option<tokio_postgres::Config>,
     pub keys: Option<KeySource>,
+    pub keyring: Option<Arc<Keyring>>,
     pub health_interval: Duration,
+    pub webhook_secret_grace: Duration,
 }
 
 impl Default for TestOptions {
@@ -56,12 +59,16 @@ impl Default for TestOptions {
         Self {
             database: None,
             keys: None,
+            keyring: None,
             health_interval: Duration::from_millis(200),
+            webhook_secret_grace: Duration::from_secs(24 * 3600),
         }
     }
 }
 
 pub struct TestApp {
+    /// The server's database, for tests that look at what it stored.
+    pub database: tokio_postgres::Config,
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub channel: Channel,
@@ -103,7 +110,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let grpc_addr = grpc.local_addr().expect("gRPC address");
     let http_addr = http.local_addr().expect("HTTP address");
     let config = ServerConfig {
-        database,
+        database: database.clone(),
         pool_size: 4,
         keys,
         jwt_issuer: None,
@@ -111,6 +118,10 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         public_url: None,
         health_interval: options.health_interval,
         shutdown_grace: Duration::from_secs(5),
+        keyring: options
+            .keyring
+            .unwrap_or_else(|| Arc::new(Keyring::generate("test"))),
+        webhook_secret_grace: options.webhook_secret_grace,
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(app::run(config, grpc, http, async {
@@ -120,6 +131,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         .expect("valid URI")
         .connect_lazy();
     let app = TestApp {
+        database,
         grpc_addr,
         http_addr,
         channel,
@@ -141,6 +153,24 @@ impl TestApp {
         self.minter
             .mint(sub, &projects, false, Duration::from_secs(3600))
             .expect("mint token")
+    }
+
+    /// A platform admin's token (the `admin` claim), with no project roles.
+    pub fn admin_token(&self, sub: &str) -> String {
+        self.minter
+            .mint(sub, &[], true, Duration::from_secs(3600))
+            .expect("mint token")
+    }
+
+    /// A direct connection to the server's database.
+    pub async fn db(&self) -> tokio_postgres::Client {
+        let (client, connection) = self
+            .database
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test database");
+        tokio::spawn(connection);
+        client
     }
 
     pub fn minter(&self) -> &TokenMinter {
@@ -236,4 +266,39 @@ pub fn tool(name: &str) -> Option<std::path::PathBuf> {
         eprintln!("skipping the {name} part: {name} is not on PATH (scripts/test installs it)");
     }
     found
+}
+
+/// The ErrorInfo reason of an error status.
+pub fn reason(status: &Status) -> String {
+    use tonic_types::StatusExt as _;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+        .unwrap_or_default()
+}
+
+/// The BadRequest violation fields of an error status, sorted.
+pub fn violations(status: &Status) -> Vec<String> {
+    use tonic_types::StatusExt as _;
+    let mut fields: Vec<String> = status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default();
+    fields.sort();
+    fields
+}
+
+/// Asserts `result` failed with `code` and ErrorInfo `reason`.
+#[track_caller]
+pub fn assert_error<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    code: tonic::Code,
+    wanted: &str,
+) -> Status {
+    let status = result.expect_err("the call should fail");
+    assert_eq!(status.code(), code, "{status:?}");
+    assert_eq!(reason(&status), wanted, "{status:?}");
+    status
 }

@@ -5,8 +5,14 @@
 mod auth;
 mod binary;
 mod bridge;
+mod catalog;
+mod connections;
+mod credentials;
 mod database;
 mod health;
 mod helpers;
 mod migrations;
 mod reflection;
+mod roles;
+mod secrets;
+mod templates;

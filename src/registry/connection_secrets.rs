@@ -1,0 +1,171 @@
+//! A connection's secrets: credentials sealed at rest, and the webhook
+//! signing secret with its rotation grace period.
+
+use std::collections::BTreeMap;
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use chrono::Utc;
+
+use super::{
+    Registry,
+    connections::{Connection, ConnectionState, WithSecret, seal_context},
+    settings,
+};
+use crate::{
+    auth::{Caller, Role},
+    config::Secret,
+    crypto::{self, Sealed},
+    error::{ApiError, FieldViolation},
+    etag::{check_etag, new_etag},
+    names::ConnectionName,
+    store::{self, connection_secrets::NewCredentials},
+};
+
+/// `whsec_` and base64 of 32 random bytes (the Standard Webhooks format).
+pub(super) fn generate_webhook_secret() -> Secret<String> {
+    Secret::new(format!(
+        "whsec_{}",
+        STANDARD.encode(crypto::random_bytes::<32>())
+    ))
+}
+
+impl Registry {
+    pub async fn set_credentials(
+        &self,
+        caller: &Caller,
+        name: &ConnectionName,
+        credentials: &BTreeMap<String, String>,
+        etag: Option<&str>,
+    ) -> Result<Connection, ApiError> {
+        caller.require(&name.project, Role::Admin)?;
+        let mut client = self.pool.get().await.map_err(store::StoreError::from)?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(store::StoreError::from)?;
+        let connection = store::connections::get_for_update(&tx, name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(name))?;
+        check_etag(etag, &connection.etag)?;
+        let ty = store::catalog::get(&tx, &connection.type_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::internal(
+                    "connection's type is missing",
+                    connection.type_id.to_string(),
+                )
+            })?;
+        let violations =
+            settings::check_credentials(&ty.definition.spec, credentials, "credentials");
+        if !violations.is_empty() {
+            return Err(ApiError::invalid_argument(violations));
+        }
+        let plaintext = serde_json::to_vec(credentials)
+            .map_err(|e| ApiError::internal("encoding credentials", e))?;
+        let sealed = self
+            .keyring
+            .seal(&plaintext, &seal_context(name, "credentials"));
+        let state = match connection.state {
+            // New credentials reconnect a revoked connection.
+            ConnectionState::Pending | ConnectionState::Revoked => ConnectionState::Active,
+            other => other,
+        };
+        let updated = store::connection_secrets::set_credentials(
+            &tx,
+            name,
+            &NewCredentials {
+                sealed: &sealed,
+                fingerprint: &self.keyring.fingerprint(&plaintext),
+                expire_time: credentials
+                    .get("expires_at")
+                    .and_then(|s| settings::parse_expiry(s)),
+                state,
+                etag: &new_etag(),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
+        tracing::info!(connection = %name, "credentials replaced");
+        Ok(updated)
+    }
+
+    pub async fn rotate_webhook_secret(
+        &self,
+        caller: &Caller,
+        name: &ConnectionName,
+        supplied: Option<Secret<String>>,
+    ) -> Result<WithSecret<Connection>, ApiError> {
+        caller.require(&name.project, Role::Admin)?;
+        let (secret, generated_secret) = match supplied {
+            Some(supplied) => (supplied, None),
+            None => {
+                let generated = generate_webhook_secret();
+                (generated.clone(), Some(generated))
+            }
+        };
+        let sealed = self.keyring.seal(
+            secret.expose().as_bytes(),
+            &seal_context(name, "webhook_secret"),
+        );
+        let grace = chrono::Duration::from_std(self.secret_grace)
+            .map_err(|e| ApiError::internal("secret grace out of range", e))?;
+        let client = self.pool.get().await.map_err(store::StoreError::from)?;
+        let rotated = store::connection_secrets::rotate_webhook_secret(
+            &client,
+            name,
+            &sealed,
+            &self.keyring.fingerprint(secret.expose().as_bytes()),
+            Utc::now() + grace,
+            &new_etag(),
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found(name))?;
+        tracing::info!(connection = %name, "webhook secret rotated");
+        Ok(WithSecret {
+            value: rotated,
+            generated_secret,
+        })
+    }
+
+    /// The decrypted credentials, for adapters; `None` when none are stored.
+    pub async fn credentials(
+        &self,
+        name: &ConnectionName,
+    ) -> Result<Option<BTreeMap<String, String>>, ApiError> {
+        let client = self.pool.get().await.map_err(store::StoreError::from)?;
+        let secrets = store::connection_secrets::secrets(&client, name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(name))?;
+        secrets
+            .credentials
+            .map(|sealed| self.open_credentials(name, &sealed))
+            .transpose()
+    }
+
+    fn open_credentials(
+        &self,
+        name: &ConnectionName,
+        sealed: &Sealed,
+    ) -> Result<BTreeMap<String, String>, ApiError> {
+        let plaintext = self
+            .keyring
+            .open(sealed, &seal_context(name, "credentials"))
+            .map_err(|e| ApiError::internal("opening credentials", e))?;
+        serde_json::from_slice(&plaintext)
+            .map_err(|e| ApiError::internal("decoding credentials", e))
+    }
+}
+
+/// A violation for a caller-supplied webhook secret, if it is unusable.
+pub fn check_supplied_secret(secret: &str, field: &str) -> Option<FieldViolation> {
+    if secret.len() > 1024 {
+        Some(FieldViolation::new(field, "is longer than 1024 bytes"))
+    } else if secret.chars().any(char::is_control) {
+        Some(FieldViolation::new(
+            field,
+            "must not contain control characters",
+        ))
+    } else {
+        None
+    }
+}

@@ -1,0 +1,74 @@
+//! `patchbay rotate-keys`: re-seals every stored secret under the current
+//! encryption key, in small locked batches, so it can run beside live servers.
+
+use deadpool_postgres::Pool;
+
+use super::connections::seal_context;
+use crate::{
+    crypto::{CryptoError, Keyring, Sealed},
+    names::ConnectionName,
+    store::{self, StoreError},
+};
+
+const BATCH: i64 = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("re-sealing {column} of {connection}")]
+    Open {
+        connection: String,
+        column: &'static str,
+        #[source]
+        source: CryptoError,
+    },
+}
+
+/// Re-seals stale rows until none is left; returns how many rows changed.
+pub async fn reseal_all(pool: &Pool, keyring: &Keyring) -> Result<u64, RotationError> {
+    let mut total = 0;
+    loop {
+        let mut client = pool.get().await.map_err(StoreError::from)?;
+        let tx = client.transaction().await.map_err(StoreError::from)?;
+        let batch =
+            store::connection_secrets::stale_secrets(&tx, keyring.current_id(), BATCH).await?;
+        if batch.is_empty() {
+            return Ok(total);
+        }
+        for (name, mut secrets) in batch {
+            if let Some(sealed) = &secrets.credentials {
+                secrets.credentials = Some(reseal(keyring, &name, "credentials", sealed)?);
+            }
+            secrets.webhook_secret =
+                reseal(keyring, &name, "webhook_secret", &secrets.webhook_secret)?;
+            if let Some((sealed, expire)) = &secrets.previous_webhook_secret {
+                secrets.previous_webhook_secret =
+                    Some((reseal(keyring, &name, "webhook_secret", sealed)?, *expire));
+            }
+            store::connection_secrets::reseal(&tx, &name, &secrets).await?;
+            total += 1;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+    }
+}
+
+fn reseal(
+    keyring: &Keyring,
+    name: &ConnectionName,
+    column: &'static str,
+    sealed: &Sealed,
+) -> Result<Sealed, RotationError> {
+    if !keyring.is_stale(sealed) {
+        return Ok(sealed.clone());
+    }
+    let context = seal_context(name, column);
+    let plaintext = keyring
+        .open(sealed, &context)
+        .map_err(|source| RotationError::Open {
+            connection: name.to_string(),
+            column,
+            source,
+        })?;
+    Ok(keyring.seal(&plaintext, &context))
+}

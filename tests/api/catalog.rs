@@ -1,0 +1,450 @@
+//! The catalog: the seeded built-ins, listing with filters and paging, and
+//! admin-only registration and updates.
+
+use patchbay::{
+    auth::Role,
+    proto::v1::{
+        ActionSpec, ConfigField, ConfigFieldType, GetIntegrationTypeRequest, IntegrationCategory,
+        IntegrationType, ListIntegrationTypesRequest, RegisterIntegrationTypeRequest,
+        Role as ProtoRole, SignatureScheme, UpdateIntegrationTypeRequest,
+    },
+};
+use prost_types::FieldMask;
+use tonic::Code;
+
+use crate::helpers::{assert_error, spawn_app, violations};
+
+const BUILTINS: [&str; 7] = [
+    "github",
+    "salesforce",
+    "sanity",
+    "supabase",
+    "hubspot",
+    "vercel",
+    "http",
+];
+
+fn list(page_size: i32, page_token: &str) -> ListIntegrationTypesRequest {
+    ListIntegrationTypesRequest {
+        page_size,
+        page_token: page_token.into(),
+        ..Default::default()
+    }
+}
+
+pub fn custom_type(id: &str) -> IntegrationType {
+    IntegrationType {
+        name: format!("integrationTypes/{id}"),
+        display_name: "Acme CRM".into(),
+        category: IntegrationCategory::Crm.into(),
+        description: "An in-house CRM".into(),
+        capabilities: vec!["webhooks".into()],
+        config_fields: vec![
+            ConfigField {
+                name: "region".into(),
+                r#type: ConfigFieldType::String.into(),
+                required: true,
+                ..Default::default()
+            },
+            ConfigField {
+                name: "api_key".into(),
+                r#type: ConfigFieldType::String.into(),
+                required: true,
+                secret: true,
+                ..Default::default()
+            },
+        ],
+        actions: vec![ActionSpec {
+            action: "sync".into(),
+            description: "Pull records".into(),
+            min_role: ProtoRole::Editor.into(),
+        }],
+        signature_scheme: SignatureScheme::Stripe.into(),
+        probe: "http".into(),
+        api_base_uri: "https://api.acme.test".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn the_builtin_catalog_is_seeded_with_real_fields() {
+    let app = spawn_app().await;
+    let token = app.token("u", &[]);
+    let mut registry = app.registry(Some(&token));
+    let all = registry
+        .list_integration_types(list(0, ""))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(all.total_size, 7);
+    let mut names: Vec<&str> = all
+        .integration_types
+        .iter()
+        .map(|t| t.name.trim_start_matches("integrationTypes/"))
+        .collect();
+    names.sort_unstable();
+    let mut wanted = BUILTINS.to_vec();
+    wanted.sort_unstable();
+    assert_eq!(names, wanted);
+
+    let github = registry
+        .get_integration_type(GetIntegrationTypeRequest {
+            name: "integrationTypes/github".into(),
+        })
+        .await
+        .expect("get github")
+        .into_inner();
+    let fields: Vec<&str> = github
+        .config_fields
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    for wanted in ["owner", "repo", "branch", "access_token"] {
+        assert!(
+            fields.contains(&wanted),
+            "github lacks {wanted}: {fields:?}"
+        );
+    }
+    assert!(github.builtin && github.active && github.popular);
+    assert_eq!(github.signature_scheme, i32::from(SignatureScheme::Github));
+    assert_eq!(github.probe, "github");
+    assert!(github.docs_uri.starts_with("https://"));
+    let deploy = |t: &IntegrationType, action: &str| {
+        t.actions
+            .iter()
+            .find(|a| a.action == action)
+            .map(|a| a.min_role)
+    };
+    assert_eq!(deploy(&github, "push"), Some(ProtoRole::Editor.into()));
+    assert_eq!(deploy(&github, "disconnect"), Some(ProtoRole::Admin.into()));
+
+    let supabase = registry
+        .get_integration_type(GetIntegrationTypeRequest {
+            name: "integrationTypes/supabase".into(),
+        })
+        .await
+        .expect("get supabase")
+        .into_inner();
+    let url = supabase
+        .config_fields
+        .iter()
+        .find(|f| f.name == "database_url")
+        .expect("supabase has database_url");
+    assert!(url.secret && url.required);
+
+    let missing = registry
+        .get_integration_type(GetIntegrationTypeRequest {
+            name: "integrationTypes/nope".into(),
+        })
+        .await;
+    assert_error(missing, Code::NotFound, "NOT_FOUND");
+    let malformed = registry
+        .get_integration_type(GetIntegrationTypeRequest {
+            name: "github".into(),
+        })
+        .await;
+    assert_error(malformed, Code::InvalidArgument, "INVALID_ARGUMENT");
+}
+
+#[tokio::test]
+async fn list_filters_by_category_capability_text_and_popularity() {
+    let app = spawn_app().await;
+    let token = app.token("u", &[]);
+    let mut registry = app.registry(Some(&token));
+    let names = |r: patchbay::proto::v1::ListIntegrationTypesResponse| {
+        let mut n: Vec<String> = r
+            .integration_types
+            .into_iter()
+            .map(|t| t.name.trim_start_matches("integrationTypes/").to_owned())
+            .collect();
+        n.sort();
+        (n, r.total_size)
+    };
+    let crm = registry
+        .list_integration_types(ListIntegrationTypesRequest {
+            category: IntegrationCategory::Crm.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(names(crm), (vec!["hubspot".into(), "salesforce".into()], 2));
+
+    let deployments = registry
+        .list_integration_types(ListIntegrationTypesRequest {
+            capability: "deployments".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(names(deployments), (vec!["vercel".into()], 1));
+
+    // Free text matches names and descriptions, case-insensitively.
+    let text = registry
+        .list_integration_types(ListIntegrationTypesRequest {
+            query: "POSTGRES".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(names(text), (vec!["supabase".into()], 1));
+    // LIKE wildcards are literal.
+    let wildcard = registry
+        .list_integration_types(ListIntegrationTypesRequest {
+            query: "%".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(wildcard.total_size, 0);
+
+    let popular = registry
+        .list_integration_types(ListIntegrationTypesRequest {
+            popular_only: true,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    let (popular, _) = names(popular);
+    assert_eq!(popular, ["github", "hubspot", "supabase", "vercel"]);
+}
+
+#[tokio::test]
+async fn list_pages_to_the_end_with_tokens() {
+    let app = spawn_app().await;
+    let token = app.token("u", &[]);
+    let mut registry = app.registry(Some(&token));
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = registry
+            .list_integration_types(list(3, &page_token))
+            .await
+            .expect("page")
+            .into_inner();
+        assert_eq!(page.total_size, 7, "total_size covers every page");
+        assert!(page.integration_types.len() <= 3);
+        seen.extend(page.integration_types.into_iter().map(|t| t.name));
+        pages += 1;
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(pages, 3);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "pages are ordered and never repeat");
+    assert_eq!(seen.len(), 7);
+
+    // Exactly one full page: no token for an empty page after it.
+    let exact = registry
+        .list_integration_types(list(7, ""))
+        .await
+        .expect("page")
+        .into_inner();
+    assert_eq!(exact.integration_types.len(), 7);
+    assert!(exact.next_page_token.is_empty());
+
+    let negative = registry.list_integration_types(list(-1, "")).await;
+    let status = assert_error(negative, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violations(&status), ["page_size"]);
+    let garbage = registry
+        .list_integration_types(list(3, "not-a-token"))
+        .await;
+    let status = assert_error(garbage, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violations(&status), ["page_token"]);
+
+    // A token is bound to the filters it was issued for.
+    let first = registry
+        .list_integration_types(list(1, ""))
+        .await
+        .expect("page")
+        .into_inner();
+    let other_filter = registry
+        .list_integration_types(ListIntegrationTypesRequest {
+            page_size: 1,
+            page_token: first.next_page_token,
+            popular_only: true,
+            ..Default::default()
+        })
+        .await;
+    assert_error(other_filter, Code::InvalidArgument, "INVALID_ARGUMENT");
+}
+
+#[tokio::test]
+async fn only_platform_admins_register_types_and_registration_is_validated() {
+    let app = spawn_app().await;
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    let admin = app.admin_token("root");
+
+    let denied = app
+        .registry(Some(&owner))
+        .register_integration_type(RegisterIntegrationTypeRequest {
+            integration_type: Some(custom_type("acme-crm")),
+            request_id: String::new(),
+        })
+        .await;
+    assert_error(denied, Code::PermissionDenied, "PLATFORM_ADMIN_REQUIRED");
+
+    let mut registry = app.registry(Some(&admin));
+    let created = registry
+        .register_integration_type(RegisterIntegrationTypeRequest {
+            integration_type: Some(custom_type("acme-crm")),
+            request_id: String::new(),
+        })
+        .await
+        .expect("admin registers")
+        .into_inner();
+    assert!(created.active && !created.builtin);
+    assert!(!created.etag.is_empty());
+
+    let duplicate = registry
+        .register_integration_type(RegisterIntegrationTypeRequest {
+            integration_type: Some(custom_type("acme-crm")),
+            request_id: String::new(),
+        })
+        .await;
+    assert_error(duplicate, Code::AlreadyExists, "TYPE_EXISTS");
+
+    let mut bad = custom_type("X");
+    bad.category = 0;
+    bad.config_fields.push(bad.config_fields[0].clone());
+    bad.config_fields.push(ConfigField {
+        name: "Bad-Name".into(),
+        r#type: 0,
+        ..Default::default()
+    });
+    bad.actions[0].min_role = 0;
+    bad.probe = "carrier-pigeon".into();
+    bad.signature_scheme = SignatureScheme::SharedHeader.into();
+    let invalid = registry
+        .register_integration_type(RegisterIntegrationTypeRequest {
+            integration_type: Some(bad),
+            request_id: String::new(),
+        })
+        .await;
+    let status = assert_error(invalid, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(
+        violations(&status),
+        [
+            "integration_type.actions[0].min_role",
+            "integration_type.category",
+            "integration_type.config_fields[2].name",
+            "integration_type.config_fields[3].name",
+            "integration_type.config_fields[3].type",
+            "integration_type.name",
+            "integration_type.probe",
+            "integration_type.signature_header",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn register_is_idempotent_on_request_id() {
+    let app = spawn_app().await;
+    let admin = app.admin_token("root");
+    let mut registry = app.registry(Some(&admin));
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let request = RegisterIntegrationTypeRequest {
+        integration_type: Some(custom_type("acme-crm")),
+        request_id: request_id.clone(),
+    };
+    let first = registry
+        .register_integration_type(request.clone())
+        .await
+        .expect("first")
+        .into_inner();
+    let replay = registry
+        .register_integration_type(request)
+        .await
+        .expect("replay")
+        .into_inner();
+    assert_eq!(first, replay);
+    let reused = registry
+        .register_integration_type(RegisterIntegrationTypeRequest {
+            integration_type: Some(custom_type("acme-other")),
+            request_id,
+        })
+        .await;
+    assert_error(reused, Code::AlreadyExists, "REQUEST_ID_REUSED");
+}
+
+#[tokio::test]
+async fn updates_apply_the_mask_and_check_the_etag() {
+    let app = spawn_app().await;
+    let admin = app.admin_token("root");
+    let mut registry = app.registry(Some(&admin));
+    let github = registry
+        .get_integration_type(GetIntegrationTypeRequest {
+            name: "integrationTypes/github".into(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    let patch = IntegrationType {
+        name: github.name.clone(),
+        api_base_uri: "http://127.0.0.1:9".into(),
+        display_name: "ignored: not in the mask".into(),
+        etag: github.etag.clone(),
+        ..Default::default()
+    };
+    let updated = registry
+        .update_integration_type(UpdateIntegrationTypeRequest {
+            integration_type: Some(patch.clone()),
+            update_mask: Some(FieldMask {
+                paths: vec!["apiBaseUri".into()],
+            }),
+        })
+        .await
+        .expect("update")
+        .into_inner();
+    assert_eq!(updated.api_base_uri, "http://127.0.0.1:9");
+    assert_eq!(updated.display_name, "GitHub");
+    assert_eq!(updated.config_fields, github.config_fields);
+    assert_ne!(updated.etag, github.etag);
+
+    // The old etag is stale now.
+    let stale = registry
+        .update_integration_type(UpdateIntegrationTypeRequest {
+            integration_type: Some(patch),
+            update_mask: Some(FieldMask {
+                paths: vec!["api_base_uri".into()],
+            }),
+        })
+        .await;
+    assert_error(stale, Code::Aborted, "ETAG_MISMATCH");
+
+    // Deactivating keeps the type readable but closes it to new connections.
+    registry
+        .update_integration_type(UpdateIntegrationTypeRequest {
+            integration_type: Some(IntegrationType {
+                name: github.name.clone(),
+                active: false,
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["active".into()],
+            }),
+        })
+        .await
+        .expect("deactivate");
+    let unknown_path = registry
+        .update_integration_type(UpdateIntegrationTypeRequest {
+            integration_type: Some(IntegrationType {
+                name: github.name,
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["builtin".into()],
+            }),
+        })
+        .await;
+    assert_error(unknown_path, Code::InvalidArgument, "INVALID_ARGUMENT");
+}
