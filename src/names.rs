@@ -195,6 +195,19 @@ impl fmt::Display for TemplateName {
     }
 }
 
+/// Names serialize as the strings clients see (for hashing and storage).
+macro_rules! serialize_as_display {
+    ($($name:ty),*) => {$(
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+    )*};
+}
+
+serialize_as_display!(ProjectId, ResourceId, TypeId, ConnectionName, TemplateName);
+
 /// Splits `projects/{project}/{collection}/{id}`.
 fn parse_child<'a>(
     name: &'a str,

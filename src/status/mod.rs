@@ -1,5 +1,6 @@
 //! StatusService: project status reads and the watch stream.
 
 mod grpc;
+pub mod model;
 
 pub use grpc::StatusGrpc;
