@@ -28,7 +28,14 @@ use crate::{
         },
     },
     registry::{Registry, RegistryGrpc},
-    status::StatusGrpc,
+    status::{
+        StatusGrpc,
+        bus::{BusOptions, EventBus},
+        cache::StatusCache,
+        catalog::CatalogSnapshot,
+        prober::{Prober, ProberConfig},
+        watch::Watches,
+    },
     store::{
         self, StoreError,
         migrate::{self, MigrateError},
@@ -55,6 +62,30 @@ pub struct ServerConfig {
     pub keyring: Arc<Keyring>,
     /// How long a rotated webhook secret stays valid.
     pub webhook_secret_grace: Duration,
+    pub status: StatusConfig,
+}
+
+/// Probes and the event log.
+#[derive(Clone, Debug)]
+pub struct StatusConfig {
+    pub prober: ProberConfig,
+    /// How long watch events are kept for resuming.
+    pub event_retention: Duration,
+    /// How often the event log is read without a notification.
+    pub event_backstop: Duration,
+    /// Events a watcher may fall behind before it reads the log instead.
+    pub watch_buffer: usize,
+}
+
+impl Default for StatusConfig {
+    fn default() -> Self {
+        Self {
+            prober: ProberConfig::default(),
+            event_retention: Duration::from_secs(24 * 3600),
+            event_backstop: Duration::from_secs(1),
+            watch_buffer: 1024,
+        }
+    }
 }
 
 /// State shared by every handler. Cheap to clone.
@@ -135,6 +166,39 @@ pub async fn run(
     let monitor = HealthMonitor::new(reporter, state.clone(), config.health_interval);
     let monitor_task = tokio::spawn(monitor.clone().run(token.clone()));
 
+    let cache = StatusCache::default();
+    let bus = EventBus::new(pool.clone(), cache, config.status.watch_buffer);
+    bus.load().await.ok();
+    let bus_task = tokio::spawn(bus.clone().run(
+        config.database.clone(),
+        BusOptions {
+            backstop: config.status.event_backstop,
+            retention: config.status.event_retention,
+        },
+        token.clone(),
+    ));
+    let catalog = CatalogSnapshot::default();
+    catalog.refresh(&pool).await.ok();
+    let catalog_task = tokio::spawn(catalog.clone().run(
+        pool.clone(),
+        Duration::from_secs(5),
+        token.clone(),
+    ));
+    let prober = Prober::new(
+        pool.clone(),
+        state.registry.clone(),
+        bus.clone(),
+        state.replica.id,
+        config.status.prober.clone(),
+    );
+    let prober_task = tokio::spawn(prober.clone().run(token.clone()));
+    let watches = Watches {
+        bus: bus.clone(),
+        pool: pool.clone(),
+        catalog: catalog.clone(),
+        shutdown: token.clone(),
+    };
+
     let verifier = Arc::new(JwtVerifier::new(
         &config.keys,
         config.jwt_issuer.as_deref(),
@@ -161,7 +225,7 @@ pub async fn run(
             auth.clone(),
         ))
         .add_service(StatusServiceServer::with_interceptor(
-            StatusGrpc::new(state.clone()),
+            StatusGrpc::new(bus, catalog, prober, watches),
             auth.clone(),
         ))
         .add_service(ActionServiceServer::with_interceptor(
@@ -211,6 +275,9 @@ pub async fn run(
         http_task.abort();
     }
     let _ = monitor_task.await;
+    for task in [bus_task, catalog_task, prober_task] {
+        let _ = task.await;
+    }
     if let Err(e) = replicas::deregister(&pool, state.replica.id).await {
         tracing::warn!(error = %e, "could not deregister this replica");
     }

@@ -5,11 +5,14 @@ use std::{net::SocketAddr, str::FromStr as _, sync::Arc};
 use tokio::net::TcpListener;
 
 use crate::{
-    app::{self, AppError, ServerConfig},
+    app::{self, AppError, ServerConfig, StatusConfig},
     auth::{KeySource, TokenMinter},
-    config::{DatabaseArgs, EncryptionArgs, MigrateArgs, RotateKeysArgs, ServeArgs, TokenArgs},
+    config::{
+        DatabaseArgs, EncryptionArgs, MigrateArgs, RotateKeysArgs, ServeArgs, StatusArgs, TokenArgs,
+    },
     crypto::{CryptoError, Keyring},
     registry::rotation::{self, RotationError},
+    status::{circuit::ProbePolicy, prober::ProberConfig},
     store::{
         self,
         embedded::{self, EmbeddedError, EmbeddedOptions, EmbeddedPostgres},
@@ -48,10 +51,12 @@ pub enum CommandError {
     EncryptionKeysRequired,
     #[error(transparent)]
     Rotation(#[from] RotationError),
+    #[error("invalid configuration: {0}")]
+    Config(&'static str),
 }
 
 /// `patchbay serve`.
-pub async fn serve(args: ServeArgs) -> Result<(), CommandError> {
+pub async fn serve(args: Box<ServeArgs>) -> Result<(), CommandError> {
     let keys = KeySource::resolve(&args.auth, &args.database.data_dir.data_dir)?;
     if let Some(file) = keys.dev_secret_file() {
         tracing::warn!(
@@ -74,6 +79,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CommandError> {
         shutdown_grace: args.shutdown_grace,
         keyring,
         webhook_secret_grace: args.webhook_secret_grace,
+        status: status_config(&args.status)?,
     };
     let result = app::run(config, grpc, http, shutdown_signal()).await;
     if let Some(pg) = embedded.as_mut() {
@@ -81,6 +87,29 @@ pub async fn serve(args: ServeArgs) -> Result<(), CommandError> {
         pg.stop().await?;
     }
     Ok(result?)
+}
+
+fn status_config(args: &StatusArgs) -> Result<StatusConfig, CommandError> {
+    if args.probe_ttl_min > args.probe_ttl_max {
+        return Err(CommandError::Config(
+            "--probe-ttl-min must not exceed --probe-ttl-max",
+        ));
+    }
+    Ok(StatusConfig {
+        prober: ProberConfig {
+            policy: ProbePolicy {
+                ttl: (args.probe_ttl_min, args.probe_ttl_max),
+                failure_threshold: i32::from(args.circuit_failures),
+                cool_down: args.circuit_cool_down,
+            },
+            timeout: args.probe_timeout,
+            concurrency: usize::from(args.probe_concurrency),
+            base_uris: args.provider_base_urls.iter().cloned().collect(),
+            ..ProberConfig::default()
+        },
+        event_retention: args.event_retention,
+        ..StatusConfig::default()
+    })
 }
 
 /// `patchbay migrate`.

@@ -6,6 +6,8 @@
 //!   bridge on the listeners it is given, until shutdown.
 //! - [`commands`] implements `serve`, `migrate` and `token`; [`config`] holds
 //!   the flags (with `PATCHBAY_*` environment fallbacks) they take.
+//! - [`adapters`] are the providers' clients behind one trait, used by the
+//!   status probes.
 //! - [`auth`] turns a bearer JWT into a typed [`auth::Caller`].
 //! - [`error`] is the one error type clients see, mapped to gRPC codes with
 //!   google.rpc details and to HTTP statuses.
@@ -24,6 +26,7 @@
 //!   [`telemetry`] sets up logging.
 
 pub mod actions;
+pub mod adapters;
 pub mod app;
 pub mod auth;
 pub mod bridge;

@@ -208,6 +208,20 @@ macro_rules! serialize_as_display {
 
 serialize_as_display!(ProjectId, ResourceId, TypeId, ConnectionName, TemplateName);
 
+/// Names deserialize through their parsers, so stored names are re-checked.
+macro_rules! deserialize_with_parse {
+    ($($name:ty),*) => {$(
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+
+deserialize_with_parse!(ProjectId, TypeId, ConnectionName);
+
 /// Splits `projects/{project}/{collection}/{id}`.
 fn parse_child<'a>(
     name: &'a str,

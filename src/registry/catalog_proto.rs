@@ -303,7 +303,12 @@ pub fn definition_from_proto(p: &pb::IntegrationType) -> Result<TypeDefinition, 
             format!("must be one of {}", PROBES.join(", ")),
         ));
     }
-    check_uri(&mut v, "integration_type.api_base_uri", &p.api_base_uri);
+    // Base URIs may hold `{setting}` placeholders (Sanity's per-project host).
+    check_uri(
+        &mut v,
+        "integration_type.api_base_uri",
+        &p.api_base_uri.replace(['{', '}'], ""),
+    );
     check_uri(&mut v, "integration_type.docs_uri", &p.docs_uri);
     if let Some(o) = &p.oauth {
         if o.token_uri.is_empty() {

@@ -18,6 +18,7 @@ use crate::{
     error::{ApiError, FieldViolation},
     etag::{check_etag, new_etag},
     names::ConnectionName,
+    status::items,
     store::{self, connection_secrets::NewCredentials},
 };
 
@@ -84,6 +85,11 @@ impl Registry {
             },
         )
         .await?;
+        if updated.state != connection.state || updated.state == ConnectionState::Active {
+            // New credentials: probe again now.
+            let item = items::for_state(name, &updated.type_id, updated.state, Utc::now());
+            store::status::record_item(&tx, name, &item, true).await?;
+        }
         tx.commit().await.map_err(store::StoreError::from)?;
         tracing::info!(connection = %name, "credentials replaced");
         Ok(updated)
@@ -142,7 +148,7 @@ impl Registry {
             .transpose()
     }
 
-    fn open_credentials(
+    pub(super) fn open_credentials(
         &self,
         name: &ConnectionName,
         sealed: &Sealed,

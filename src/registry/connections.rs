@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::{Registry, catalog::IntegrationType, connection_secrets, settings};
+use crate::status::items;
 use crate::{
     auth::{Caller, Role},
     config::Secret,
@@ -151,8 +152,13 @@ impl Registry {
         };
         let webhook_key = generate_webhook_key();
         let etag = new_etag();
+        let mut client = client;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(store::StoreError::from)?;
         let inserted = store::connections::insert(
-            &client,
+            &tx,
             &NewConnection {
                 name: &input.name,
                 type_id: &input.type_id,
@@ -167,6 +173,23 @@ impl Registry {
             },
         )
         .await?;
+        let inserted = match inserted {
+            Some(connection) => {
+                let item = items::for_state(
+                    &connection.name,
+                    &connection.type_id,
+                    connection.state,
+                    Utc::now(),
+                );
+                store::status::record_item(&tx, &connection.name, &item, true).await?;
+                tx.commit().await.map_err(store::StoreError::from)?;
+                Some(connection)
+            }
+            None => {
+                drop(tx);
+                None
+            }
+        };
         match inserted {
             Some(connection) => {
                 tracing::info!(connection = %connection.name, r#type = %connection.type_id, "connection created");
@@ -275,6 +298,7 @@ impl Registry {
             .await?
             .ok_or_else(|| ApiError::not_found(&update.name))?;
         check_etag(update.etag.as_deref(), &connection.etag)?;
+        let status_changed = update.state.is_some() || update.settings.is_some();
         let ty = store::catalog::get(&tx, &connection.type_id)
             .await?
             .ok_or_else(|| {
@@ -309,6 +333,11 @@ impl Registry {
             connection.state = state;
         }
         let updated = store::connections::update(&tx, &connection, &new_etag()).await?;
+        if status_changed {
+            // New settings or state: what was probed no longer holds.
+            let item = items::for_state(&updated.name, &updated.type_id, updated.state, Utc::now());
+            store::status::record_item(&tx, &updated.name, &item, true).await?;
+        }
         tx.commit().await.map_err(store::StoreError::from)?;
         Ok(updated)
     }
@@ -329,6 +358,7 @@ impl Registry {
             .await?
             .ok_or_else(|| ApiError::not_found(name))?;
         check_etag(etag, &connection.etag)?;
+        store::status::record_removed(&tx, name).await?;
         store::connections::delete(&tx, name).await?;
         tx.commit().await.map_err(store::StoreError::from)?;
         tracing::info!(connection = %name, "connection deleted");

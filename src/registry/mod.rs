@@ -10,6 +10,7 @@ mod connection_proto;
 pub mod connection_secrets;
 pub mod connections;
 mod grpc;
+pub mod oauth;
 mod proto_enums;
 pub mod rotation;
 pub mod settings;

@@ -1,63 +1,213 @@
-//! gRPC translation for StatusService: project status reads and the watch stream.
+//! gRPC translation for StatusService.
 
-use std::pin::Pin;
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
-use tokio_stream::Stream;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tonic::{Request, Response, Status};
 
-use crate::{
-    app::AppState,
-    error::not_built_yet,
-    proto::v1::{
-        GetConnectionStatusRequest, GetProjectStatusRequest, IntegrationStatus,
-        RefreshStatusRequest, RefreshStatusResponse, StatusEnvelope, StatusUpdate,
-        WatchProjectStatusRequest, status_service_server::StatusService,
-    },
+use super::{
+    bus::EventBus,
+    catalog::CatalogSnapshot,
+    prober::Prober,
+    views,
+    watch::{DEFAULT_HEARTBEAT, UpdateStream, WatchParams, Watches},
 };
+use crate::{
+    auth::{Role, caller_of},
+    error::{ApiError, ErrorCode},
+    names::{ConnectionName, ProjectId, TypeId},
+    proto::{self, v1 as pb, v1::status_service_server::StatusService},
+};
+
+/// Forced probes per caller and target per minute.
+const REFRESHES_PER_MINUTE: u32 = 6;
 
 /// Serves `patchbay.v1.StatusService`.
 #[derive(Clone)]
 pub struct StatusGrpc {
-    #[allow(dead_code)]
-    state: AppState,
+    bus: EventBus,
+    catalog: CatalogSnapshot,
+    prober: Prober,
+    watches: Watches,
+    refresh_limit: Arc<DefaultKeyedRateLimiter<(String, String)>>,
 }
 
 impl StatusGrpc {
-    pub fn new(state: AppState) -> Self {
-        Self { state }
+    pub fn new(bus: EventBus, catalog: CatalogSnapshot, prober: Prober, watches: Watches) -> Self {
+        let quota =
+            Quota::per_minute(NonZeroU32::new(REFRESHES_PER_MINUTE).unwrap_or(NonZeroU32::MIN));
+        Self {
+            bus,
+            catalog,
+            prober,
+            watches,
+            refresh_limit: Arc::new(RateLimiter::keyed(quota)),
+        }
     }
 }
 
+fn include_types(raw: &[String]) -> Result<Vec<TypeId>, ApiError> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, t)| TypeId::parse_loose(t).map_err(|e| e.at(&format!("include_types[{i}]"))))
+        .collect()
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
 #[tonic::async_trait]
 impl StatusService for StatusGrpc {
-    type WatchProjectStatusStream =
-        Pin<Box<dyn Stream<Item = Result<StatusUpdate, Status>> + Send>>;
-
     async fn get_project_status(
         &self,
-        _request: Request<GetProjectStatusRequest>,
-    ) -> Result<Response<StatusEnvelope>, Status> {
-        not_built_yet("StatusService/GetProjectStatus")
+        request: Request<pb::GetProjectStatusRequest>,
+    ) -> Reply<pb::StatusEnvelope> {
+        let caller = caller_of(&request)?;
+        let r = request.get_ref();
+        let project = ProjectId::parse_name(&r.project).map_err(|e| e.at("project"))?;
+        let role = caller.require(&project, Role::Viewer)?;
+        let types = include_types(&r.include_types)?;
+        let (status, seq) = self.bus.cache().project(&project);
+        Ok(Response::new(views::envelope(
+            &project,
+            &status,
+            seq,
+            role,
+            &types,
+            &self.catalog,
+            &r.if_none_match,
+        )))
     }
 
     async fn get_connection_status(
         &self,
-        _request: Request<GetConnectionStatusRequest>,
-    ) -> Result<Response<IntegrationStatus>, Status> {
-        not_built_yet("StatusService/GetConnectionStatus")
+        request: Request<pb::GetConnectionStatusRequest>,
+    ) -> Reply<pb::IntegrationStatus> {
+        let caller = caller_of(&request)?;
+        let name = ConnectionName::parse(&request.get_ref().name).map_err(|e| e.at("name"))?;
+        let role = caller.require(&name.project, Role::Viewer)?;
+        let (status, _) = self.bus.cache().project(&name.project);
+        let item = status
+            .item(&name)
+            .ok_or_else(|| ApiError::not_found(&name))?;
+        Ok(Response::new(views::item(item, role, &self.catalog)))
     }
 
     async fn refresh_status(
         &self,
-        _request: Request<RefreshStatusRequest>,
-    ) -> Result<Response<RefreshStatusResponse>, Status> {
-        not_built_yet("StatusService/RefreshStatus")
+        request: Request<pb::RefreshStatusRequest>,
+    ) -> Reply<pb::RefreshStatusResponse> {
+        let caller = caller_of(&request)?;
+        let target = &request.get_ref().name;
+        let (project, connection) = match ConnectionName::parse(target) {
+            Ok(name) => (name.project.clone(), Some(name)),
+            Err(_) => (
+                ProjectId::parse_name(target).map_err(|_| {
+                    ApiError::invalid_field(
+                        "name",
+                        "must be projects/{project} or projects/{project}/connections/{connection}",
+                    )
+                })?,
+                None,
+            ),
+        };
+        let role = caller.require(&project, Role::Editor)?;
+        if let Err(not_until) = self
+            .refresh_limit
+            .check_key(&(caller.subject().to_owned(), target.clone()))
+        {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            return Err(ApiError::new(
+                ErrorCode::ResourceExhausted,
+                "REFRESH_RATE_LIMITED",
+                "too many refreshes; retry later",
+            )
+            .with_retry_after(wait.max(Duration::from_secs(1)))
+            .with_quota_violation(
+                format!("{}:{target}", caller.subject()),
+                format!("{REFRESHES_PER_MINUTE} refreshes per minute"),
+            )
+            .into());
+        }
+        let result = match connection {
+            Some(name) => {
+                let item = self.prober.probe_now(&name).await?;
+                pb::refresh_status_response::Result::ConnectionStatus(views::item(
+                    &item,
+                    role,
+                    &self.catalog,
+                ))
+            }
+            None => {
+                let (status, _) = self.bus.cache().project(&project);
+                let names: Vec<ConnectionName> = status
+                    .items
+                    .iter()
+                    .filter_map(|i| i.connection.clone())
+                    .collect();
+                let probes = names.iter().map(|n| self.prober.probe_now(n));
+                for result in futures_util::future::join_all(probes).await {
+                    if let Err(e) = result
+                        && e.code() != ErrorCode::Aborted
+                    {
+                        return Err(e.into());
+                    }
+                }
+                let status = self.bus.caught_up().await;
+                let (status, seq) = status.project(&project);
+                pb::refresh_status_response::Result::ProjectStatus(views::envelope(
+                    &project,
+                    &status,
+                    seq,
+                    role,
+                    &[],
+                    &self.catalog,
+                    "",
+                ))
+            }
+        };
+        Ok(Response::new(pb::RefreshStatusResponse {
+            result: Some(result),
+        }))
     }
+
+    type WatchProjectStatusStream = UpdateStream;
 
     async fn watch_project_status(
         &self,
-        _request: Request<WatchProjectStatusRequest>,
-    ) -> Result<Response<Self::WatchProjectStatusStream>, Status> {
-        not_built_yet("StatusService/WatchProjectStatus")
+        request: Request<pb::WatchProjectStatusRequest>,
+    ) -> Reply<UpdateStream> {
+        let caller = caller_of(&request)?;
+        let r = request.get_ref();
+        let project = ProjectId::parse_name(&r.project).map_err(|e| e.at("project"))?;
+        let role = caller.require(&project, Role::Viewer)?;
+        let heartbeat = match &r.heartbeat_interval {
+            None => DEFAULT_HEARTBEAT,
+            Some(d) => match proto::time::duration_from_proto(d) {
+                Some(d) if d >= Duration::from_millis(100) && d <= Duration::from_secs(3600) => d,
+                _ => {
+                    return Err(ApiError::invalid_field(
+                        "heartbeat_interval",
+                        "must be between 100ms and 1h",
+                    )
+                    .into());
+                }
+            },
+        };
+        if r.resume_from.is_some_and(|n| n < 0) {
+            return Err(ApiError::invalid_field("resume_from", "must not be negative").into());
+        }
+        let stream = self
+            .watches
+            .open(WatchParams {
+                project,
+                role,
+                resume_from: r.resume_from,
+                heartbeat,
+                include_types: include_types(&r.include_types)?,
+            })
+            .await?;
+        Ok(Response::new(stream))
     }
 }

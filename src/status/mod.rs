@@ -1,6 +1,19 @@
 //! StatusService: project status reads and the watch stream.
+//!
+//! Probes write each connection's item and log an event when it changes;
+//! every replica follows the log ([`bus`]) into an in-memory [`cache`] that
+//! reads are served from, and fans events out to watch streams.
 
+pub mod bus;
+pub mod cache;
+pub mod catalog;
+pub mod circuit;
+pub mod events;
 mod grpc;
+pub mod items;
 pub mod model;
+pub mod prober;
+pub mod views;
+pub mod watch;
 
 pub use grpc::StatusGrpc;

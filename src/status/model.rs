@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::names::{ConnectionName, TypeId};
 
 /// The health of one item, or of the whole project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Connected,
@@ -33,7 +33,7 @@ impl Level {
 }
 
 /// Why an item is not configured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConfiguredReason {
     NotLinked,
@@ -42,7 +42,7 @@ pub enum ConfiguredReason {
     HiddenByPolicy,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemCode {
     OauthRevoked,
@@ -54,7 +54,7 @@ pub enum ProblemCode {
     Unknown,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Problem {
     pub code: ProblemCode,
     pub hint: String,
@@ -62,7 +62,7 @@ pub struct Problem {
 }
 
 /// A circuit breaker's state, as the status shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Circuit {
     Closed,
@@ -71,7 +71,7 @@ pub enum Circuit {
 }
 
 /// One deployment environment of a multi-environment provider.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EnvironmentStatus {
     pub name: String,
     pub level: Level,
@@ -81,7 +81,7 @@ pub struct EnvironmentStatus {
 }
 
 /// One item of a project's status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemStatus {
     /// `None` for a placeholder: a wanted type with no connection.
     pub connection: Option<ConnectionName>,
@@ -96,11 +96,9 @@ pub struct ItemStatus {
     pub problem: Option<Problem>,
     pub environments: Vec<EnvironmentStatus>,
     pub circuit: Circuit,
-    /// Transient: not part of `hash`.
-    #[serde(skip)]
+    /// When the item last changed. Transient: not part of `hash`.
     pub updated_at: DateTime<Utc>,
-    /// Transient: served from cache or an open circuit.
-    #[serde(skip)]
+    /// Served from cache or an open circuit. Transient: not part of `hash`.
     pub stale: bool,
 }
 
@@ -183,11 +181,49 @@ pub fn content_hash(items: &[ItemStatus]) -> String {
     let mut hasher = Sha256::new();
     for item in items {
         // Serializing our own plain types cannot fail.
-        let json = serde_json::to_vec(item).unwrap_or_default();
+        let json = serde_json::to_vec(&Content::of(item)).unwrap_or_default();
         hasher.update(json.len().to_le_bytes());
         hasher.update(&json);
     }
     hex(&hasher.finalize()[..16])
+}
+
+/// The hashed part of an item: everything but the transient fields.
+#[derive(Serialize)]
+struct Content<'a> {
+    connection: &'a Option<ConnectionName>,
+    type_id: &'a TypeId,
+    configured: bool,
+    configured_reason: Option<ConfiguredReason>,
+    level: Level,
+    summary: &'a str,
+    redacted_summary: &'a str,
+    problem: &'a Option<Problem>,
+    environments: &'a [EnvironmentStatus],
+    circuit: Circuit,
+}
+
+impl<'a> Content<'a> {
+    fn of(i: &'a ItemStatus) -> Self {
+        Self {
+            connection: &i.connection,
+            type_id: &i.type_id,
+            configured: i.configured,
+            configured_reason: i.configured_reason,
+            level: i.level,
+            summary: &i.summary,
+            redacted_summary: &i.redacted_summary,
+            problem: &i.problem,
+            environments: &i.environments,
+            circuit: i.circuit,
+        }
+    }
+}
+
+/// Whether two items differ in what a watcher renders.
+pub fn differs(a: &ItemStatus, b: &ItemStatus) -> bool {
+    a.stale != b.stale
+        || serde_json::to_value(Content::of(a)).ok() != serde_json::to_value(Content::of(b)).ok()
 }
 
 /// Like [`content_hash`], plus what a UI renders from the transient fields.

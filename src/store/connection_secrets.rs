@@ -196,3 +196,50 @@ pub async fn reseal(
     .await?;
     Ok(())
 }
+
+/// Locks the row and returns its sealed credentials: refreshes of one
+/// connection's OAuth token run one at a time across replicas.
+pub async fn lock_credentials(
+    client: &impl GenericClient,
+    name: &ConnectionName,
+) -> Result<Option<Sealed>, StoreError> {
+    let row = query_opt(
+        client,
+        "SELECT credentials, credentials_key_id FROM connections \
+         WHERE project = $1 AND id = $2 FOR UPDATE",
+        &[&name.project.as_str(), &name.id.as_str()],
+    )
+    .await?;
+    match row {
+        Some(row) => sealed(&row, "credentials", "credentials_key_id"),
+        None => Ok(None),
+    }
+}
+
+/// Replaces the credentials alone (an OAuth refresh): state unchanged.
+pub async fn replace_credentials(
+    client: &impl GenericClient,
+    name: &ConnectionName,
+    sealed: &Sealed,
+    fingerprint: &str,
+    expire_time: Option<DateTime<Utc>>,
+    etag: &str,
+) -> Result<(), StoreError> {
+    execute(
+        client,
+        "UPDATE connections SET credentials = $3, credentials_key_id = $4, \
+         credentials_fingerprint = $5, credentials_expire_time = $6, etag = $7, \
+         update_time = now() WHERE project = $1 AND id = $2",
+        &[
+            &name.project.as_str(),
+            &name.id.as_str(),
+            &sealed.bytes,
+            &sealed.key_id,
+            &fingerprint,
+            &expire_time,
+            &etag,
+        ],
+    )
+    .await?;
+    Ok(())
+}

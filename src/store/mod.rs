@@ -7,6 +7,7 @@ pub mod connections;
 pub mod embedded;
 pub mod migrate;
 pub mod replicas;
+pub mod status;
 pub mod templates;
 
 use std::time::{Duration, Instant};

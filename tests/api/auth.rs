@@ -4,7 +4,8 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use patchbay::{
     auth::{Claims, Role, TokenMinter},
     proto::v1::{
-        GetActionRequest, GetConnectionRequest, GetDeploymentInfoRequest, GetProjectStatusRequest,
+        GetActionRequest, GetConnectionRequest, GetConnectionStatusRequest,
+        GetDeploymentInfoRequest,
     },
 };
 use tonic::Code;
@@ -38,12 +39,11 @@ async fn call_every_service(app: &TestApp, token: Option<&str>) -> Vec<tonic::St
         .expect_err("nothing is built that could succeed");
     let status = app
         .status(token)
-        .get_project_status(GetProjectStatusRequest {
-            project: "projects/acme".into(),
-            ..Default::default()
+        .get_connection_status(GetConnectionStatusRequest {
+            name: "projects/acme/connections/gh".into(),
         })
         .await
-        .expect_err("not built");
+        .expect_err("no such connection");
     let actions = app
         .actions(token)
         .get_action(GetActionRequest {

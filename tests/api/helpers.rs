@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use patchbay::{
-    app::{self, AppError, ServerConfig},
+    app::{self, AppError, ServerConfig, StatusConfig},
     auth::{KeySource, Role, TokenMinter},
     crypto::Keyring,
     proto::v1::{
@@ -52,6 +52,7 @@ pub struct TestOptions {
     pub keyring: Option<Arc<Keyring>>,
     pub health_interval: Duration,
     pub webhook_secret_grace: Duration,
+    pub status: StatusConfig,
 }
 
 impl Default for TestOptions {
@@ -62,6 +63,7 @@ impl Default for TestOptions {
             keyring: None,
             health_interval: Duration::from_millis(200),
             webhook_secret_grace: Duration::from_secs(24 * 3600),
+            status: StatusConfig::default(),
         }
     }
 }
@@ -122,6 +124,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
             .keyring
             .unwrap_or_else(|| Arc::new(Keyring::generate("test"))),
         webhook_secret_grace: options.webhook_secret_grace,
+        status: options.status,
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(app::run(config, grpc, http, async {

@@ -1,0 +1,41 @@
+//! Any HTTP service: its health URL must answer 2xx within the timeout.
+
+use std::time::{Duration, Instant};
+
+use super::{Adapter, Observation, ProbeContext, ProbeError, problem, request};
+use crate::status::model::{Level, ProblemCode};
+
+pub struct HttpService;
+
+#[tonic::async_trait]
+impl Adapter for HttpService {
+    async fn probe(&self, ctx: &ProbeContext<'_>) -> Result<Observation, ProbeError> {
+        let Some(url) = ctx.setting("health_url") else {
+            return Err(ProbeError::misconfigured("health_url must be set"));
+        };
+        let timeout = ctx
+            .setting_i64("timeout_ms")
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map_or(ctx.timeout, |ms| Duration::from_millis(ms).min(ctx.timeout));
+        let mut request = ctx.http.get(url).timeout(timeout);
+        if let Some(token) = ctx.credential("bearer_token") {
+            request = request.bearer_auth(token);
+        }
+        let started = Instant::now();
+        let response = request::transport(request).await?;
+        let elapsed = started.elapsed().as_millis();
+        let status = response.status();
+        // A health endpoint's answer is the status itself, 5xx included.
+        if !status.is_success() {
+            return Err(ProbeError::Definitive(problem(
+                ProblemCode::Unknown,
+                format!("the health check answered {}", status.as_u16()),
+            )));
+        }
+        Ok(Observation::new(
+            Level::Connected,
+            format!("{url} answered {} in {elapsed} ms", status.as_u16()),
+            format!("Healthy ({elapsed} ms)"),
+        ))
+    }
+}

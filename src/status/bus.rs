@@ -1,0 +1,217 @@
+//! Follows the event log and fans it out: one LISTEN connection per process
+//! wakes the follower (notifications coalesce: a wake-up reads everything
+//! new), a polling backstop covers lost notifications, and each event is
+//! folded into the [`StatusCache`] before watchers see it.
+
+use std::{sync::Arc, time::Duration};
+
+use deadpool_postgres::Pool;
+use futures_util::{StreamExt as _, stream};
+use tokio::sync::{Notify, broadcast};
+use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    cache::{ProjectStatus, StatusCache},
+    events::StoredEvent,
+};
+use crate::store::{self, StoreError};
+
+/// The NOTIFY channel writers signal after logging events.
+pub const CHANNEL: &str = "patchbay_events";
+/// Events read per query while following.
+const PAGE: i64 = 1000;
+
+/// One event as watchers receive it: with the project's status after it
+/// (for item events), so every watcher renders the same state.
+#[derive(Debug)]
+pub struct BusEvent {
+    pub event: StoredEvent,
+    pub status: Option<Arc<ProjectStatus>>,
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    pool: Pool,
+    cache: StatusCache,
+    sender: broadcast::Sender<Arc<BusEvent>>,
+    wake: Arc<Notify>,
+}
+
+pub struct BusOptions {
+    /// How often the log is read even without a notification.
+    pub backstop: Duration,
+    /// How long events are kept for resuming watchers.
+    pub retention: Duration,
+}
+
+impl EventBus {
+    pub fn new(pool: Pool, cache: StatusCache, capacity: usize) -> Self {
+        let (sender, _) = broadcast::channel(capacity.max(16));
+        Self {
+            pool,
+            cache,
+            sender,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<BusEvent>> {
+        self.sender.subscribe()
+    }
+
+    pub fn cache(&self) -> &StatusCache {
+        &self.cache
+    }
+
+    /// Reads the log now (after a local write, say) instead of waiting.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The cache once it has folded in everything logged so far (waiting at
+    /// most a second or two; a read after a write sees the write).
+    pub async fn caught_up(&self) -> &StatusCache {
+        let head = async {
+            let client = self.pool.get().await?;
+            Ok::<_, StoreError>(store::status::bounds(&client).await?.1)
+        }
+        .await;
+        if let Ok(head) = head {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+            while self.cache.head() < head && tokio::time::Instant::now() < deadline {
+                self.wake();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        &self.cache
+    }
+
+    /// Loads the cache, then follows the log until `token` is cancelled.
+    pub async fn run(
+        self,
+        database: tokio_postgres::Config,
+        options: BusOptions,
+        token: CancellationToken,
+    ) {
+        let pool = self.pool.clone();
+        let listener = tokio::spawn(listen(database, self.wake.clone(), token.clone()));
+        let mut loaded = self.cache.is_loaded();
+        let mut backstop = tokio::time::interval(options.backstop);
+        backstop.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut purge = tokio::time::interval(Duration::from_secs(60));
+        purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let result = if loaded {
+                self.follow(&pool).await
+            } else {
+                self.load().await
+            };
+            match result {
+                Ok(()) => loaded = true,
+                Err(e) => {
+                    tracing::warn!(error = %crate::error::ErrorChain(&e), "reading the event log failed; retrying")
+                }
+            }
+            tokio::select! {
+                () = token.cancelled() => break,
+                () = self.wake.notified() => {}
+                _ = backstop.tick() => {}
+                _ = purge.tick() => self.purge(&pool, options.retention).await,
+            }
+        }
+        listener.abort();
+    }
+
+    /// Replaces the cache with the database's current state.
+    pub async fn load(&self) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await?;
+        let (items, head) = store::status::load_all(&mut client).await?;
+        tracing::debug!(items = items.len(), head, "status cache loaded");
+        self.cache.reset(items, head);
+        Ok(())
+    }
+
+    /// Folds in and publishes every event after the cache's head.
+    async fn follow(&self, pool: &Pool) -> Result<(), StoreError> {
+        let client = pool.get().await?;
+        loop {
+            let events =
+                store::status::events_after(&client, None, self.cache.head(), PAGE).await?;
+            let full_page = events.len() as i64 == PAGE;
+            for event in events {
+                let status = self.cache.apply(&event);
+                // No receivers is fine: nobody is watching.
+                let _ = self.sender.send(Arc::new(BusEvent { event, status }));
+            }
+            if !full_page {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn purge(&self, pool: &Pool, retention: Duration) {
+        let result = async {
+            let client = pool.get().await?;
+            store::status::purge(&client, retention).await
+        }
+        .await;
+        match result {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(purged = n, "old status events purged"),
+            Err(e) => {
+                tracing::warn!(error = %crate::error::ErrorChain(&e), "purging status events failed")
+            }
+        }
+    }
+}
+
+/// Holds one LISTEN connection, reconnecting with backoff; every
+/// notification wakes the follower.
+async fn listen(database: tokio_postgres::Config, wake: Arc<Notify>, token: CancellationToken) {
+    let mut delay = Duration::from_millis(200);
+    while !token.is_cancelled() {
+        match database.connect(NoTls).await {
+            // The client lives to the end of this arm: dropping it closes the LISTEN.
+            Ok((client, mut connection)) => {
+                delay = Duration::from_millis(200);
+                let mut messages = stream::poll_fn(move |cx| connection.poll_message(cx));
+                let sql = format!("LISTEN {CHANNEL}");
+                let subscribe = client.batch_execute(&sql);
+                tokio::pin!(subscribe);
+                let mut subscribing = true;
+                loop {
+                    tokio::select! {
+                        () = token.cancelled() => return,
+                        result = &mut subscribe, if subscribing => {
+                            subscribing = false;
+                            if let Err(e) = result {
+                                tracing::warn!(error = %e, "LISTEN failed");
+                                break;
+                            }
+                            // Anything logged while we were away is read now.
+                            wake.notify_one();
+                        }
+                        message = messages.next() => match message {
+                            Some(Ok(AsyncMessage::Notification(_))) => wake.notify_one(),
+                            Some(Ok(_)) => {}
+                            Some(Err(e)) => {
+                                tracing::warn!(error = %e, "event listener connection failed");
+                                break;
+                            }
+                            None => break,
+                        },
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, retry_in = ?delay, "event listener cannot connect")
+            }
+        }
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,74 @@
+//! The catalog's types in memory, for the actions each status item offers:
+//! reads must not wait on the database. Refreshed in the background.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use deadpool_postgres::Pool;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    names::TypeId,
+    paging::MAX_PAGE_SIZE,
+    registry::catalog::{TypeQuery, TypeSpec},
+    store,
+};
+
+#[derive(Clone, Default)]
+pub struct CatalogSnapshot {
+    types: Arc<RwLock<HashMap<TypeId, Arc<TypeSpec>>>>,
+}
+
+impl CatalogSnapshot {
+    pub fn spec(&self, id: &TypeId) -> Option<Arc<TypeSpec>> {
+        self.types
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    pub async fn refresh(&self, pool: &Pool) -> Result<(), store::StoreError> {
+        let client = pool.get().await?;
+        let mut loaded = HashMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store::catalog::list(
+                &client,
+                &TypeQuery::default(),
+                after.as_deref(),
+                MAX_PAGE_SIZE as i64,
+            )
+            .await?;
+            let full = page.len() == MAX_PAGE_SIZE;
+            after = page.last().map(|t| t.definition.id.to_string());
+            for ty in page {
+                loaded.insert(ty.definition.id.clone(), Arc::new(ty.definition.spec));
+            }
+            if !full {
+                break;
+            }
+        }
+        *self
+            .types
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = loaded;
+        Ok(())
+    }
+
+    /// Reloads every `every` until cancelled.
+    pub async fn run(self, pool: Pool, every: Duration, token: CancellationToken) {
+        loop {
+            if let Err(e) = self.refresh(&pool).await {
+                tracing::debug!(error = %crate::error::ErrorChain(&e), "catalog refresh failed");
+            }
+            tokio::select! {
+                () = token.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+}
