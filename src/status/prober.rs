@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::{
     bus::EventBus,
     circuit::{self, Outcome, ProbePolicy},
-    model::{ItemStatus, ProblemCode},
+    model::{Circuit, ItemStatus, ProblemCode},
 };
 use crate::{
     adapters::{self, ProbeContext, ProbeError, problem},
@@ -197,6 +197,11 @@ impl Prober {
                 }
             }
             Ok(running) => {
+                let mut job = job.clone();
+                if running == Circuit::HalfOpen && job.circuit == Circuit::Open {
+                    // Later comparisons are against what watchers now see.
+                    job.item = self.show_half_open(&job).await?;
+                }
                 let result = self.run_adapter(&job).await?;
                 circuit::apply(&job, running, result, policy, now)
             }
@@ -229,6 +234,18 @@ impl Prober {
             self.bus.wake();
         }
         Ok(outcome)
+    }
+
+    /// Shows the trial probe while it runs: the item's circuit is half-open.
+    async fn show_half_open(&self, job: &ProbeJob) -> Result<ItemStatus, ApiError> {
+        let mut item = job.item.clone();
+        item.circuit = Circuit::HalfOpen;
+        let mut client = self.pool.get().await.map_err(StoreError::from)?;
+        let tx = client.transaction().await.map_err(StoreError::from)?;
+        store::status::record_item(&tx, &job.name, &item, false).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.bus.wake();
+        Ok(item)
     }
 
     async fn run_adapter(

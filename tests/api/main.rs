@@ -2,6 +2,7 @@
 //! PostgreSQL, one fresh database per test. One binary, so the build and the
 //! shared PostgreSQL happen once.
 
+mod adapters;
 mod auth;
 mod binary;
 mod bridge;
@@ -9,10 +10,13 @@ mod catalog;
 mod connections;
 mod credentials;
 mod database;
+mod fakes;
 mod health;
 mod helpers;
 mod migrations;
 mod reflection;
 mod roles;
 mod secrets;
+mod status;
 mod templates;
+mod watch;

@@ -1,0 +1,165 @@
+//! A programmable fake provider: an HTTP server on port 0 whose answer per
+//! path a test sets and changes, counting hits and concurrent requests.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Request, State},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+
+#[derive(Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: serde_json::Value) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn status(status: u16) -> Self {
+        Self::json(status, serde_json::json!({"message": "fake"}))
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+/// What the fake saw of one request.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+#[derive(Default)]
+struct Inner {
+    replies: Mutex<HashMap<String, Reply>>,
+    seen: Mutex<Vec<Seen>>,
+    in_flight: Mutex<HashMap<String, usize>>,
+    max_in_flight: Mutex<HashMap<String, usize>>,
+}
+
+#[derive(Clone)]
+pub struct FakeProvider {
+    pub addr: SocketAddr,
+    inner: Arc<Inner>,
+}
+
+impl FakeProvider {
+    pub async fn start() -> Self {
+        let inner = Arc::new(Inner::default());
+        let app = Router::new().fallback(handle).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake provider");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, inner }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Answers `path` (without the query) with `reply` from now on.
+    pub fn set(&self, path: &str, reply: Reply) {
+        self.inner
+            .replies
+            .lock()
+            .expect("lock")
+            .insert(path.to_owned(), reply);
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.inner.seen.lock().expect("lock").clone()
+    }
+
+    pub fn hits_on(&self, path: &str) -> usize {
+        self.seen().iter().filter(|s| s.path == path).count()
+    }
+
+    /// The most requests to `path` that were ever in flight at once.
+    pub fn max_in_flight(&self, path: &str) -> usize {
+        self.inner
+            .max_in_flight
+            .lock()
+            .expect("lock")
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let headers = request.headers().clone();
+    let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    inner.seen.lock().expect("lock").push(Seen {
+        path: path.clone(),
+        headers,
+        body,
+    });
+    {
+        let mut in_flight = inner.in_flight.lock().expect("lock");
+        let now = in_flight.entry(path.clone()).or_default();
+        *now += 1;
+        let mut max = inner.max_in_flight.lock().expect("lock");
+        let peak = max.entry(path.clone()).or_default();
+        *peak = (*peak).max(*now);
+    }
+    let reply = inner.replies.lock().expect("lock").get(&path).cloned();
+    let response = match reply {
+        Some(reply) => {
+            tokio::time::sleep(reply.delay).await;
+            let mut response = (
+                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                reply.body,
+            )
+                .into_response();
+            for (name, value) in reply.headers {
+                if let (Ok(name), Ok(value)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    };
+    if let Some(now) = inner.in_flight.lock().expect("lock").get_mut(&path) {
+        *now -= 1;
+    }
+    response
+}
