@@ -83,7 +83,7 @@ impl Default for StatusConfig {
             prober: ProberConfig::default(),
             event_retention: Duration::from_secs(24 * 3600),
             event_backstop: Duration::from_secs(1),
-            watch_buffer: 1024,
+            watch_buffer: 128,
         }
     }
 }

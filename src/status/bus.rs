@@ -3,7 +3,14 @@
 //! new), a polling backstop covers lost notifications, and each event is
 //! folded into the [`StatusCache`] before watchers see it.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
 
 use deadpool_postgres::Pool;
 use futures_util::{StreamExt as _, stream};
@@ -15,7 +22,10 @@ use super::{
     cache::{ProjectStatus, StatusCache},
     events::StoredEvent,
 };
-use crate::store::{self, StoreError};
+use crate::{
+    names::ProjectId,
+    store::{self, StoreError},
+};
 
 /// The NOTIFY channel writers signal after logging events.
 pub const CHANNEL: &str = "patchbay_events";
@@ -34,7 +44,12 @@ pub struct BusEvent {
 pub struct EventBus {
     pool: Pool,
     cache: StatusCache,
-    sender: broadcast::Sender<Arc<BusEvent>>,
+    /// One channel per watched project, so a watcher wakes only for its own
+    /// project's events.
+    channels: Arc<Mutex<HashMap<ProjectId, broadcast::Sender<Arc<BusEvent>>>>>,
+    capacity: usize,
+    /// Every event up to this seq has been sent to its channel.
+    published: Arc<AtomicI64>,
     wake: Arc<Notify>,
 }
 
@@ -47,17 +62,31 @@ pub struct BusOptions {
 
 impl EventBus {
     pub fn new(pool: Pool, cache: StatusCache, capacity: usize) -> Self {
-        let (sender, _) = broadcast::channel(capacity.max(16));
         Self {
             pool,
             cache,
-            sender,
+            channels: Arc::default(),
+            capacity: capacity.max(1),
+            published: Arc::default(),
             wake: Arc::new(Notify::new()),
         }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<BusEvent>> {
-        self.sender.subscribe()
+    /// The live feed of one project's events.
+    pub fn subscribe(&self, project: &ProjectId) -> broadcast::Receiver<Arc<BusEvent>> {
+        let mut channels = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        channels
+            .entry(project.clone())
+            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .subscribe()
+    }
+
+    /// Every event up to the returned seq has reached its project's channel.
+    pub fn published(&self) -> i64 {
+        self.published.load(Ordering::Acquire)
     }
 
     pub fn cache(&self) -> &StatusCache {
@@ -129,6 +158,7 @@ impl EventBus {
         let (items, head) = store::status::load_all(&mut client).await?;
         tracing::debug!(items = items.len(), head, "status cache loaded");
         self.cache.reset(items, head);
+        self.published.store(head, Ordering::Release);
         Ok(())
     }
 
@@ -140,11 +170,26 @@ impl EventBus {
                 store::status::events_after(&client, None, self.cache.head(), PAGE).await?;
             let full_page = events.len() as i64 == PAGE;
             for event in events {
+                let seq = event.seq;
                 let status = self.cache.apply(&event);
-                // No receivers is fine: nobody is watching.
-                let _ = self.sender.send(Arc::new(BusEvent { event, status }));
+                let sender = self
+                    .channels
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(&event.project)
+                    .cloned();
+                if let Some(sender) = sender {
+                    // No receivers left is fine: the channel is dropped below.
+                    let _ = sender.send(Arc::new(BusEvent { event, status }));
+                }
+                self.published.store(seq, Ordering::Release);
             }
             if !full_page {
+                self.published.store(self.cache.head(), Ordering::Release);
+                self.channels
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .retain(|_, sender| sender.receiver_count() > 0);
                 return Ok(());
             }
         }

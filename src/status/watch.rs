@@ -80,7 +80,7 @@ fn update(seq: i64, event: pb::status_update::Event) -> pb::StatusUpdate {
 impl Watches {
     pub async fn open(&self, params: WatchParams) -> Result<UpdateStream, ApiError> {
         // Subscribe first: nothing after the snapshot can slip past.
-        let rx = self.bus.subscribe();
+        let rx = self.bus.subscribe(&params.project);
         let mut queue = VecDeque::new();
         let (cursor, catching_up) = match params.resume_from {
             None => {
@@ -154,26 +154,42 @@ async fn next(mut s: State) -> Option<(Result<pb::StatusUpdate, tonic::Status>, 
                 return Some((Err(tonic::Status::unavailable("the server is shutting down; watch again with resume_from")), s));
             }
             _ = s.heartbeat.tick() => {
-                let seq = s.cursor;
-                s.queue.push_back(update(seq, pb::status_update::Event::Heartbeat(pb::Heartbeat {})));
-            }
-            received = s.rx.recv() => match received {
-                Ok(bus_event) => {
-                    let event = &bus_event.event;
-                    if event.seq <= s.cursor {
-                        continue;
-                    }
-                    s.cursor = event.seq;
-                    if event.project == s.params.project {
-                        let converted = convert(&s, event);
-                        s.queue.push_back(converted);
+                // Read the published head first, then drain: every event of
+                // ours up to it is then delivered before the heartbeat says so.
+                let published = s.watches.bus.published();
+                loop {
+                    match s.rx.try_recv() {
+                        Ok(bus_event) => receive(&mut s, &bus_event),
+                        Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                            s.catching_up = true;
+                            break;
+                        }
+                        Err(_) => break,
                     }
                 }
+                if !s.catching_up {
+                    s.cursor = s.cursor.max(published);
+                    let seq = s.cursor;
+                    s.queue.push_back(update(seq, pb::status_update::Event::Heartbeat(pb::Heartbeat {})));
+                }
+            }
+            received = s.rx.recv() => match received {
+                Ok(bus_event) => receive(&mut s, &bus_event),
                 // Fell behind the live feed: read the log from the cursor.
                 Err(RecvError::Lagged(_)) => s.catching_up = true,
                 Err(RecvError::Closed) => s.done = true,
             },
         }
+    }
+}
+
+/// Queues one live event unless the log already delivered it.
+fn receive(s: &mut State, bus_event: &BusEvent) {
+    let event = &bus_event.event;
+    if event.seq > s.cursor {
+        s.cursor = event.seq;
+        let converted = convert(s, event);
+        s.queue.push_back(converted);
     }
 }
 

@@ -267,3 +267,22 @@ async fn an_event_made_on_one_replica_reaches_a_watcher_on_another() {
         Some("projects/acme/connections/made-on-a".to_owned())
     );
 }
+
+#[tokio::test]
+async fn shutdown_ends_watches_with_unavailable() {
+    let app = spawn_app_with(TestOptions {
+        status: fast(),
+        ..Default::default()
+    })
+    .await;
+    let mut stream = watch(&app, watch_request(None, Duration::from_secs(60))).await;
+    next(&mut stream).await;
+    next(&mut stream).await;
+    let stopping = tokio::spawn(app.stop());
+    let ended = tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("the stream ends promptly");
+    let status = ended.expect_err("ends with an error status");
+    assert_eq!(status.code(), Code::Unavailable);
+    stopping.await.expect("join").expect("clean stop");
+}
