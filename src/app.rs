@@ -6,9 +6,8 @@ use std::{future::Future, sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::server::NamedService;
+use tonic::{server::NamedService, transport::server::TcpIncoming};
 use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
@@ -42,6 +41,9 @@ use crate::{
         replicas::{self, ReplicaInfo},
     },
 };
+
+/// HTTP/2 streams one client connection may hold open (watches included).
+const MAX_STREAMS_PER_CONNECTION: u32 = 1000;
 
 /// How long start-up keeps retrying a database that is not up yet.
 const STARTUP_DB_WAIT: Duration = Duration::from_secs(30);
@@ -215,6 +217,8 @@ pub async fn run(
     };
     let grpc_server = tonic::transport::Server::builder()
         .accept_http1(true)
+        // Watch-heavy clients multiplex many streams on few connections.
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .layer(TraceLayer::new_for_grpc().make_span_with(health::rpc_span))
         .layer(tonic_web::GrpcWebLayer::new())
         .add_service(health_service)
@@ -237,7 +241,8 @@ pub async fn run(
             auth,
         ))
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(grpc),
+            // Without TCP_NODELAY, multi-frame responses wait on delayed ACKs.
+            TcpIncoming::from(grpc).with_nodelay(Some(true)),
             token.clone().cancelled_owned(),
         );
     let bridge_server = axum::serve(http, bridge::router(state.clone()))

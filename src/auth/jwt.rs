@@ -1,5 +1,6 @@
 use std::{
     collections::HashMap,
+    sync::Mutex,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -31,11 +32,17 @@ pub struct Claims {
 
 /// Verifies bearer tokens into [`Caller`]s. Accepts exactly one algorithm:
 /// the one its key is for, so `alg: none` and algorithm confusion fail.
-#[derive(Clone)]
 pub struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,
+    /// Tokens already verified, with their expiry: clients send the same
+    /// token on every call, and re-checking its signature each time costs
+    /// more than many RPCs themselves.
+    verified: Mutex<HashMap<String, (Caller, u64)>>,
 }
+
+/// Verified tokens remembered at most; the cache is emptied when full.
+const VERIFIED_CAPACITY: usize = 10_000;
 
 impl JwtVerifier {
     pub fn new(keys: &KeySource, issuer: Option<&str>, audience: Option<&str>) -> Self {
@@ -52,10 +59,43 @@ impl JwtVerifier {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        Self { key, validation }
+        Self {
+            key,
+            validation,
+            verified: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match verified.get(token) {
+            // The same leeway as a full check.
+            Some((caller, exp)) if now <= exp + self.validation.leeway => return Ok(caller.clone()),
+            Some(_) => {
+                verified.remove(token);
+            }
+            None => {}
+        }
+        drop(verified);
+        let (caller, exp) = self.verify_signature(token)?;
+        let mut verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), (caller.clone(), exp));
+        Ok(caller)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<(Caller, u64), AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
             |e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -78,7 +118,8 @@ impl JwtVerifier {
                 _ => AuthError::Malformed,
             },
         )?;
-        caller_from_claims(data.claims)
+        let exp = data.claims.exp;
+        Ok((caller_from_claims(data.claims)?, exp))
     }
 }
 

@@ -3,7 +3,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -20,6 +23,8 @@ use crate::{
 #[derive(Clone, Default)]
 pub struct CatalogSnapshot {
     types: Arc<RwLock<HashMap<TypeId, Arc<TypeSpec>>>>,
+    /// Bumped whenever the loaded catalog differs from the one before.
+    version: Arc<AtomicU64>,
 }
 
 impl CatalogSnapshot {
@@ -29,6 +34,10 @@ impl CatalogSnapshot {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(id)
             .cloned()
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     pub async fn refresh(&self, pool: &Pool) -> Result<(), store::StoreError> {

@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status};
 use super::{
     bus::EventBus,
     catalog::CatalogSnapshot,
+    envelopes::EnvelopeCache,
     prober::Prober,
     views,
     watch::{DEFAULT_HEARTBEAT, UpdateStream, WatchParams, Watches},
@@ -29,6 +30,7 @@ pub struct StatusGrpc {
     catalog: CatalogSnapshot,
     prober: Prober,
     watches: Watches,
+    envelopes: EnvelopeCache,
     refresh_limit: Arc<DefaultKeyedRateLimiter<(String, String)>>,
 }
 
@@ -41,6 +43,7 @@ impl StatusGrpc {
             catalog,
             prober,
             watches,
+            envelopes: EnvelopeCache::default(),
             refresh_limit: Arc::new(RateLimiter::keyed(quota)),
         }
     }
@@ -67,15 +70,27 @@ impl StatusService for StatusGrpc {
         let role = caller.require(&project, Role::Viewer)?;
         let types = include_types(&r.include_types)?;
         let (status, seq) = self.bus.cache().project(&project);
-        Ok(Response::new(views::envelope(
-            &project,
-            &status,
-            seq,
-            role,
-            &types,
-            &self.catalog,
-            &r.if_none_match,
-        )))
+        if !r.if_none_match.is_empty() && r.if_none_match == status.hash {
+            let not_modified = views::envelope(
+                &project,
+                &status,
+                seq,
+                role,
+                &types,
+                &self.catalog,
+                &r.if_none_match,
+            );
+            return Ok(Response::new(not_modified));
+        }
+        let cached =
+            self.envelopes
+                .get_or_build(&project, role, &types, &status, &self.catalog, || {
+                    views::envelope(&project, &status, seq, role, &types, &self.catalog, "")
+                });
+        let mut envelope = pb::StatusEnvelope::clone(&cached);
+        // The head moves with every project's events; the items did not.
+        envelope.seq = seq;
+        Ok(Response::new(envelope))
     }
 
     async fn get_connection_status(

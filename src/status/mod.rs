@@ -8,6 +8,7 @@ pub mod bus;
 pub mod cache;
 pub mod catalog;
 pub mod circuit;
+pub mod envelopes;
 pub mod events;
 mod grpc;
 pub mod items;
