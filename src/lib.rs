@@ -14,7 +14,8 @@
 //! - [`store`] owns PostgreSQL: the pool, migrations, the embedded server and
 //!   all SQL.
 //! - [`registry`], [`status`], [`actions`], [`diagnostics`]: one module per
-//!   service, each with a `grpc.rs` that only translates.
+//!   service, each with a `grpc.rs` that only translates. [`status`] also
+//!   runs the probes, the event log follower and the watch streams.
 //! - [`bridge`] is the HTTP side; [`health`] feeds `grpc.health.v1` and
 //!   `/readyz`.
 //! - [`crypto`] seals secrets at rest under rotating keys; [`secret_file`]

@@ -84,7 +84,8 @@ impl Watches {
         let mut queue = VecDeque::new();
         let (cursor, catching_up) = match params.resume_from {
             None => {
-                let (status, head) = self.bus.cache().project(&params.project);
+                // The snapshot includes every write committed before the watch.
+                let (status, head) = self.bus.caught_up().await.project(&params.project);
                 let envelope = views::envelope(
                     &params.project,
                     &status,
