@@ -39,3 +39,10 @@ CREATE INDEX status_events_created ON status_events (created_at);
 UPDATE integration_types
 SET spec = jsonb_set(spec, '{api_base_uri}', '"https://{project_id}.api.sanity.io"')
 WHERE id = 'sanity' AND spec ->> 'api_base_uri' = 'https://api.sanity.io';
+
+-- GitHub revokes with DELETE /applications/{client_id}/token and a JSON
+-- body, which the generic revoker (token in the URI: DELETE; otherwise an
+-- RFC 7009 form POST) does not speak; leave it to the reconnect flow.
+UPDATE integration_types
+SET spec = jsonb_set(spec, '{oauth,revoke_uri}', '""')
+WHERE id = 'github' AND spec #>> '{oauth,revoke_uri}' = 'https://api.github.com/applications/{client_id}/token';

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{Registry, catalog::IntegrationType, connection_secrets, settings};
+use super::{Registry, catalog::IntegrationType, connection_secrets, oauth, settings};
 use crate::status::items;
 use crate::{
     auth::{Caller, Role},
@@ -358,10 +358,25 @@ impl Registry {
             .await?
             .ok_or_else(|| ApiError::not_found(name))?;
         check_etag(etag, &connection.etag)?;
+        // Read before the row goes: the token is revoked after the commit.
+        let ty = store::catalog::get(&tx, &connection.type_id).await?;
+        let credentials = match store::connection_secrets::secrets(&tx, name).await? {
+            Some(secrets) => secrets
+                .credentials
+                .map(|sealed| self.open_credentials(name, &sealed))
+                .transpose()?,
+            None => None,
+        };
         store::status::record_removed(&tx, name).await?;
         store::connections::delete(&tx, name).await?;
         tx.commit().await.map_err(store::StoreError::from)?;
         tracing::info!(connection = %name, "connection deleted");
+        if let (Some(oauth), Some(credentials)) =
+            (ty.and_then(|t| t.definition.spec.oauth), credentials)
+        {
+            // Best effort: the connection is gone either way.
+            oauth::revoke(&self.http, &oauth, &credentials, name).await;
+        }
         Ok(())
     }
 }

@@ -35,6 +35,8 @@ pub struct Registry {
     pool: Pool,
     keyring: Arc<Keyring>,
     secret_grace: Duration,
+    /// For provider calls the registry makes itself (token revocation).
+    http: reqwest::Client,
 }
 
 impl Registry {
@@ -43,6 +45,7 @@ impl Registry {
             pool,
             keyring,
             secret_grace,
+            http: reqwest::Client::new(),
         }
     }
 }

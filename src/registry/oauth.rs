@@ -132,3 +132,55 @@ impl Registry {
         Ok(Some(credentials))
     }
 }
+
+/// Revokes a deleted connection's token where the type has a revocation
+/// endpoint. `{refresh_token}`, `{access_token}` and `{client_id}` in the
+/// URI are filled in; a URI that names the token is called with DELETE
+/// (HubSpot), otherwise the token is POSTed as a form (RFC 7009, as
+/// Salesforce does). Failures are logged: the connection is gone regardless.
+pub async fn revoke(
+    http: &reqwest::Client,
+    oauth: &OAuthSpec,
+    credentials: &BTreeMap<String, String>,
+    name: &ConnectionName,
+) {
+    if oauth.revoke_uri.is_empty() {
+        return;
+    }
+    let Some(token) = credentials
+        .get("refresh_token")
+        .or_else(|| credentials.get("access_token"))
+    else {
+        return;
+    };
+    let mut uri = oauth.revoke_uri.clone();
+    let names_token = uri.contains("{refresh_token}") || uri.contains("{access_token}");
+    for key in ["refresh_token", "access_token", "client_id"] {
+        if let Some(value) = credentials.get(key) {
+            uri = uri.replace(&format!("{{{key}}}"), value);
+        }
+    }
+    let request = if names_token {
+        http.delete(&uri)
+    } else {
+        let mut request = http.post(&uri).form(&[("token", token.as_str())]);
+        if let (Some(id), Some(secret)) = (
+            credentials.get("client_id"),
+            credentials.get("client_secret"),
+        ) {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request
+    };
+    match request.timeout(Duration::from_secs(10)).send().await {
+        Ok(response) if response.status().is_success() => {
+            tracing::info!(connection = %name, "token revoked upstream");
+        }
+        Ok(response) => {
+            tracing::warn!(connection = %name, status = response.status().as_u16(), "upstream token revocation refused");
+        }
+        Err(e) => {
+            tracing::warn!(connection = %name, error = %e, "upstream token revocation failed")
+        }
+    }
+}

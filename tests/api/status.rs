@@ -573,3 +573,65 @@ async fn refresh_status_probes_now_for_editors_and_is_rate_limited() {
     use tonic_types::StatusExt as _;
     assert!(limited.get_error_details().retry_info().is_some());
 }
+
+#[tokio::test]
+async fn deleting_a_connection_revokes_its_token_upstream() {
+    let fake = FakeProvider::start().await;
+    let app = spawn_app_with(TestOptions {
+        status: fast_status(&fake),
+        ..Default::default()
+    })
+    .await;
+    let admin = app.admin_token("root");
+    app.registry(Some(&admin))
+        .update_integration_type(UpdateIntegrationTypeRequest {
+            integration_type: Some(IntegrationType {
+                name: "integrationTypes/hubspot".into(),
+                oauth: Some(OAuthConfig {
+                    token_uri: format!("{}/oauth/v1/token", fake.url()),
+                    revoke_uri: format!("{}/oauth/v1/refresh-tokens/{{refresh_token}}", fake.url()),
+                }),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["oauth".into()],
+            }),
+        })
+        .await
+        .expect("point hubspot's revocation at the fake");
+    fake.set("/oauth/v1/refresh-tokens/r-123", Reply::status(204));
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    let mut registry = app.registry(Some(&owner));
+    registry
+        .create_connection(create_request(
+            "acme",
+            "crm",
+            "hubspot",
+            prost_types::Struct::default(),
+        ))
+        .await
+        .expect("create");
+    registry
+        .set_connection_credentials(SetConnectionCredentialsRequest {
+            name: "projects/acme/connections/crm".into(),
+            credentials: HashMap::from([
+                ("access_token".into(), "a".into()),
+                ("refresh_token".into(), "r-123".into()),
+            ]),
+            etag: String::new(),
+        })
+        .await
+        .expect("credentials");
+    registry
+        .delete_connection(patchbay::proto::v1::DeleteConnectionRequest {
+            name: "projects/acme/connections/crm".into(),
+            etag: String::new(),
+        })
+        .await
+        .expect("delete");
+    let revoked = fake
+        .seen()
+        .into_iter()
+        .any(|s| s.path == "/oauth/v1/refresh-tokens/r-123");
+    assert!(revoked, "the refresh token was revoked at the provider");
+}
