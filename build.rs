@@ -25,6 +25,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     )?;
     tonic_prost_build::configure()
         .extern_path(".google.rpc", "::tonic_types::pb")
+        // Hand-written so the server can send envelopes it encoded once.
+        .extern_path(
+            ".patchbay.v1.StatusEnvelope",
+            "crate::status::wire::StatusEnvelope",
+        )
         .compile_fds(descriptors)?;
 
     embed_migrations(&out_dir)?;

@@ -4,6 +4,8 @@
 #[allow(clippy::all, missing_docs)]
 pub mod v1 {
     tonic::include_proto!("patchbay.v1");
+
+    pub use crate::status::wire::StatusEnvelope;
 }
 
 /// The encoded descriptor set of `proto/`, for server reflection.

@@ -18,7 +18,7 @@ impl AuthInterceptor {
         Self { verifier }
     }
 
-    fn authenticate(&self, request: &Request<()>) -> Result<Caller, AuthError> {
+    fn authenticate(&self, request: &Request<()>) -> Result<Arc<Caller>, AuthError> {
         let header = request
             .metadata()
             .get("authorization")
@@ -50,7 +50,7 @@ impl Interceptor for AuthInterceptor {
 
 /// The authenticated caller of a request that passed the interceptor.
 pub fn caller_of<T>(request: &Request<T>) -> Result<&Caller, ApiError> {
-    request.extensions().get::<Caller>().ok_or_else(|| {
+    request.extensions().get::<Arc<Caller>>().map(|c| &**c).ok_or_else(|| {
         ApiError::internal(
             "caller missing from request extensions",
             "the auth interceptor did not run on this service",

@@ -1,6 +1,6 @@
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -38,7 +38,7 @@ pub struct JwtVerifier {
     /// Tokens already verified, with their expiry: clients send the same
     /// token on every call, and re-checking its signature each time costs
     /// more than many RPCs themselves.
-    verified: Mutex<HashMap<String, (Caller, u64)>>,
+    verified: Mutex<HashMap<String, (Arc<Caller>, u64)>>,
 }
 
 /// Verified tokens remembered at most; the cache is emptied when full.
@@ -66,7 +66,7 @@ impl JwtVerifier {
         }
     }
 
-    pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+    pub fn verify(&self, token: &str) -> Result<Arc<Caller>, AuthError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -84,6 +84,7 @@ impl JwtVerifier {
         }
         drop(verified);
         let (caller, exp) = self.verify_signature(token)?;
+        let caller = Arc::new(caller);
         let mut verified = self
             .verified
             .lock()

@@ -6,6 +6,8 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use prost::bytes::Bytes;
+
 use super::{cache::ProjectStatus, catalog::CatalogSnapshot};
 use crate::{
     auth::Role,
@@ -27,7 +29,15 @@ struct Key {
 struct Entry {
     render_hash: String,
     catalog_version: u64,
-    envelope: Arc<pb::StatusEnvelope>,
+    /// Every field but `seq`, encoded.
+    encoded: Bytes,
+}
+
+/// Whose envelope: what it shows depends on these and nothing else.
+pub struct Audience<'a> {
+    pub project: &'a ProjectId,
+    pub role: Role,
+    pub include_types: &'a [TypeId],
 }
 
 #[derive(Clone, Default)]
@@ -44,21 +54,20 @@ fn rank(role: Role) -> u8 {
 }
 
 impl EnvelopeCache {
-    /// The envelope for this caller, built by `build` only when the project's
-    /// render hash or the catalog changed since the last build.
+    /// The envelope for this caller at `seq`, built (and encoded) by `build`
+    /// only when the project's render hash or the catalog changed since.
     pub fn get_or_build(
         &self,
-        project: &ProjectId,
-        role: Role,
-        include_types: &[TypeId],
+        audience: &Audience<'_>,
         status: &ProjectStatus,
         catalog: &CatalogSnapshot,
+        seq: i64,
         build: impl FnOnce() -> pb::StatusEnvelope,
-    ) -> Arc<pb::StatusEnvelope> {
+    ) -> pb::StatusEnvelope {
         let key = Key {
-            project: project.clone(),
-            rank: rank(role),
-            include_types: include_types.to_vec(),
+            project: audience.project.clone(),
+            rank: rank(audience.role),
+            include_types: audience.include_types.to_vec(),
         };
         let catalog_version = catalog.version();
         {
@@ -70,10 +79,10 @@ impl EnvelopeCache {
                 && entry.render_hash == status.render_hash
                 && entry.catalog_version == catalog_version
             {
-                return entry.envelope.clone();
+                return sendable(entry.encoded.clone(), seq);
             }
         }
-        let envelope = Arc::new(build());
+        let encoded = build().pre_encode();
         let mut entries = self
             .entries
             .lock()
@@ -86,9 +95,17 @@ impl EnvelopeCache {
             Entry {
                 render_hash: status.render_hash.clone(),
                 catalog_version,
-                envelope: envelope.clone(),
+                encoded: encoded.clone(),
             },
         );
-        envelope
+        sendable(encoded, seq)
+    }
+}
+
+fn sendable(encoded: Bytes, seq: i64) -> pb::StatusEnvelope {
+    pb::StatusEnvelope {
+        seq,
+        pre_encoded: Some(encoded),
+        ..Default::default()
     }
 }

@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 use super::{
     bus::EventBus,
     catalog::CatalogSnapshot,
-    envelopes::EnvelopeCache,
+    envelopes::{Audience, EnvelopeCache},
     prober::Prober,
     views,
     watch::{DEFAULT_HEARTBEAT, UpdateStream, WatchParams, Watches},
@@ -82,14 +82,17 @@ impl StatusService for StatusGrpc {
             );
             return Ok(Response::new(not_modified));
         }
-        let cached =
-            self.envelopes
-                .get_or_build(&project, role, &types, &status, &self.catalog, || {
-                    views::envelope(&project, &status, seq, role, &types, &self.catalog, "")
-                });
-        let mut envelope = pb::StatusEnvelope::clone(&cached);
-        // The head moves with every project's events; the items did not.
-        envelope.seq = seq;
+        // Built and encoded once per change; `seq` is the only fresh field.
+        let audience = Audience {
+            project: &project,
+            role,
+            include_types: &types,
+        };
+        let envelope = self
+            .envelopes
+            .get_or_build(&audience, &status, &self.catalog, seq, || {
+                views::envelope(&project, &status, seq, role, &types, &self.catalog, "")
+            });
         Ok(Response::new(envelope))
     }
 

@@ -16,5 +16,6 @@ pub mod model;
 pub mod prober;
 pub mod views;
 pub mod watch;
+pub mod wire;
 
 pub use grpc::StatusGrpc;
