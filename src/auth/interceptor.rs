@@ -50,10 +50,14 @@ impl Interceptor for AuthInterceptor {
 
 /// The authenticated caller of a request that passed the interceptor.
 pub fn caller_of<T>(request: &Request<T>) -> Result<&Caller, ApiError> {
-    request.extensions().get::<Arc<Caller>>().map(|c| &**c).ok_or_else(|| {
-        ApiError::internal(
-            "caller missing from request extensions",
-            "the auth interceptor did not run on this service",
-        )
-    })
+    request
+        .extensions()
+        .get::<Arc<Caller>>()
+        .map(|c| &**c)
+        .ok_or_else(|| {
+            ApiError::internal(
+                "caller missing from request extensions",
+                "the auth interceptor did not run on this service",
+            )
+        })
 }
