@@ -23,6 +23,7 @@
 //! - [`names`] parses resource names at the edge; [`paging`], [`list_filter`],
 //!   [`field_mask`], [`etag`] and [`idempotency`] are the AIP conventions
 //!   every service shares.
+//! - [`webhooks`] verifies inbound webhook signatures, scheme by scheme.
 //! - [`proto`] is the generated code and its JSON/time conversions;
 //!   [`telemetry`] sets up logging.
 
@@ -49,3 +50,4 @@ pub mod secret_file;
 pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
