@@ -4,10 +4,29 @@ use prost_types::FieldMask;
 
 use crate::error::ApiError;
 
+/// Which fields an update touches: the mask's paths or, without a mask, the
+/// fields the request populates (AIP-134).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection(Option<Vec<String>>);
+
+impl Selection {
+    pub fn parse(mask: Option<&FieldMask>, allowed: &[&str]) -> Result<Self, ApiError> {
+        paths(mask, allowed).map(Self)
+    }
+
+    /// Whether the update sets `path`, which the request `populated` or not.
+    pub fn wants(&self, path: &str, populated: bool) -> bool {
+        match &self.0 {
+            Some(paths) => paths.iter().any(|p| p == path),
+            None => populated,
+        }
+    }
+}
+
 /// The paths of `mask`, snake_cased (JSON clients send camelCase); `*`
 /// means every allowed path. `None` when the mask is absent or empty: the
 /// caller then updates the fields the request populates.
-pub fn paths(mask: Option<&FieldMask>, allowed: &[&str]) -> Result<Option<Vec<String>>, ApiError> {
+fn paths(mask: Option<&FieldMask>, allowed: &[&str]) -> Result<Option<Vec<String>>, ApiError> {
     let Some(mask) = mask.filter(|m| !m.paths.is_empty()) else {
         return Ok(None);
     };

@@ -241,6 +241,15 @@ fn parse_child<'a>(
     Ok((ProjectId::parse(project)?, id))
 }
 
+/// A field name as settings and mapped records use it: lower_snake_case,
+/// 1 to 63 characters, starting with a letter.
+pub fn is_field_name(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
 /// `[a-z][a-z0-9-]*`, `min..=63` long, not ending with `-`.
 fn is_aip_id(s: &str, min: usize) -> bool {
     (min..=63).contains(&s.len())

@@ -33,15 +33,6 @@ fn level_of(state: &str) -> (Level, &'static str) {
     }
 }
 
-fn severity(level: Level) -> u8 {
-    match level {
-        Level::Disconnected => 0,
-        Level::Connected => 1,
-        Level::Warning => 2,
-        Level::Error => 3,
-    }
-}
-
 #[tonic::async_trait]
 impl Adapter for Vercel {
     async fn probe(&self, ctx: &ProbeContext<'_>) -> Result<Observation, ProbeError> {
@@ -96,7 +87,7 @@ impl Adapter for Vercel {
         let Some(worst) = environments
             .iter()
             .map(|e| e.level)
-            .max_by_key(|l| severity(*l))
+            .max_by_key(|l| l.severity())
         else {
             return Ok(Observation::new(
                 Level::Warning,

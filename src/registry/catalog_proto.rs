@@ -14,7 +14,9 @@ use super::{
 use crate::{
     auth::Role,
     error::{ApiError, FieldViolation},
+    field_mask::Selection,
     names::TypeId,
+    names::is_field_name,
     proto::{self, v1 as pb},
 };
 
@@ -110,19 +112,11 @@ pub const UPDATABLE: [&str; 15] = [
 
 /// Copies the masked fields of `patch` onto `base`; without a mask, the
 /// fields `patch` populates.
-pub fn apply_mask(
-    base: &mut pb::IntegrationType,
-    patch: &pb::IntegrationType,
-    paths: Option<&[String]>,
-) {
+pub fn apply_mask(base: &mut pb::IntegrationType, patch: &pb::IntegrationType, fields: &Selection) {
     let default = pb::IntegrationType::default();
-    let wanted = |path: &str, populated: bool| match paths {
-        Some(paths) => paths.iter().any(|p| p == path),
-        None => populated,
-    };
     macro_rules! copy {
         ($($field:ident),*) => {$(
-            if wanted(stringify!($field), patch.$field != default.$field) {
+            if fields.wants(stringify!($field), patch.$field != default.$field) {
                 base.$field = patch.$field.clone();
             }
         )*};
@@ -144,13 +138,6 @@ pub fn apply_mask(
         popular,
         active
     );
-}
-
-fn is_lower_snake(s: &str) -> bool {
-    (1..=63).contains(&s.len())
-        && s.starts_with(|c: char| c.is_ascii_lowercase())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn is_kebab(s: &str, max: usize) -> bool {
@@ -210,7 +197,7 @@ pub fn definition_from_proto(p: &pb::IntegrationType) -> Result<TypeDefinition, 
     let mut config_fields: Vec<ConfigField> = Vec::new();
     for (i, f) in p.config_fields.iter().enumerate() {
         let path = format!("integration_type.config_fields[{i}]");
-        if !is_lower_snake(&f.name) {
+        if !is_field_name(&f.name) {
             v.push(FieldViolation::new(
                 format!("{path}.name"),
                 "must be lower_snake_case",

@@ -12,7 +12,7 @@ use super::{
 use crate::{
     config::Secret,
     error::{ApiError, FieldViolation},
-    field_mask,
+    field_mask::Selection,
     idempotency::RequestKey,
     list_filter::Filter,
     names::{ConnectionName, ProjectId, ResourceId, TypeId},
@@ -172,23 +172,21 @@ pub fn update_from_proto(r: &pb::UpdateConnectionRequest) -> Result<ConnectionUp
         .as_ref()
         .ok_or_else(|| ApiError::invalid_field("connection", "is required"))?;
     let name = ConnectionName::parse(&c.name).map_err(|e| e.at("connection.name"))?;
-    let paths = field_mask::paths(r.update_mask.as_ref(), &UPDATABLE)?;
-    let wanted = |path: &str, populated: bool| match &paths {
-        Some(paths) => paths.iter().any(|p| p == path),
-        None => populated,
-    };
+    let fields = Selection::parse(r.update_mask.as_ref(), &UPDATABLE)?;
     let mut v = Vec::new();
-    let display_name = wanted("display_name", !c.display_name.is_empty()).then(|| {
-        check_display_name(&mut v, "connection.display_name", &c.display_name);
-        c.display_name.trim().to_owned()
-    });
-    let settings = wanted("settings", c.settings.is_some()).then(|| {
+    let display_name = fields
+        .wants("display_name", !c.display_name.is_empty())
+        .then(|| {
+            check_display_name(&mut v, "connection.display_name", &c.display_name);
+            c.display_name.trim().to_owned()
+        });
+    let settings = fields.wants("settings", c.settings.is_some()).then(|| {
         c.settings
             .as_ref()
             .map(proto::json::struct_to_json)
             .unwrap_or_default()
     });
-    let state = if wanted("state", c.state != 0) {
+    let state = if fields.wants("state", c.state != 0) {
         match pb::ConnectionState::try_from(c.state) {
             Ok(pb::ConnectionState::Active) => Some(ConnectionState::Active),
             Ok(pb::ConnectionState::Disabled) => Some(ConnectionState::Disabled),

@@ -127,7 +127,7 @@ impl Registry {
             return Ok(replayed);
         }
         let ty = self
-            .active_type(&input.type_id, "connection.integration_type")
+            .active_type(&client, &input.type_id, "connection.integration_type")
             .await?;
         let violations =
             settings::check_settings(&ty.definition.spec, &input.settings, "connection.settings");
@@ -228,13 +228,13 @@ impl Registry {
     }
 
     /// The type new connections and templates may use.
-    pub(super) async fn active_type(
+    async fn active_type(
         &self,
+        client: &impl deadpool_postgres::GenericClient,
         id: &TypeId,
         field: &str,
     ) -> Result<IntegrationType, ApiError> {
-        let client = self.pool.get().await.map_err(store::StoreError::from)?;
-        let ty = store::catalog::get(&client, id).await?.ok_or_else(|| {
+        let ty = store::catalog::get(client, id).await?.ok_or_else(|| {
             ApiError::invalid_field(field, format!("unknown integration type {id}"))
         })?;
         if !ty.definition.active {

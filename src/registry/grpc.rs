@@ -9,7 +9,7 @@ use super::{Registry, catalog_proto, connection_proto, template_proto, templates
 use crate::{
     auth::caller_of,
     error::ApiError,
-    field_mask,
+    field_mask::Selection,
     idempotency::RequestKey,
     names::{ResourceId, TemplateName, TypeId},
     paging::PageRequest,
@@ -104,13 +104,13 @@ impl IntegrationRegistry for RegistryGrpc {
             .as_ref()
             .ok_or_else(|| ApiError::invalid_field("integration_type", "is required"))?;
         let id = TypeId::parse_name(&patch.name).map_err(|e| e.at("integration_type.name"))?;
-        let paths = field_mask::paths(r.update_mask.as_ref(), &catalog_proto::UPDATABLE)?;
+        let fields = Selection::parse(r.update_mask.as_ref(), &catalog_proto::UPDATABLE)?;
         let etag = (!patch.etag.is_empty()).then_some(patch.etag.as_str());
         let ty = self
             .registry
             .update_type(caller, &id, etag, |current| {
                 let mut merged = catalog_proto::to_proto(current);
-                catalog_proto::apply_mask(&mut merged, patch, paths.as_deref());
+                catalog_proto::apply_mask(&mut merged, patch, &fields);
                 catalog_proto::definition_from_proto(&merged)
             })
             .await?;
@@ -296,13 +296,13 @@ impl IntegrationRegistry for RegistryGrpc {
             .as_ref()
             .ok_or_else(|| ApiError::invalid_field("mapping_template", "is required"))?;
         let name = TemplateName::parse(&patch.name).map_err(|e| e.at("mapping_template.name"))?;
-        let paths = field_mask::paths(r.update_mask.as_ref(), &template_proto::UPDATABLE)?;
+        let fields = Selection::parse(r.update_mask.as_ref(), &template_proto::UPDATABLE)?;
         let etag = (!patch.etag.is_empty()).then_some(patch.etag.as_str());
         let updated = self
             .registry
             .update_template(caller, &name, etag, |current| {
                 let mut merged = template_proto::to_proto(current);
-                template_proto::apply_mask(&mut merged, patch, paths.as_deref());
+                template_proto::apply_mask(&mut merged, patch, &fields);
                 template_proto::definition_from_proto(name.clone(), &merged)
             })
             .await?;

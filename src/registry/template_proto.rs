@@ -10,7 +10,9 @@ use super::{
 };
 use crate::{
     error::{ApiError, FieldViolation},
+    field_mask::Selection,
     list_filter::Filter,
+    names::is_field_name,
     names::{ProjectId, TemplateName, TypeId},
     proto::{self, v1 as pb},
 };
@@ -104,13 +106,6 @@ pub fn field_error_to_proto(e: &FieldError) -> pb::FieldError {
     }
 }
 
-fn is_lower_snake(s: &str) -> bool {
-    (1..=63).contains(&s.len())
-        && s.starts_with(|c: char| c.is_ascii_lowercase())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
 /// Validates field mappings; `path` prefixes violation fields.
 pub fn mappings_from_proto(
     fields: &[pb::FieldMapping],
@@ -141,7 +136,7 @@ pub fn mappings_from_proto(
                 "must be a dotted path of non-empty segments",
             ));
         }
-        if !is_lower_snake(&f.target_field) {
+        if !is_field_name(&f.target_field) {
             v.push(FieldViolation::new(
                 at("target_field"),
                 "must be lower_snake_case",
@@ -247,19 +242,11 @@ pub const UPDATABLE: [&str; 5] = [
     "default_for_entity",
 ];
 
-pub fn apply_mask(
-    base: &mut pb::MappingTemplate,
-    patch: &pb::MappingTemplate,
-    paths: Option<&[String]>,
-) {
+pub fn apply_mask(base: &mut pb::MappingTemplate, patch: &pb::MappingTemplate, fields: &Selection) {
     let default = pb::MappingTemplate::default();
-    let wanted = |path: &str, populated: bool| match paths {
-        Some(paths) => paths.iter().any(|p| p == path),
-        None => populated,
-    };
     macro_rules! copy {
         ($($field:ident),*) => {$(
-            if wanted(stringify!($field), patch.$field != default.$field) {
+            if fields.wants(stringify!($field), patch.$field != default.$field) {
                 base.$field = patch.$field.clone();
             }
         )*};

@@ -140,12 +140,15 @@ impl Registry {
             request.check_replay(&digest)?;
             return Ok(template);
         }
-        self.get_type(&definition.type_id).await.map_err(|_| {
-            ApiError::invalid_field(
+        if store::catalog::get(&client, &definition.type_id)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::invalid_field(
                 "mapping_template.integration_type",
                 "unknown integration type",
-            )
-        })?;
+            ));
+        }
         let request_ref = request.as_ref().map(|r| (r.id, r.digest.as_slice()));
         match store::templates::insert(&client, &definition, &new_etag(), request_ref).await? {
             InsertOutcome::Inserted(template) => Ok(template),

@@ -9,7 +9,7 @@ use rand::Rng as _;
 use super::model::{self, Circuit, ItemStatus, Level, Problem};
 use crate::{
     adapters::{Observation, ProbeError},
-    store::status::ProbeJob,
+    store::probes::ProbeJob,
 };
 
 /// Probe cadence and the breaker's thresholds.

@@ -22,7 +22,7 @@ pub enum Level {
 
 impl Level {
     /// How bad a level is: the overall status is the worst item's.
-    fn severity(self) -> u8 {
+    pub fn severity(self) -> u8 {
         match self {
             Self::Disconnected => 0,
             Self::Connected => 1,

@@ -27,7 +27,7 @@ use crate::{
     registry::{Registry, oauth::RefreshError},
     store::{
         self, StoreError,
-        status::{ProbeJob, ProbeRecord},
+        probes::{ProbeJob, ProbeRecord},
     },
 };
 
@@ -111,7 +111,7 @@ impl Prober {
             }
             let jobs = async {
                 let client = self.pool.get().await?;
-                store::status::claim_due(
+                store::probes::claim_due(
                     &client,
                     self.owner,
                     self.lease(),
@@ -143,7 +143,7 @@ impl Prober {
         }
         let released = async {
             let client = self.pool.get().await?;
-            store::status::release_leases(&client, self.owner).await
+            store::probes::release_leases(&client, self.owner).await
         }
         .await;
         if let Err(e) = released {
@@ -155,7 +155,7 @@ impl Prober {
     /// replica's probe of it is running.
     pub async fn probe_now(&self, name: &ConnectionName) -> Result<ItemStatus, ApiError> {
         let client = self.pool.get().await.map_err(StoreError::from)?;
-        let job = store::status::claim_now(&client, name, self.owner, self.lease()).await?;
+        let job = store::probes::claim_now(&client, name, self.owner, self.lease()).await?;
         drop(client);
         let Some(job) = job else {
             return Err(ApiError::new(
@@ -211,7 +211,7 @@ impl Prober {
         span.record("circuit", store::status::circuit_str(outcome.circuit));
         let mut client = self.pool.get().await.map_err(StoreError::from)?;
         let tx = client.transaction().await.map_err(StoreError::from)?;
-        let kept = store::status::finish_probe(
+        let kept = store::probes::finish_probe(
             &tx,
             &job.name,
             self.owner,

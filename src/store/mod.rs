@@ -6,6 +6,7 @@ pub mod connection_secrets;
 pub mod connections;
 pub mod embedded;
 pub mod migrate;
+pub mod probes;
 pub mod replicas;
 pub mod status;
 pub mod templates;

@@ -260,17 +260,7 @@ async fn sanity_checks_reachability_and_recent_changes() {
 #[tokio::test]
 async fn supabase_opens_a_real_connection_and_times_it() {
     let db = database::fresh_database().await;
-    let host = match db.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        None => "localhost".into(),
-    };
-    let url = format!(
-        "host={host} port={} user={} dbname={}",
-        db.get_ports().first().copied().unwrap_or(5432),
-        db.get_user().unwrap_or("postgres"),
-        db.get_dbname().unwrap_or("postgres"),
-    );
+    let url = database::conninfo(&db);
     let healthy = probe("supabase", "", json!({}), &[("database_url", &url)])
         .await
         .expect("ok");

@@ -14,6 +14,7 @@ mod fakes;
 mod health;
 mod helpers;
 mod migrations;
+mod probes;
 mod reflection;
 mod roles;
 mod secrets;

@@ -35,21 +35,6 @@ use crate::{
     helpers::{TestOptions, spawn_app_with},
 };
 
-/// The database as a libpq connection string, for a child process.
-fn conninfo(config: &tokio_postgres::Config) -> String {
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        None => "localhost".to_owned(),
-    };
-    format!(
-        "host={host} port={} user={} dbname={}",
-        config.get_ports().first().copied().unwrap_or(5432),
-        config.get_user().unwrap_or("postgres"),
-        config.get_dbname().unwrap_or("postgres"),
-    )
-}
-
 /// The real binary at trace level, with every log line captured: secrets
 /// go through create, credentials, rotation, a refused request, reads.
 #[tokio::test]
@@ -65,7 +50,7 @@ async fn secrets_never_reach_the_logs_at_any_level() {
             "127.0.0.1:0",
         ])
         .args(["--log", "trace", "--log-format", "json"])
-        .env("DATABASE_URL", conninfo(&database))
+        .env("DATABASE_URL", database::conninfo(&database))
         .env("PATCHBAY_JWT_SECRET", jwt_secret)
         .env(
             "PATCHBAY_ENCRYPTION_KEYS",
