@@ -40,6 +40,7 @@ use crate::{
         migrate::{self, MigrateError},
         replicas::{self, ReplicaInfo},
     },
+    webhooks::{WebhookConfig, Webhooks, processor::Processor},
 };
 
 /// HTTP/2 streams one client connection may hold open (watches included).
@@ -65,6 +66,7 @@ pub struct ServerConfig {
     /// How long a rotated webhook secret stays valid.
     pub webhook_secret_grace: Duration,
     pub status: StatusConfig,
+    pub webhooks: WebhookConfig,
 }
 
 /// Probes and the event log.
@@ -194,6 +196,16 @@ pub async fn run(
         config.status.prober.clone(),
     );
     let prober_task = tokio::spawn(prober.clone().run(token.clone()));
+    let stored = Arc::new(tokio::sync::Notify::new());
+    let webhooks = Webhooks::start(
+        pool.clone(),
+        config.keyring.clone(),
+        state.public_url.clone(),
+        config.webhooks.clone(),
+        stored.clone(),
+    );
+    let processor = Processor::new(pool.clone(), bus.clone(), webhooks.config.clone(), stored);
+    let processor_task = tokio::spawn(processor.run(token.clone()));
     let watches = Watches {
         bus: bus.clone(),
         pool: pool.clone(),
@@ -245,8 +257,12 @@ pub async fn run(
             TcpIncoming::from(grpc).with_nodelay(Some(true)),
             token.clone().cancelled_owned(),
         );
-    let bridge_server = axum::serve(http, bridge::router(state.clone()))
-        .with_graceful_shutdown(token.clone().cancelled_owned());
+    let bridge_server = axum::serve(
+        http,
+        bridge::router(state.clone(), webhooks)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(token.clone().cancelled_owned());
 
     tracing::info!(%grpc_addr, %http_addr, replica = %state.replica.id, "serving");
     let mut grpc_task = tokio::spawn(grpc_server);
@@ -280,7 +296,7 @@ pub async fn run(
         http_task.abort();
     }
     let _ = monitor_task.await;
-    for task in [bus_task, catalog_task, prober_task] {
+    for task in [bus_task, catalog_task, prober_task, processor_task] {
         let _ = task.await;
     }
     if let Err(e) = replicas::deregister(&pool, state.replica.id).await {

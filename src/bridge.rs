@@ -1,5 +1,4 @@
-//! The HTTP bridge: `/healthz`, `/readyz` (and, as later issues add them,
-//! webhooks and metrics).
+//! The HTTP bridge: `/healthz`, `/readyz` and `POST /webhooks/{key}`.
 
 use std::time::Duration;
 
@@ -17,17 +16,19 @@ use crate::{
     app::AppState,
     error::{ApiError, ErrorCode},
     store::{self, migrate},
+    webhooks::{self, Webhooks},
 };
 
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, webhooks: Webhooks) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .with_state(state)
+        .merge(webhooks::router(webhooks))
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 /// The process is alive and serving HTTP.

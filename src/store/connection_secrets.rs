@@ -243,3 +243,37 @@ pub async fn replace_credentials(
     .await?;
     Ok(())
 }
+
+/// What the webhook bridge needs to verify a delivery: the connection its
+/// public key names, its type's signing spec and its sealed secrets.
+pub struct WebhookReceiver {
+    pub name: ConnectionName,
+    pub spec: crate::registry::catalog::TypeSpec,
+    pub secrets: SealedSecrets,
+}
+
+pub async fn by_webhook_key(
+    client: &impl GenericClient,
+    key: &str,
+) -> Result<Option<WebhookReceiver>, StoreError> {
+    let sql = format!(
+        "SELECT c.project, c.id, t.spec, {SECRET_COLUMNS} FROM connections c \
+         JOIN integration_types t ON t.id = c.type_id WHERE c.webhook_key = $1"
+    );
+    let Some(row) = query_opt(client, &sql, &[&key]).await? else {
+        return Ok(None);
+    };
+    let project: String = row.try_get("project")?;
+    let id: String = row.try_get("id")?;
+    Ok(Some(WebhookReceiver {
+        name: ConnectionName {
+            project: ProjectId::parse(&project)
+                .map_err(|e| StoreError::corrupt("connection project", e))?,
+            id: ResourceId::parse("connection", &id)
+                .map_err(|e| StoreError::corrupt("connection id", e))?,
+        },
+        spec: serde_json::from_value(row.try_get("spec")?)
+            .map_err(|e| StoreError::corrupt("type spec", e))?,
+        secrets: secrets_from_row(&row)?,
+    }))
+}

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod connection_secrets;
 pub mod connections;
+pub mod deliveries;
 pub mod embedded;
 pub mod migrate;
 pub mod probes;

@@ -239,3 +239,32 @@ pub async fn purge(client: &impl GenericClient, retention: Duration) -> Result<u
     )
     .await
 }
+
+/// A connection's current item, locked for this transaction.
+pub async fn item_for_update(
+    client: &impl GenericClient,
+    name: &ConnectionName,
+) -> Result<Option<ItemStatus>, StoreError> {
+    let row = super::query_opt(
+        client,
+        "SELECT item FROM connection_status WHERE project = $1 AND id = $2 FOR UPDATE",
+        &[&name.project.as_str(), &name.id.as_str()],
+    )
+    .await?;
+    row.map(|row| item_from(row.try_get(0)?)).transpose()
+}
+
+/// Makes a connection due for a probe now.
+pub async fn probe_soon(
+    client: &impl GenericClient,
+    name: &ConnectionName,
+) -> Result<(), StoreError> {
+    execute(
+        client,
+        "UPDATE connection_status SET next_probe_at = least(next_probe_at, now()) \
+         WHERE project = $1 AND id = $2",
+        &[&name.project.as_str(), &name.id.as_str()],
+    )
+    .await?;
+    Ok(())
+}

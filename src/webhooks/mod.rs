@@ -1,4 +1,109 @@
-//! Inbound webhooks: signature schemes (the bridge's receiving path builds
-//! on these).
+//! Inbound webhooks: `POST /webhooks/{key}` verifies a delivery against its
+//! connection's signature scheme, stores it (group commit) before the 2xx,
+//! and a processor attaches it to its connection asynchronously.
 
+mod ingest;
+mod limits;
+mod normalize;
+pub mod processor;
+mod receivers;
+mod route;
 pub mod signature;
+
+use std::{sync::Arc, time::Duration};
+
+use deadpool_postgres::Pool;
+use tokio::sync::Notify;
+
+pub use ingest::Ingest;
+pub use receivers::Receivers;
+pub use route::router;
+
+use crate::crypto::Keyring;
+
+/// A token bucket: `per_second` sustained, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Bodies larger than this get 413.
+    pub body_limit: usize,
+    /// Per webhook key; `None` turns the limit off.
+    pub per_key: Option<RateLimit>,
+    /// Per peer IP; `None` turns the limit off.
+    pub per_peer: Option<RateLimit>,
+    /// How long dedupe records are kept: far beyond any timestamp window.
+    pub dedupe_retention: Duration,
+    /// Processing attempts before a delivery is dead-lettered.
+    pub max_attempts: u32,
+    /// The first retry's delay; each later one doubles, with jitter.
+    pub retry_base: Duration,
+    /// Writers committing batches at once, and their largest batch.
+    pub writers: usize,
+    pub max_batch: usize,
+    /// How often the processor looks for work without being woken.
+    pub poll: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            per_key: Some(RateLimit {
+                per_second: 100,
+                burst: 1000,
+            }),
+            per_peer: Some(RateLimit {
+                per_second: 1000,
+                burst: 5000,
+            }),
+            dedupe_retention: Duration::from_secs(7 * 24 * 3600),
+            max_attempts: 5,
+            retry_base: Duration::from_secs(2),
+            writers: 2,
+            max_batch: 512,
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What the bridge's webhook route shares. Cheap to clone.
+#[derive(Clone)]
+pub struct Webhooks {
+    pub receivers: Receivers,
+    pub ingest: Ingest,
+    /// How HubSpot's signed URL is rebuilt behind a proxy.
+    pub public_url: Arc<str>,
+    pub config: Arc<WebhookConfig>,
+}
+
+impl Webhooks {
+    /// Starts the writers; `stored` is notified after each committed batch.
+    pub fn start(
+        pool: Pool,
+        keyring: Arc<Keyring>,
+        public_url: Arc<str>,
+        config: WebhookConfig,
+        stored: Arc<Notify>,
+    ) -> Self {
+        Self {
+            receivers: Receivers::new(pool.clone(), keyring),
+            ingest: Ingest::start(pool, config.writers, config.max_batch, stored),
+            public_url,
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// Exponential backoff with full jitter in its upper half: attempt 1 waits
+/// about `base`, attempt 2 about `2 * base`, and so on, capped at an hour.
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let capped = exp.min(Duration::from_secs(3600));
+    let jitter: f64 = rand::random_range(0.5..=1.0);
+    capped.mul_f64(jitter)
+}

@@ -184,7 +184,7 @@ pub fn verify(
                 .map_err(|_| Refusal::Malformed("x-hubspot-signature-v3"))?;
             let mut signed = Vec::with_capacity(inbound.body.len() + inbound.url.len() + 32);
             signed.extend_from_slice(inbound.method.as_bytes());
-            signed.extend_from_slice(inbound.url.as_bytes());
+            signed.extend_from_slice(hubspot_uri(inbound.url).as_bytes());
             signed.extend_from_slice(inbound.body);
             signed.extend_from_slice(timestamp.as_bytes());
             let index = first_match(secrets, |secret| {
@@ -271,6 +271,63 @@ pub fn verify(
             })
         }
     }
+}
+
+/// HubSpot signs the URI with these escapes decoded (its v3 table); every
+/// other escape stays as sent.
+fn hubspot_uri(url: &str) -> String {
+    const DECODED: [(&str, char); 12] = [
+        ("3A", ':'),
+        ("2F", '/'),
+        ("3F", '?'),
+        ("40", '@'),
+        ("21", '!'),
+        ("24", '$'),
+        ("27", '\''),
+        ("28", '('),
+        ("29", ')'),
+        ("2A", '*'),
+        ("2C", ','),
+        ("3B", ';'),
+    ];
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let escape = rest.get(at + 1..at + 3).unwrap_or_default();
+        match DECODED
+            .iter()
+            .find(|(code, _)| code.eq_ignore_ascii_case(escape))
+        {
+            Some((_, c)) => {
+                out.push(*c);
+                rest = &rest[at + 3..];
+            }
+            None => {
+                out.push('%');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The header whose value, hashed with the body, dedupes deliveries of
+/// schemes without a delivery id. None for shared-header, whose header is
+/// the secret itself: those dedupe on the body alone.
+pub fn signature_header(scheme: SignatureScheme) -> Option<&'static str> {
+    Some(match scheme {
+        SignatureScheme::Standard => "webhook-signature",
+        SignatureScheme::Github => "x-hub-signature-256",
+        SignatureScheme::Stripe => "stripe-signature",
+        SignatureScheme::Sanity => "sanity-webhook-signature",
+        SignatureScheme::Hubspot => "x-hubspot-signature-v3",
+        SignatureScheme::Vercel => "x-vercel-signature",
+        SignatureScheme::Slack => "x-slack-signature",
+        SignatureScheme::Shopify => "x-shopify-hmac-sha256",
+        SignatureScheme::SharedHeader => return None,
+    })
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Refusal> {

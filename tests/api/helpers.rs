@@ -12,6 +12,7 @@ use patchbay::{
         integration_registry_client::IntegrationRegistryClient,
         status_service_client::StatusServiceClient,
     },
+    webhooks::WebhookConfig,
 };
 use rand::RngCore as _;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -53,6 +54,7 @@ pub struct TestOptions {
     pub health_interval: Duration,
     pub webhook_secret_grace: Duration,
     pub status: StatusConfig,
+    pub webhooks: WebhookConfig,
 }
 
 impl Default for TestOptions {
@@ -64,6 +66,7 @@ impl Default for TestOptions {
             health_interval: Duration::from_millis(200),
             webhook_secret_grace: Duration::from_secs(24 * 3600),
             status: StatusConfig::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -125,6 +128,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
             .unwrap_or_else(|| Arc::new(Keyring::generate("test"))),
         webhook_secret_grace: options.webhook_secret_grace,
         status: options.status,
+        webhooks: options.webhooks,
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(app::run(config, grpc, http, async {

@@ -21,3 +21,5 @@ mod secrets;
 mod status;
 mod templates;
 mod watch;
+mod webhook_signing;
+mod webhooks;

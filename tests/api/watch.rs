@@ -23,7 +23,7 @@ use crate::{
     status::two_replicas,
 };
 
-fn watch_request(resume_from: Option<i64>, heartbeat: Duration) -> WatchProjectStatusRequest {
+pub fn watch_request(resume_from: Option<i64>, heartbeat: Duration) -> WatchProjectStatusRequest {
     WatchProjectStatusRequest {
         project: "projects/acme".into(),
         resume_from,
@@ -35,7 +35,7 @@ fn watch_request(resume_from: Option<i64>, heartbeat: Duration) -> WatchProjectS
     }
 }
 
-async fn watch(app: &TestApp, request: WatchProjectStatusRequest) -> Streaming<StatusUpdate> {
+pub async fn watch(app: &TestApp, request: WatchProjectStatusRequest) -> Streaming<StatusUpdate> {
     let token = app.token("watcher", &[("acme", Role::Viewer)]);
     let mut client: StatusServiceClient<Authed> = app.status(Some(&token));
     client
@@ -45,7 +45,7 @@ async fn watch(app: &TestApp, request: WatchProjectStatusRequest) -> Streaming<S
         .into_inner()
 }
 
-async fn next(stream: &mut Streaming<StatusUpdate>) -> StatusUpdate {
+pub async fn next(stream: &mut Streaming<StatusUpdate>) -> StatusUpdate {
     tokio::time::timeout(Duration::from_secs(10), stream.message())
         .await
         .expect("an update within 10 s")
@@ -54,7 +54,7 @@ async fn next(stream: &mut Streaming<StatusUpdate>) -> StatusUpdate {
 }
 
 /// The next update that is not a heartbeat.
-async fn next_event(stream: &mut Streaming<StatusUpdate>) -> StatusUpdate {
+pub async fn next_event(stream: &mut Streaming<StatusUpdate>) -> StatusUpdate {
     loop {
         let update = next(stream).await;
         if !matches!(update.event, Some(Event::Heartbeat(_))) {

@@ -7,6 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::Role;
 
+mod webhooks;
+
+pub use webhooks::WebhookArgs;
+
 /// Patchbay: the integrations control plane.
 ///
 /// Every option can also be set through the environment variable named in
@@ -109,6 +113,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub status: StatusArgs,
+
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 #[derive(Debug, Clone, Args)]

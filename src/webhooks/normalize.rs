@@ -1,0 +1,112 @@
+//! What a delivery says, read from its body once it is stored: the event
+//! type, and whether it tells us something about the connection's health.
+
+use serde_json::Value;
+
+/// A delivery, understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalized {
+    pub event_type: String,
+    pub health: Option<Health>,
+}
+
+/// What an event says about its connection's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// A deployment failed (Vercel `deployment.error`): shown as ERROR now.
+    DeploymentFailed {
+        environment: String,
+        url: Option<String>,
+    },
+    /// Something changed upstream (a push, a new deployment): probe again
+    /// now rather than at the next TTL.
+    Changed,
+}
+
+/// Reads `body` for a connection of type `type_id`; `header_event_type` is
+/// what the provider put in a header, if anything.
+pub fn normalize(
+    type_id: &str,
+    header_event_type: &str,
+    body: &[u8],
+) -> Result<Normalized, String> {
+    let json: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?
+    };
+    let event_type = if header_event_type.is_empty() {
+        body_event_type(&json)
+    } else {
+        header_event_type.to_owned()
+    };
+    let health = match (type_id, event_type.as_str()) {
+        ("vercel", "deployment.error" | "deployment.canceled") => {
+            let payload = &json["payload"];
+            Some(Health::DeploymentFailed {
+                environment: payload["target"]
+                    .as_str()
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or("preview")
+                    .to_owned(),
+                url: payload["deployment"]["url"]
+                    .as_str()
+                    .or_else(|| payload["url"].as_str())
+                    .map(str::to_owned),
+            })
+        }
+        ("vercel", "deployment.succeeded" | "deployment.ready" | "deployment.promoted")
+        | ("github", "push") => Some(Health::Changed),
+        _ => None,
+    };
+    Ok(Normalized { event_type, health })
+}
+
+/// `type` (Standard Webhooks, Stripe, Vercel, Slack), `_type` (Sanity
+/// documents), or the first event's `subscriptionType` (HubSpot batches).
+fn body_event_type(json: &Value) -> String {
+    let found = json["type"]
+        .as_str()
+        .or_else(|| json["_type"].as_str())
+        .or_else(|| json[0]["subscriptionType"].as_str())
+        .unwrap_or_default();
+    found.chars().take(128).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vercel_deployment_errors_say_which_environment_failed() {
+        let body = br#"{"type":"deployment.error","payload":{"target":"production","deployment":{"url":"app-x.vercel.app"}}}"#;
+        let n = normalize("vercel", "", body).expect("json");
+        assert_eq!(n.event_type, "deployment.error");
+        assert_eq!(
+            n.health,
+            Some(Health::DeploymentFailed {
+                environment: "production".into(),
+                url: Some("app-x.vercel.app".into())
+            })
+        );
+    }
+
+    #[test]
+    fn event_types_come_from_headers_then_bodies() {
+        assert_eq!(
+            normalize("github", "push", b"{}").expect("json").event_type,
+            "push"
+        );
+        let hubspot = br#"[{"subscriptionType":"contact.creation","objectId":1}]"#;
+        assert_eq!(
+            normalize("hubspot", "", hubspot).expect("json").event_type,
+            "contact.creation"
+        );
+        assert_eq!(normalize("http", "", b"").expect("empty").event_type, "");
+    }
+
+    #[test]
+    fn bodies_that_are_not_json_fail() {
+        assert!(normalize("http", "", b"not json").is_err());
+    }
+}

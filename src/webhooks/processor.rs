@@ -1,0 +1,209 @@
+//! Processes stored deliveries: normalizes each, attaches it to its
+//! connection (last webhook time, status where the event says something
+//! about health), publishes `webhook_received` on the project's watch
+//! stream, and retries failures with backoff until they are dead-lettered.
+//!
+//! A batch is claimed with FOR UPDATE SKIP LOCKED and processed in the
+//! claiming transaction, so replicas share the queue and a replica that
+//! dies mid-batch leaves its rows to the others.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{GenericClient, Pool};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    WebhookConfig, backoff,
+    normalize::{Health, normalize},
+};
+use crate::{
+    names::ConnectionName,
+    status::{
+        bus::EventBus,
+        events::EventPayload,
+        model::{EnvironmentStatus, Level},
+    },
+    store::{self, StoreError, deliveries::Claimed},
+};
+
+/// Deliveries per processing transaction.
+const BATCH: i64 = 200;
+/// How often old dedupe records are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+#[derive(Clone)]
+pub struct Processor {
+    pool: Pool,
+    bus: EventBus,
+    config: Arc<WebhookConfig>,
+    /// Notified by the writers after each committed batch.
+    stored: Arc<Notify>,
+}
+
+impl Processor {
+    pub fn new(pool: Pool, bus: EventBus, config: Arc<WebhookConfig>, stored: Arc<Notify>) -> Self {
+        Self {
+            pool,
+            bus,
+            config,
+            stored,
+        }
+    }
+
+    pub async fn run(self, token: CancellationToken) {
+        let mut last_purge: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                () = token.cancelled() => return,
+                () = self.stored.notified() => {}
+                () = tokio::time::sleep(self.config.poll) => {}
+            }
+            loop {
+                match self.process_batch().await {
+                    Ok(n) if n == BATCH as usize => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %crate::error::ErrorChain(&e), "processing webhook deliveries failed");
+                        break;
+                    }
+                }
+            }
+            if last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+                last_purge = Some(tokio::time::Instant::now());
+                self.purge().await;
+            }
+        }
+    }
+
+    /// Processes one batch of due deliveries; returns how many it claimed.
+    pub async fn process_batch(&self) -> Result<usize, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let claimed = store::deliveries::claim_due(&tx, BATCH).await?;
+        let mut latest: HashMap<ConnectionName, DateTime<Utc>> = HashMap::new();
+        let mut published = false;
+        for delivery in &claimed {
+            let Some(type_id) = delivery.type_id.as_deref() else {
+                // The connection is gone: nothing to attach to.
+                store::deliveries::mark_processed(&tx, &delivery.id, &delivery.event_type).await?;
+                continue;
+            };
+            match normalize(type_id, &delivery.event_type, &delivery.body) {
+                Ok(normalized) => {
+                    publish(&tx, delivery, &normalized.event_type).await?;
+                    if let Some(health) = &normalized.health {
+                        apply_health(&tx, &delivery.connection, health).await?;
+                    }
+                    store::deliveries::mark_processed(&tx, &delivery.id, &normalized.event_type)
+                        .await?;
+                    let at = latest
+                        .entry(delivery.connection.clone())
+                        .or_insert(delivery.receive_time);
+                    *at = (*at).max(delivery.receive_time);
+                    published = true;
+                }
+                Err(why) => self.fail(&tx, delivery, &why).await?,
+            }
+        }
+        for (connection, at) in &latest {
+            store::deliveries::touch_connection(&tx, connection, *at).await?;
+        }
+        tx.commit().await?;
+        if published {
+            self.bus.wake();
+        }
+        Ok(claimed.len())
+    }
+
+    async fn fail(
+        &self,
+        client: &impl GenericClient,
+        delivery: &Claimed,
+        why: &str,
+    ) -> Result<(), StoreError> {
+        let attempt = u32::try_from(delivery.attempts).unwrap_or(0) + 1;
+        let retry_in =
+            (attempt < self.config.max_attempts).then(|| backoff(self.config.retry_base, attempt));
+        if retry_in.is_none() {
+            tracing::warn!(connection = %delivery.connection, delivery = %delivery.id, attempts = attempt, error = why, "webhook delivery dead-lettered");
+        } else {
+            tracing::info!(connection = %delivery.connection, delivery = %delivery.id, attempt, error = why, "webhook delivery will be retried");
+        }
+        store::deliveries::mark_failed(client, &delivery.id, why, retry_in).await
+    }
+
+    async fn purge(&self) {
+        let purged = async {
+            let client = self.pool.get().await?;
+            store::deliveries::purge(&client, self.config.dedupe_retention).await
+        }
+        .await;
+        match purged {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deliveries = n, "purged old webhook dedupe records"),
+            Err(e) => {
+                tracing::warn!(error = %crate::error::ErrorChain(&e), "purging webhook deliveries failed")
+            }
+        }
+    }
+}
+
+async fn publish(
+    client: &impl GenericClient,
+    delivery: &Claimed,
+    event_type: &str,
+) -> Result<(), StoreError> {
+    store::status::append(
+        client,
+        &delivery.connection.project,
+        &EventPayload::WebhookReceived {
+            connection: delivery.connection.to_string(),
+            delivery: format!("{}/deliveries/{}", delivery.connection, delivery.id),
+            event_type: event_type.to_owned(),
+            receive_time: delivery.receive_time,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn apply_health(
+    client: &impl GenericClient,
+    connection: &ConnectionName,
+    health: &Health,
+) -> Result<(), StoreError> {
+    match health {
+        Health::Changed => store::status::probe_soon(client, connection).await,
+        Health::DeploymentFailed { environment, url } => {
+            let Some(mut item) = store::status::item_for_update(client, connection).await? else {
+                return Ok(());
+            };
+            let summary = format!("The latest {environment} deployment failed");
+            let env = EnvironmentStatus {
+                name: environment.clone(),
+                level: Level::Error,
+                summary: summary.clone(),
+                url: url.clone(),
+                last_deploy_at: Some(Utc::now()),
+            };
+            match item
+                .environments
+                .iter_mut()
+                .find(|e| e.name == *environment)
+            {
+                Some(existing) => *existing = env,
+                None => item.environments.push(env),
+            }
+            item.level = Level::Error;
+            item.summary = summary;
+            item.redacted_summary = "A deployment failed".to_owned();
+            item.updated_at = Utc::now();
+            item.stale = false;
+            // A probe soon confirms (or corrects) what the event said.
+            store::status::record_item(client, connection, &item, true).await?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,558 @@
+//! The webhook bridge: every scheme over HTTP, every reply of DESIGN's
+//! table, dedupe and replays, group commit, a database that goes away
+//! mid-burst, and asynchronous processing with retries and dead letters.
+
+use std::time::Duration;
+
+use patchbay::{
+    auth::Role,
+    proto::v1::{RotateWebhookSecretRequest, status_update::Event},
+    store::embedded::{self, EmbeddedOptions, EmbeddedPostgres},
+    webhooks::{RateLimit, WebhookConfig},
+};
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{TestApp, TestOptions, spawn_app, spawn_app_with},
+    watch::{next_event, watch, watch_request},
+    webhook_signing::{
+        SCHEMES, Signed, has_timestamp, hook_connection, secret_for, sign, signature_header,
+    },
+};
+
+struct Reply {
+    status: u16,
+    body: Value,
+    retry_after: Option<String>,
+}
+
+async fn post(app: &TestApp, key: &str, signed: &Signed) -> Reply {
+    post_to(
+        &reqwest::Client::new(),
+        &app.http_url(&format!("/webhooks/{key}")),
+        signed,
+    )
+    .await
+}
+
+async fn post_to(http: &reqwest::Client, url: &str, signed: &Signed) -> Reply {
+    let mut request = http.post(url).body(signed.body.clone());
+    for (name, value) in &signed.headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.expect("the bridge answers");
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response.json().await.unwrap_or(Value::Null);
+    Reply {
+        status,
+        body,
+        retry_after,
+    }
+}
+
+fn error_code(reply: &Reply) -> &str {
+    reply.body["error"]["code"].as_str().unwrap_or_default()
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn new_id() -> String {
+    format!("msg_{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn delivery_rows(app: &TestApp) -> i64 {
+    app.db()
+        .await
+        .query_one("SELECT count(*) FROM webhook_deliveries", &[])
+        .await
+        .expect("count")
+        .get(0)
+}
+
+#[tokio::test]
+async fn every_scheme_accepts_valid_deliveries_and_refuses_the_rest() {
+    let app = spawn_app().await;
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    for (i, scheme) in SCHEMES.iter().enumerate() {
+        let secret = secret_for(scheme, 1);
+        let connection = hook_connection(&app, scheme, &format!("hook-{i}"), &secret).await;
+        let key = &connection.webhook_key;
+        let url = app.http_url(&format!("/webhooks/{key}"));
+        let body =
+            serde_json::to_vec(&json!({"type": "test.event", "scheme": scheme})).expect("json");
+        let signed = sign(scheme, &secret, &body, now(), &new_id(), &url);
+
+        let first = post(&app, key, &signed).await;
+        assert_eq!(first.status, 202, "{scheme}: {:?}", first.body);
+        assert_eq!(first.body["duplicate"], false, "{scheme}");
+        let delivery_id = first.body["delivery_id"]
+            .as_str()
+            .expect("an id")
+            .to_owned();
+
+        let again = post(&app, key, &signed).await;
+        assert_eq!(again.status, 200, "{scheme}: a replay is a duplicate");
+        assert_eq!(again.body["duplicate"], true, "{scheme}");
+        assert_eq!(again.body["delivery_id"], delivery_id.as_str(), "{scheme}");
+
+        // Shared-header signs nothing: its tampering is a wrong secret.
+        let mut tampered = sign(scheme, &secret, &body, now(), &new_id(), &url);
+        if *scheme == "shared-header" {
+            tampered.headers = vec![("x-webhook-token".into(), format!("{secret}x"))];
+        } else {
+            tampered.body.extend_from_slice(b" ");
+        }
+        let reply = post(&app, key, &tampered).await;
+        assert_eq!(
+            (reply.status, error_code(&reply)),
+            (401, "SIGNATURE_MISMATCH"),
+            "{scheme}"
+        );
+
+        let mut missing = sign(scheme, &secret, &body, now(), &new_id(), &url);
+        missing
+            .headers
+            .retain(|(name, _)| name != signature_header(scheme));
+        let reply = post(&app, key, &missing).await;
+        assert_eq!(
+            (reply.status, error_code(&reply)),
+            (401, "SIGNATURE_MISSING"),
+            "{scheme}"
+        );
+
+        if has_timestamp(scheme) {
+            for skew in [-600, 600] {
+                let skewed = sign(scheme, &secret, &body, now() + skew, &new_id(), &url);
+                let reply = post(&app, key, &skewed).await;
+                assert_eq!(
+                    (reply.status, error_code(&reply)),
+                    (401, "TIMESTAMP_OUT_OF_WINDOW"),
+                    "{scheme} at {skew} s"
+                );
+            }
+        }
+
+        // Rotation: the previous secret keeps working through its grace.
+        let rotated = secret_for(scheme, 2);
+        app.registry(Some(&owner))
+            .rotate_webhook_secret(RotateWebhookSecretRequest {
+                name: connection.name.clone(),
+                webhook_secret: rotated.clone(),
+            })
+            .await
+            .expect("rotate");
+        for (label, secret, wanted) in [
+            ("previous", &secret, 202),
+            ("rotated", &rotated, 202),
+            ("unknown", &secret_for(scheme, 3), 401),
+        ] {
+            let body =
+                serde_json::to_vec(&json!({"type": "test.event", "secret": label})).expect("json");
+            let reply = post(
+                &app,
+                key,
+                &sign(scheme, secret, &body, now(), &new_id(), &url),
+            )
+            .await;
+            assert_eq!(
+                reply.status, wanted,
+                "{scheme} with the {label} secret: {:?}",
+                reply.body
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_secret_stops_working_after_its_grace() {
+    let app = spawn_app_with(TestOptions {
+        webhook_secret_grace: Duration::from_millis(300),
+        ..TestOptions::default()
+    })
+    .await;
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    let old = secret_for("github", 1);
+    let connection = hook_connection(&app, "github", "gh", &old).await;
+    app.registry(Some(&owner))
+        .rotate_webhook_secret(RotateWebhookSecretRequest {
+            name: connection.name.clone(),
+            webhook_secret: secret_for("github", 2),
+        })
+        .await
+        .expect("rotate");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let reply = post(
+        &app,
+        &connection.webhook_key,
+        &sign("github", &old, b"{}", now(), &new_id(), ""),
+    )
+    .await;
+    assert_eq!(
+        (reply.status, error_code(&reply)),
+        (401, "SIGNATURE_MISMATCH")
+    );
+}
+
+#[tokio::test]
+async fn unknown_keys_oversized_bodies_and_malformed_signatures() {
+    let app = spawn_app_with(TestOptions {
+        webhooks: WebhookConfig {
+            body_limit: 1024,
+            ..WebhookConfig::default()
+        },
+        ..TestOptions::default()
+    })
+    .await;
+    let secret = secret_for("standard", 1);
+    let connection = hook_connection(&app, "standard", "std", &secret).await;
+    let key = &connection.webhook_key;
+
+    let signed = sign("standard", &secret, b"{}", now(), &new_id(), "");
+    for unknown in ["wh_doesnotexist", "not-a-key!", &"k".repeat(200)] {
+        assert_eq!(post(&app, unknown, &signed).await.status, 404, "{unknown}");
+    }
+
+    let big = vec![b' '; 1025];
+    let reply = post(
+        &app,
+        key,
+        &sign("standard", &secret, &big, now(), &new_id(), ""),
+    )
+    .await;
+    assert_eq!((reply.status, error_code(&reply)), (413, "BODY_TOO_LARGE"));
+    let fits = vec![b' '; 1024];
+    let reply = post(
+        &app,
+        key,
+        &sign("standard", &secret, &fits, now(), &new_id(), ""),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+
+    let mut malformed = sign("standard", &secret, b"{}", now(), &new_id(), "");
+    for (name, value) in &mut malformed.headers {
+        if name == "webhook-timestamp" {
+            *value = "yesterday".into();
+        }
+    }
+    let reply = post(&app, key, &malformed).await;
+    assert_eq!(
+        (reply.status, error_code(&reply)),
+        (401, "SIGNATURE_MALFORMED")
+    );
+    assert_eq!(
+        delivery_rows(&app).await,
+        1,
+        "only the accepted delivery is stored"
+    );
+}
+
+#[tokio::test]
+async fn deliveries_over_the_rate_limit_get_429_with_retry_after() {
+    let app = spawn_app_with(TestOptions {
+        webhooks: WebhookConfig {
+            per_key: Some(RateLimit {
+                per_second: 1,
+                burst: 3,
+            }),
+            ..WebhookConfig::default()
+        },
+        ..TestOptions::default()
+    })
+    .await;
+    let secret = secret_for("github", 1);
+    let connection = hook_connection(&app, "github", "gh", &secret).await;
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..5 {
+        let reply = post(
+            &app,
+            &connection.webhook_key,
+            &sign("github", &secret, b"{}", now(), &new_id(), ""),
+        )
+        .await;
+        statuses.push(reply.status);
+        if reply.status == 429 {
+            limited = Some(reply);
+        }
+    }
+    assert_eq!(statuses, [202, 202, 202, 429, 429]);
+    let limited = limited.expect("a 429");
+    assert_eq!(error_code(&limited), "RATE_LIMITED");
+    assert!(
+        limited
+            .retry_after
+            .is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n >= 1))
+    );
+    assert_eq!(
+        delivery_rows(&app).await,
+        3,
+        "refused deliveries are not stored"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_are_group_committed_and_deduplicated() {
+    let app = spawn_app().await;
+    let secret = secret_for("standard", 1);
+    let connection = hook_connection(&app, "standard", "std", &secret).await;
+    let url = app.http_url(&format!("/webhooks/{}", connection.webhook_key));
+    let http = reqwest::Client::new();
+
+    // 100 distinct deliveries at once: every one acknowledged and stored.
+    let distinct = (0..100).map(|i| {
+        let signed = sign(
+            "standard",
+            &secret,
+            format!("{{\"n\":{i}}}").as_bytes(),
+            now(),
+            &new_id(),
+            "",
+        );
+        let (http, url) = (http.clone(), url.clone());
+        async move { post_to(&http, &url, &signed).await.status }
+    });
+    let statuses = futures_util::future::join_all(distinct).await;
+    assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
+    assert_eq!(delivery_rows(&app).await, 100);
+
+    // One delivery sent 20 times at once: stored once, every reply names it.
+    let signed = sign(
+        "standard",
+        &secret,
+        b"{\"same\":true}",
+        now(),
+        &new_id(),
+        "",
+    );
+    let same = (0..20).map(|_| {
+        let (http, url) = (http.clone(), url.clone());
+        let signed = Signed {
+            headers: signed.headers.clone(),
+            body: signed.body.clone(),
+        };
+        async move { post_to(&http, &url, &signed).await }
+    });
+    let replies = futures_util::future::join_all(same).await;
+    let accepted = replies.iter().filter(|r| r.status == 202).count();
+    assert_eq!(accepted, 1, "exactly one is accepted");
+    let ids: std::collections::HashSet<&str> = replies
+        .iter()
+        .map(|r| r.body["delivery_id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(ids.len(), 1, "duplicates carry the first delivery's id");
+    assert_eq!(delivery_rows(&app).await, 101);
+}
+
+#[tokio::test]
+async fn a_database_stopping_mid_burst_gives_503_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut pg = EmbeddedPostgres::start(&EmbeddedOptions {
+        data_dir: dir.path().join("state"),
+        bin_dir: None,
+        ephemeral: true,
+    })
+    .await
+    .expect("start a private PostgreSQL");
+    let app = spawn_app_with(TestOptions {
+        database: Some(pg.config(embedded::DATABASE)),
+        ..TestOptions::default()
+    })
+    .await;
+    let secret = secret_for("standard", 1);
+    let connection = hook_connection(&app, "standard", "std", &secret).await;
+    let url = app.http_url(&format!("/webhooks/{}", connection.webhook_key));
+    let http = reqwest::Client::new();
+
+    // A steady stream of deliveries from 8 clients while the database stops.
+    let sender = |client: usize| {
+        let (http, url, secret) = (http.clone(), url.clone(), secret.clone());
+        tokio::spawn(async move {
+            let mut replies = Vec::new();
+            for n in 0..40 {
+                let body = format!("{{\"client\":{client},\"n\":{n}}}");
+                let signed = sign("standard", &secret, body.as_bytes(), now(), &new_id(), "");
+                replies.push(post_to(&http, &url, &signed).await);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            replies
+        })
+    };
+    let senders: Vec<_> = (0..8).map(sender).collect();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    pg.stop().await.expect("stop PostgreSQL");
+    let mut replies = Vec::new();
+    for sender in senders {
+        replies.extend(sender.await.expect("sender"));
+    }
+    let accepted = replies.iter().filter(|r| r.status == 202).count();
+    let refused: Vec<&Reply> = replies.iter().filter(|r| r.status == 503).collect();
+    assert_eq!(accepted + refused.len(), replies.len(), "only 202 or 503");
+    assert!(
+        !refused.is_empty(),
+        "some deliveries met the stopped database"
+    );
+    assert!(
+        refused.iter().all(|r| r.retry_after.is_some()),
+        "503 carries Retry-After"
+    );
+
+    pg.restart().await.expect("start PostgreSQL again");
+    let stored = delivery_rows(&app).await;
+    assert_eq!(stored, accepted as i64, "every 202 is stored, nothing else");
+    // And the bridge accepts again.
+    let signed = sign("standard", &secret, b"{}", now(), &new_id(), "");
+    let mut status = 0;
+    for _ in 0..50 {
+        status = post_to(&http, &url, &signed).await.status;
+        if status == 202 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 202);
+    app.stop().await.expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn processed_deliveries_reach_the_watch_stream_and_the_status() {
+    let app = spawn_app().await;
+    let mut stream = watch(&app, watch_request(None, Duration::from_secs(60))).await;
+    loop {
+        if matches!(
+            next_event(&mut stream).await.event,
+            Some(Event::SnapshotEnd(_))
+        ) {
+            break;
+        }
+    }
+    // The built-in vercel type: a failed production deployment shows as ERROR.
+    let secret = "vercel-webhook-secret";
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    let mut request = crate::connections::create_request(
+        "acme",
+        "site",
+        "vercel",
+        crate::connections::settings(&[("project_id", crate::connections::s("prj_1"))]),
+    );
+    request.webhook_secret = secret.into();
+    let connection = app
+        .registry(Some(&owner))
+        .create_connection(request)
+        .await
+        .expect("create")
+        .into_inner();
+    let body = serde_json::to_vec(&json!({
+        "type": "deployment.error",
+        "id": "evt_1",
+        "payload": {"target": "production", "deployment": {"id": "dpl_1", "url": "site-abc.vercel.app"}}
+    }))
+    .expect("json");
+    let reply = post(
+        &app,
+        &connection.webhook_key,
+        &sign("vercel", secret, &body, now(), "", ""),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    let delivery_id = reply.body["delivery_id"].as_str().expect("id").to_owned();
+
+    let (mut received, mut failed) = (None, None);
+    while received.is_none() || failed.is_none() {
+        match next_event(&mut stream).await.event {
+            Some(Event::WebhookReceived(w)) => received = Some(w),
+            Some(Event::ItemChanged(item))
+                if item.item.as_ref().is_some_and(|i| {
+                    i.summary.contains("deployment failed") || i.summary == "A deployment failed"
+                }) =>
+            {
+                failed = item.item
+            }
+            _ => {}
+        }
+    }
+    let received = received.expect("webhook_received");
+    assert_eq!(received.connection, connection.name);
+    assert_eq!(received.event_type, "deployment.error");
+    assert!(
+        received.delivery.ends_with(&delivery_id),
+        "{}",
+        received.delivery
+    );
+    let failed = failed.expect("item_changed");
+    assert_eq!(
+        patchbay::proto::v1::StatusLevel::try_from(failed.status),
+        Ok(patchbay::proto::v1::StatusLevel::Error)
+    );
+    let row = app
+        .db()
+        .await
+        .query_one(
+            "SELECT d.state, d.event_type, c.last_webhook_time IS NOT NULL \
+             FROM webhook_deliveries d JOIN connections c ON c.project = d.project AND c.id = d.connection_id",
+            &[],
+        )
+        .await
+        .expect("row");
+    assert_eq!(row.get::<_, String>(0), "processed");
+    assert_eq!(row.get::<_, String>(1), "deployment.error");
+    assert!(
+        row.get::<_, bool>(2),
+        "the connection notes its last webhook"
+    );
+}
+
+#[tokio::test]
+async fn failing_deliveries_are_retried_then_dead_lettered() {
+    let app = spawn_app_with(TestOptions {
+        webhooks: WebhookConfig {
+            max_attempts: 3,
+            retry_base: Duration::from_millis(20),
+            poll: Duration::from_millis(20),
+            ..WebhookConfig::default()
+        },
+        ..TestOptions::default()
+    })
+    .await;
+    let secret = secret_for("github", 1);
+    let connection = hook_connection(&app, "github", "gh", &secret).await;
+    let reply = post(
+        &app,
+        &connection.webhook_key,
+        &sign("github", &secret, b"not json", now(), &new_id(), ""),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "accepted: the signature is valid");
+    let db = app.db().await;
+    let mut seen_retrying = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let row = db
+            .query_one(
+                "SELECT state, attempts, last_error FROM webhook_deliveries",
+                &[],
+            )
+            .await
+            .expect("row");
+        let (state, attempts, error): (String, i32, String) = (row.get(0), row.get(1), row.get(2));
+        seen_retrying |= state == "retrying";
+        if state == "dead_letter" {
+            assert_eq!(attempts, 3);
+            assert!(error.contains("not JSON"), "{error}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never dead-lettered: {state} after {attempts}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(seen_retrying, "it was retried before being dead-lettered");
+}
