@@ -1,0 +1,444 @@
+//! The webhook bridge's ingest rate against PostgreSQL's own single-row
+//! INSERT, on the same server, at the same concurrency, in one run.
+//!
+//! Starts a private PostgreSQL and `patchbay serve` (release) on it, creates
+//! one `http` connection (Standard Webhooks), then for each concurrency in
+//! CLIENTS (default "16,64") alternates ROUNDS (default 3) of:
+//! - webhook ingest: that many clients, each on its own keep-alive
+//!   connection, POST deliveries with valid signatures and unique ids for
+//!   SECONDS (default 10); 202s per second are counted;
+//! - pgbench: the same number of clients run one INSERT of the same row
+//!   shape (a copy of `webhook_deliveries` with its indexes) per
+//!   transaction for the same time.
+//!
+//! Reports the medians and their ratio, and checks that the deliveries
+//! stored equal the 202s answered.
+//!
+//! Run: `cargo bench --bench webhook_ingest` (see the README).
+
+use std::{
+    process::Stdio,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use patchbay::{
+    auth::{KeySource, Role, TokenMinter},
+    proto::v1::{
+        Connection, CreateConnectionRequest, integration_registry_client::IntegrationRegistryClient,
+    },
+    store::{
+        self,
+        embedded::{self, EmbeddedOptions, EmbeddedPostgres},
+    },
+};
+use sha2::Sha256;
+use tokio::{
+    io::{AsyncBufReadExt as _, BufReader},
+    process::Command,
+};
+use tonic::{metadata::MetadataValue, transport::Channel};
+
+const JWT_SECRET: &str = "ingest-bench-secret-ingest-bench-secret";
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The body every delivery carries (and every pgbench row stores).
+fn body(n: u64) -> String {
+    format!(
+        r#"{{"type":"record.updated","timestamp":"2026-11-22T12:00:00Z","data":{{"id":"rec_{n:012}","object":"contact","email":"someone@example.com","changes":["email","phone","owner"]}}}}"#
+    )
+}
+
+fn conninfo(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        None => "localhost".to_owned(),
+    };
+    format!(
+        "host={host} port={} user={} dbname={}",
+        config.get_ports().first().copied().unwrap_or(5432),
+        config.get_user().unwrap_or("postgres"),
+        config.get_dbname().unwrap_or("postgres"),
+    )
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let clients: Vec<usize> = std::env::var("CLIENTS")
+        .unwrap_or_else(|_| "16,64".into())
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    let rounds: usize = env_or("ROUNDS", 3);
+    let seconds: u64 = env_or("SECONDS", 10);
+
+    let dir = tempfile::tempdir()?;
+    // The embedded PostgreSQL runs as an unprivileged user when we are root.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
+    let mut pg = EmbeddedPostgres::start(&EmbeddedOptions {
+        data_dir: dir.path().join("pg"),
+        bin_dir: None,
+        ephemeral: true,
+    })
+    .await?;
+    let database = pg.config(embedded::DATABASE);
+    let keys = format!("bench:{}", STANDARD.encode([7u8; 32]));
+    let mut server = Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--log-format", "json", "--log", "warn,patchbay::app=info"])
+        // The load comes from one peer and one key: no limits in the way.
+        .args([
+            "--webhook-rate-per-key",
+            "0",
+            "--webhook-rate-per-peer",
+            "0",
+        ])
+        .env("DATABASE_URL", conninfo(&database))
+        .env("PATCHBAY_ENCRYPTION_KEYS", keys)
+        .env("PATCHBAY_JWT_SECRET", JWT_SECRET)
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let server_pid = server.id().ok_or("server exited")?;
+    let mut lines = BufReader::new(server.stderr.take().ok_or("no stderr")?).lines();
+    let (grpc_addr, http_addr) = loop {
+        let line = lines
+            .next_line()
+            .await?
+            .ok_or("serve exited before serving")?;
+        if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
+            && event["fields"]["message"] == "serving"
+        {
+            let field = |name: &str| event["fields"][name].as_str().map(str::to_owned);
+            break (
+                field("grpc_addr").ok_or("no grpc_addr")?,
+                field("http_addr").ok_or("no http_addr")?,
+            );
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let secret = format!("whsec_{}", STANDARD.encode([42u8; 32]));
+    let connection = create_connection(&grpc_addr, &secret).await?;
+    let url: Arc<str> = format!("http://{http_addr}/webhooks/{}", connection.webhook_key).into();
+    let key = Arc::new(STANDARD.decode(secret.trim_start_matches("whsec_"))?);
+
+    let db = store::connect(&database).await?;
+    db.batch_execute(
+        "CREATE TABLE bench_rows (LIKE webhook_deliveries INCLUDING ALL); \
+         ALTER TABLE bench_rows ALTER COLUMN id SET DEFAULT md5(random()::text)",
+    )
+    .await?;
+    let script = dir.path().join("insert.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "INSERT INTO bench_rows (project, connection_id, dedupe_key, event_type, body) \
+             VALUES ('bench', 'hooks', md5(random()::text), '', convert_to('{}', 'UTF8'));\n",
+            body(0)
+        ),
+    )?;
+    let pgbench = which_pgbench().ok_or("pgbench not found (it ships with PostgreSQL)")?;
+
+    println!("webhook ingest vs pgbench single-row INSERT: {seconds} s per run, {rounds} rounds");
+    let next_id = Arc::new(AtomicU64::new(0));
+    let mut accepted_total = 0u64;
+    for &c in &clients {
+        let mut ingest = Vec::new();
+        let mut inserts = Vec::new();
+        let mut ingest_cpu = [0.0; 3];
+        let mut rows = 0u64;
+        for _ in 0..rounds {
+            let before = cpu_split(server_pid);
+            let (rate, accepted) =
+                drive_webhooks(c, seconds, url.clone(), key.clone(), next_id.clone()).await;
+            let after = cpu_split(server_pid);
+            accepted_total += accepted;
+            rows += accepted;
+            ingest.push(rate);
+            for i in 0..3 {
+                ingest_cpu[i] += after[i] - before[i];
+            }
+            inserts.push(run_pgbench(&pgbench, &database, &script, c, seconds).await?);
+        }
+        let per_row = |cpu: [f64; 3], n: u64| {
+            let us = |s: f64| s * 1e6 / n.max(1) as f64;
+            format!(
+                "server {:.0} us, postgres {:.0} us, load generator {:.0} us",
+                us(cpu[0]),
+                us(cpu[1]),
+                us(cpu[2])
+            )
+        };
+        let (w, p) = (median(ingest.clone()), median(inserts.clone()));
+        println!(
+            "clients {c:>3}: webhooks {w:>8.0} accepted/s (runs {}), pgbench {p:>8.0} tps (runs {}); ratio {:.2}",
+            fmt_runs(&ingest),
+            fmt_runs(&inserts),
+            w / p
+        );
+        // pgbench and its backends exit before they can be measured.
+        println!("  CPU per accepted delivery: {}", per_row(ingest_cpu, rows));
+    }
+    let stored: i64 = db
+        .query_one("SELECT count(*) FROM webhook_deliveries", &[])
+        .await?
+        .get(0);
+    println!(
+        "rows stored: {stored}; 202 responses: {accepted_total}; {}",
+        if u64::try_from(stored).ok() == Some(accepted_total) {
+            "equal"
+        } else {
+            "MISMATCH"
+        }
+    );
+    drop(db);
+    server.kill().await.ok();
+    pg.stop().await?;
+    Ok(())
+}
+
+/// CPU seconds (user + system) used so far by the live processes `filter`
+/// picks (by pid and name).
+fn cpu_seconds(filter: &dyn Fn(u32, &str) -> bool) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let mut ticks = 0u64;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !filter(pid, &stat[open + 1..close]) {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
+        for i in [11, 12] {
+            ticks += fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    ticks as f64 / 100.0
+}
+
+/// CPU seconds of the server, PostgreSQL, and this load generator.
+fn cpu_split(server: u32) -> [f64; 3] {
+    let me = std::process::id();
+    [
+        cpu_seconds(&|pid, _| pid == server),
+        cpu_seconds(&|_, name| name == "postgres"),
+        cpu_seconds(&|pid, name| pid == me || name == "pgbench"),
+    ]
+}
+
+fn fmt_runs(runs: &[f64]) -> String {
+    runs.iter()
+        .map(|r| format!("{r:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn create_connection(
+    grpc_addr: &str,
+    secret: &str,
+) -> Result<Connection, Box<dyn std::error::Error>> {
+    let minter = TokenMinter::new(
+        &KeySource::from_secret(JWT_SECRET.as_bytes().to_vec())?,
+        None,
+        None,
+    )?;
+    let token: MetadataValue<_> = format!(
+        "Bearer {}",
+        minter.mint(
+            "bench",
+            &[("bench".to_owned(), Role::Owner)],
+            false,
+            Duration::from_secs(3600)
+        )?
+    )
+    .parse()?;
+    let channel = Channel::from_shared(format!("http://{grpc_addr}"))?
+        .connect()
+        .await?;
+    let mut registry =
+        IntegrationRegistryClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
+            r.metadata_mut().insert("authorization", token.clone());
+            Ok(r)
+        });
+    let settings = prost_types::Struct {
+        fields: [(
+            "health_url".to_owned(),
+            prost_types::Value {
+                kind: Some(prost_types::value::Kind::StringValue(
+                    "http://127.0.0.1:9/health".into(),
+                )),
+            },
+        )]
+        .into(),
+    };
+    Ok(registry
+        .create_connection(CreateConnectionRequest {
+            parent: "projects/bench".into(),
+            connection_id: "hooks".into(),
+            connection: Some(Connection {
+                integration_type: "integrationTypes/http".into(),
+                settings: Some(settings),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+            webhook_secret: secret.to_owned(),
+        })
+        .await?
+        .into_inner())
+}
+
+/// `clients` senders for `seconds`; returns accepted per second and the
+/// number of 202s.
+async fn drive_webhooks(
+    clients: usize,
+    seconds: u64,
+    url: Arc<str>,
+    key: Arc<Vec<u8>>,
+    next_id: Arc<AtomicU64>,
+) -> (f64, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (url, key, next_id) = (url.clone(), key.clone(), next_id.clone());
+            let (stop, accepted, refused) = (stop.clone(), accepted.clone(), refused.clone());
+            tokio::spawn(async move {
+                // One keep-alive connection per client, as pgbench has.
+                let Ok(http) = reqwest::Client::builder()
+                    .http1_only()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                else {
+                    return;
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    let n = next_id.fetch_add(1, Ordering::Relaxed);
+                    let id = format!("msg_{n:016}");
+                    let ts = chrono::Utc::now().timestamp().to_string();
+                    let body = body(n);
+                    let Ok(mut mac) = <Hmac<Sha256>>::new_from_slice(&key) else {
+                        return;
+                    };
+                    mac.update(format!("{id}.{ts}.{body}").as_bytes());
+                    let signature = STANDARD.encode(mac.finalize().into_bytes());
+                    let sent = http
+                        .post(&*url)
+                        .header("webhook-id", id)
+                        .header("webhook-timestamp", ts)
+                        .header("webhook-signature", format!("v1,{signature}"))
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(r) if r.status() == 202 => accepted.fetch_add(1, Ordering::Relaxed),
+                        _ => refused.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let accepted = accepted.load(Ordering::Relaxed);
+    let refused = refused.load(Ordering::Relaxed);
+    if refused > 0 {
+        eprintln!("warning: {refused} deliveries were not accepted");
+    }
+    (accepted as f64 / elapsed, accepted)
+}
+
+async fn run_pgbench(
+    pgbench: &std::path::Path,
+    database: &tokio_postgres::Config,
+    script: &std::path::Path,
+    clients: usize,
+    seconds: u64,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let output = Command::new(pgbench)
+        .args(["-n", "-j", "2", "-c", &clients.to_string(), "-T"])
+        .arg(seconds.to_string())
+        .arg("-f")
+        .arg(script)
+        .arg(conninfo(database))
+        .output()
+        .await?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("tps = ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .ok_or_else(|| {
+            format!(
+                "pgbench failed: {}{}",
+                stdout,
+                String::from_utf8_lossy(&output.stderr)
+            )
+            .into()
+        })
+}
+
+fn which_pgbench() -> Option<std::path::PathBuf> {
+    let mut candidates: Vec<std::path::PathBuf> = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("pgbench"))
+                .collect()
+        })
+        .unwrap_or_default();
+    candidates.push("/usr/lib/postgresql/15/bin/pgbench".into());
+    candidates.into_iter().find(|p| p.is_file())
+}
