@@ -12,7 +12,7 @@ use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
 use crate::{
-    actions::ActionsGrpc,
+    actions::{ActionConfig, Actions, ActionsGrpc, Effects, Workers},
     auth::{AuthInterceptor, JwtVerifier, KeySource},
     bridge,
     crypto::Keyring,
@@ -67,6 +67,7 @@ pub struct ServerConfig {
     pub webhook_secret_grace: Duration,
     pub status: StatusConfig,
     pub webhooks: WebhookConfig,
+    pub actions: ActionConfig,
 }
 
 /// Probes and the event log.
@@ -196,6 +197,23 @@ pub async fn run(
         config.status.prober.clone(),
     );
     let prober_task = tokio::spawn(prober.clone().run(token.clone()));
+    let action_config = Arc::new(config.actions.clone());
+    let action_wake = Arc::new(tokio::sync::Notify::new());
+    let workers = Workers::new(
+        pool.clone(),
+        bus.clone(),
+        Effects::new(
+            pool.clone(),
+            state.registry.clone(),
+            prober.clone(),
+            config.status.prober.base_uris.clone(),
+        ),
+        action_config.clone(),
+        state.replica.id,
+        action_wake.clone(),
+    );
+    let workers_task = tokio::spawn(workers.run(token.clone()));
+    let actions = Actions::new(pool.clone(), bus.clone(), action_config, action_wake);
     let stored = Arc::new(tokio::sync::Notify::new());
     let webhooks = Webhooks::start(
         pool.clone(),
@@ -245,7 +263,7 @@ pub async fn run(
             auth.clone(),
         ))
         .add_service(ActionServiceServer::with_interceptor(
-            ActionsGrpc::new(state.clone()),
+            ActionsGrpc::new(actions),
             auth.clone(),
         ))
         .add_service(DiagnosticsServer::with_interceptor(
@@ -296,7 +314,13 @@ pub async fn run(
         http_task.abort();
     }
     let _ = monitor_task.await;
-    for task in [bus_task, catalog_task, prober_task, processor_task] {
+    for task in [
+        bus_task,
+        catalog_task,
+        prober_task,
+        processor_task,
+        workers_task,
+    ] {
         let _ = task.await;
     }
     if let Err(e) = replicas::deregister(&pool, state.replica.id).await {

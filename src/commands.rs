@@ -81,6 +81,7 @@ pub async fn serve(args: Box<ServeArgs>) -> Result<(), CommandError> {
         webhook_secret_grace: args.webhook_secret_grace,
         status: status_config(&args.status)?,
         webhooks: args.webhooks.config(),
+        actions: args.actions.config(),
     };
     let result = app::run(config, grpc, http, shutdown_signal()).await;
     if let Some(pg) = embedded.as_mut() {

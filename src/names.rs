@@ -195,6 +195,29 @@ impl fmt::Display for TemplateName {
     }
 }
 
+/// `projects/{project}/actions/{action}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ActionName {
+    pub project: ProjectId,
+    pub id: ResourceId,
+}
+
+impl ActionName {
+    pub fn parse(name: &str) -> Result<Self, NameError> {
+        let (project, id) = parse_child(name, "actions", "projects/{project}/actions/{action}")?;
+        Ok(Self {
+            project,
+            id: ResourceId::parse("action", id)?,
+        })
+    }
+}
+
+impl fmt::Display for ActionName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "projects/{}/actions/{}", self.project, self.id)
+    }
+}
+
 /// Names serialize as the strings clients see (for hashing and storage).
 macro_rules! serialize_as_display {
     ($($name:ty),*) => {$(

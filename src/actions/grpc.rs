@@ -1,10 +1,11 @@
-//! gRPC translation for ActionService: starting, reading and cancelling actions.
+//! gRPC translation for ActionService: parse, call [`Actions`], convert.
 
 use tonic::{Request, Response, Status};
 
+use super::{Actions, proto};
 use crate::{
-    app::AppState,
-    error::not_built_yet,
+    auth::caller_of,
+    names::ActionName,
     proto::v1::{
         Action, CancelActionRequest, GetActionRequest, ListActionsRequest, ListActionsResponse,
         StartActionRequest, action_service_server::ActionService,
@@ -14,43 +15,61 @@ use crate::{
 /// Serves `patchbay.v1.ActionService`.
 #[derive(Clone)]
 pub struct ActionsGrpc {
-    #[allow(dead_code)]
-    state: AppState,
+    actions: Actions,
 }
 
 impl ActionsGrpc {
-    pub fn new(state: AppState) -> Self {
-        Self { state }
+    pub fn new(actions: Actions) -> Self {
+        Self { actions }
     }
+}
+
+fn action_name(name: &str) -> Result<ActionName, Status> {
+    ActionName::parse(name).map_err(|e| e.at("name").into())
 }
 
 #[tonic::async_trait]
 impl ActionService for ActionsGrpc {
     async fn start_action(
         &self,
-        _request: Request<StartActionRequest>,
+        request: Request<StartActionRequest>,
     ) -> Result<Response<Action>, Status> {
-        not_built_yet("ActionService/StartAction")
+        let caller = caller_of(&request)?;
+        let input = proto::start_from_proto(request.get_ref())?;
+        let action = self.actions.start(caller, input).await?;
+        Ok(Response::new(proto::to_proto(&action)))
     }
 
     async fn get_action(
         &self,
-        _request: Request<GetActionRequest>,
+        request: Request<GetActionRequest>,
     ) -> Result<Response<Action>, Status> {
-        not_built_yet("ActionService/GetAction")
+        let caller = caller_of(&request)?;
+        let name = action_name(&request.get_ref().name)?;
+        let action = self.actions.get(caller, &name).await?;
+        Ok(Response::new(proto::to_proto(&action)))
     }
 
     async fn list_actions(
         &self,
-        _request: Request<ListActionsRequest>,
+        request: Request<ListActionsRequest>,
     ) -> Result<Response<ListActionsResponse>, Status> {
-        not_built_yet("ActionService/ListActions")
+        let caller = caller_of(&request)?;
+        let input = proto::list_from_proto(request.get_ref())?;
+        let (actions, next_page_token) = self.actions.list(caller, &input).await?;
+        Ok(Response::new(ListActionsResponse {
+            actions: actions.iter().map(proto::to_proto).collect(),
+            next_page_token,
+        }))
     }
 
     async fn cancel_action(
         &self,
-        _request: Request<CancelActionRequest>,
+        request: Request<CancelActionRequest>,
     ) -> Result<Response<Action>, Status> {
-        not_built_yet("ActionService/CancelAction")
+        let caller = caller_of(&request)?;
+        let name = action_name(&request.get_ref().name)?;
+        let action = self.actions.cancel(caller, &name).await?;
+        Ok(Response::new(proto::to_proto(&action)))
     }
 }

@@ -5,7 +5,7 @@
 mod github;
 mod http;
 mod hubspot;
-mod request;
+pub mod request;
 mod salesforce;
 mod sanity;
 mod supabase;

@@ -7,8 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::Role;
 
+mod actions;
 mod webhooks;
 
+pub use actions::ActionArgs;
 pub use webhooks::WebhookArgs;
 
 /// Patchbay: the integrations control plane.
@@ -116,6 +118,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+
+    #[command(flatten)]
+    pub actions: ActionArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,6 +1,7 @@
 //! PostgreSQL, the one source of truth: the connection pool, migrations, the
 //! embedded server, and one module per table family. All SQL lives here.
 
+pub mod actions;
 pub mod catalog;
 pub mod connection_secrets;
 pub mod connections;
@@ -8,6 +9,7 @@ pub mod deliveries;
 pub mod embedded;
 pub mod migrate;
 pub mod probes;
+pub mod records;
 pub mod replicas;
 pub mod status;
 pub mod templates;

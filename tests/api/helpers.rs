@@ -4,6 +4,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use patchbay::{
+    actions::ActionConfig,
     app::{self, AppError, ServerConfig, StatusConfig},
     auth::{KeySource, Role, TokenMinter},
     crypto::Keyring,
@@ -55,6 +56,7 @@ pub struct TestOptions {
     pub webhook_secret_grace: Duration,
     pub status: StatusConfig,
     pub webhooks: WebhookConfig,
+    pub actions: ActionConfig,
 }
 
 impl Default for TestOptions {
@@ -67,6 +69,7 @@ impl Default for TestOptions {
             webhook_secret_grace: Duration::from_secs(24 * 3600),
             status: StatusConfig::default(),
             webhooks: WebhookConfig::default(),
+            actions: ActionConfig::default(),
         }
     }
 }
@@ -77,6 +80,9 @@ pub struct TestApp {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub channel: Channel,
+    /// What replicas sharing this one's database need: its JWT and sealing keys.
+    pub keys: KeySource,
+    pub keyring: Arc<Keyring>,
     minter: TokenMinter,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), AppError>>>,
@@ -110,6 +116,9 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     };
     let keys = options.keys.unwrap_or_else(random_secret);
     let minter = TokenMinter::new(&keys, None, None).expect("HS256 keys can mint");
+    let keyring = options
+        .keyring
+        .unwrap_or_else(|| Arc::new(Keyring::generate("test")));
     let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind gRPC");
     let http = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP");
     let grpc_addr = grpc.local_addr().expect("gRPC address");
@@ -117,18 +126,17 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let config = ServerConfig {
         database: database.clone(),
         pool_size: 4,
-        keys,
+        keys: keys.clone(),
         jwt_issuer: None,
         jwt_audience: None,
         public_url: None,
         health_interval: options.health_interval,
         shutdown_grace: Duration::from_secs(5),
-        keyring: options
-            .keyring
-            .unwrap_or_else(|| Arc::new(Keyring::generate("test"))),
+        keyring: keyring.clone(),
         webhook_secret_grace: options.webhook_secret_grace,
         status: options.status,
         webhooks: options.webhooks,
+        actions: options.actions,
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(app::run(config, grpc, http, async {
@@ -142,6 +150,8 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         grpc_addr,
         http_addr,
         channel,
+        keys,
+        keyring,
         minter,
         shutdown: Some(tx),
         task: Some(task),

@@ -1,0 +1,419 @@
+//! What each action does, against the provider through its API: probes,
+//! reconnect and disconnect, a Vercel deployment, a GitHub repository
+//! dispatch, and sync (in `sync`).
+
+use std::{collections::BTreeMap, collections::HashMap, sync::Arc, time::Duration};
+
+use chrono::Utc;
+use deadpool_postgres::Pool;
+use serde_json::{Map, Value, json};
+
+use super::{model::Action, progress::Progress, sync};
+use crate::{
+    adapters::{self, ProbeError, request},
+    error::{ApiError, ErrorCode},
+    registry::{
+        Registry,
+        catalog::TypeSpec,
+        connections::{Connection, ConnectionState},
+        oauth::{self, RefreshError},
+    },
+    status::{items, model::ProblemCode, prober::Prober},
+    store::{self, StoreError},
+};
+
+/// An attempt that failed: retried when transient, final otherwise.
+#[derive(Debug)]
+pub struct EffectError {
+    pub error: ApiError,
+    pub transient: bool,
+    /// The provider's own wait, when it named one.
+    pub retry_after: Option<Duration>,
+}
+
+impl EffectError {
+    pub fn permanent(error: ApiError) -> Self {
+        Self {
+            error,
+            transient: false,
+            retry_after: None,
+        }
+    }
+
+    pub fn transient(error: ApiError) -> Self {
+        Self {
+            error,
+            transient: true,
+            retry_after: None,
+        }
+    }
+}
+
+impl From<StoreError> for EffectError {
+    fn from(e: StoreError) -> Self {
+        Self::transient(e.into())
+    }
+}
+
+impl From<ProbeError> for EffectError {
+    fn from(e: ProbeError) -> Self {
+        let problem = e.problem();
+        let reason = problem_reason(problem.code);
+        match &e {
+            ProbeError::Transient(_) => {
+                Self::transient(ApiError::unavailable(reason, problem.hint.clone()))
+            }
+            ProbeError::RateLimited(p) => Self {
+                error: ApiError::new(ErrorCode::ResourceExhausted, reason, p.hint.clone()),
+                transient: true,
+                retry_after: p.retry_after,
+            },
+            ProbeError::Definitive(p) => Self::permanent(ApiError::new(
+                ErrorCode::FailedPrecondition,
+                reason,
+                p.hint.clone(),
+            )),
+        }
+    }
+}
+
+fn problem_reason(code: ProblemCode) -> &'static str {
+    match code {
+        ProblemCode::OauthRevoked => "OAUTH_REVOKED",
+        ProblemCode::Unauthorized => "UNAUTHORIZED",
+        ProblemCode::RateLimited => "PROVIDER_RATE_LIMITED",
+        ProblemCode::Timeout => "PROVIDER_TIMEOUT",
+        ProblemCode::Unreachable => "PROVIDER_UNREACHABLE",
+        ProblemCode::Misconfigured => "MISCONFIGURED",
+        ProblemCode::Unknown => "PROVIDER_ERROR",
+    }
+}
+
+/// What effects need: the store, the registry (credentials), the prober,
+/// an HTTP client and the server's provider base URL overrides.
+#[derive(Clone)]
+pub struct Effects {
+    pub(super) pool: Pool,
+    registry: Registry,
+    prober: Prober,
+    pub(super) http: reqwest::Client,
+    base_uris: Arc<HashMap<String, String>>,
+}
+
+/// A connection with its type and opened credentials, for provider calls.
+pub struct Target {
+    pub connection: Connection,
+    pub spec: TypeSpec,
+    pub base_uri: String,
+    pub credentials: BTreeMap<String, String>,
+}
+
+impl Target {
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.connection
+            .settings
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    pub fn bearer(&self) -> Result<&str, EffectError> {
+        ["access_token", "token"]
+            .iter()
+            .find_map(|k| self.credentials.get(*k).filter(|v| !v.is_empty()))
+            .map(String::as_str)
+            .ok_or_else(|| {
+                EffectError::permanent(ApiError::new(
+                    ErrorCode::FailedPrecondition,
+                    "CREDENTIALS_MISSING",
+                    "the connection has no access token; set its credentials",
+                ))
+            })
+    }
+
+    pub fn is_oauth(&self) -> bool {
+        self.credentials.contains_key("refresh_token")
+    }
+}
+
+impl Effects {
+    pub fn new(
+        pool: Pool,
+        registry: Registry,
+        prober: Prober,
+        base_uris: HashMap<String, String>,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        Self {
+            pool,
+            registry,
+            prober,
+            http,
+            base_uris: Arc::new(base_uris),
+        }
+    }
+
+    /// Runs `action`'s effect; its result on success.
+    pub async fn run(
+        &self,
+        action: &Action,
+        progress: &Progress,
+    ) -> Result<Map<String, Value>, EffectError> {
+        match action.action.as_str() {
+            "test-connection" | "refresh" | "configure" => self.probe(action).await,
+            "reconnect" => self.reconnect(action).await,
+            "disconnect" => self.disconnect(action).await,
+            "deploy" | "deploy-preview" => {
+                let target = self.target(action).await?;
+                progress.report(30, "creating the deployment").await?;
+                vercel_deploy(&self.http, &target, action).await
+            }
+            "push" | "pull" => {
+                let target = self.target(action).await?;
+                github_dispatch(&self.http, &target, action).await
+            }
+            "sync" => {
+                let target = self.target(action).await?;
+                sync::run(self, &target, action, progress).await
+            }
+            other => Err(EffectError::permanent(ApiError::new(
+                ErrorCode::Unimplemented,
+                "ACTION_NOT_SUPPORTED",
+                format!("{other} has no effect Patchbay can run"),
+            ))),
+        }
+    }
+
+    /// The action's connection, type, base URL and fresh credentials.
+    pub async fn target(&self, action: &Action) -> Result<Target, EffectError> {
+        let client = self.pool.get().await.map_err(StoreError::from)?;
+        let connection = store::connections::get(&client, &action.connection)
+            .await?
+            .ok_or_else(|| EffectError::permanent(ApiError::not_found(&action.connection)))?;
+        let ty = store::catalog::get(&client, &connection.type_id)
+            .await?
+            .ok_or_else(|| {
+                EffectError::permanent(ApiError::internal(
+                    "connection's type is missing",
+                    connection.type_id.to_string(),
+                ))
+            })?;
+        drop(client);
+        let spec = ty.definition.spec;
+        let credentials = match self
+            .registry
+            .fresh_credentials(&connection.name, spec.oauth.as_ref(), &self.http)
+            .await
+        {
+            Ok(credentials) => credentials.unwrap_or_default(),
+            Err(RefreshError::Revoked) => {
+                return Err(EffectError::permanent(ApiError::new(
+                    ErrorCode::FailedPrecondition,
+                    "OAUTH_REVOKED",
+                    "the provider refused to refresh the token; reconnect the integration",
+                )));
+            }
+            Err(RefreshError::Unreachable(_) | RefreshError::Provider(_)) => {
+                return Err(EffectError::transient(ApiError::unavailable(
+                    "PROVIDER_UNREACHABLE",
+                    "the provider's token endpoint is not answering",
+                )));
+            }
+            Err(RefreshError::Store(e)) => return Err(e.into()),
+            Err(RefreshError::Credentials(e)) => return Err(EffectError::permanent(e)),
+        };
+        let template = self
+            .base_uris
+            .get(connection.type_id.as_str())
+            .map_or(spec.api_base_uri.as_str(), String::as_str);
+        let base_uri = adapters::resolve_base_uri(template, &connection.settings);
+        Ok(Target {
+            connection,
+            spec,
+            base_uri,
+            credentials,
+        })
+    }
+
+    async fn probe(&self, action: &Action) -> Result<Map<String, Value>, EffectError> {
+        let item = self
+            .prober
+            .probe_now(&action.connection)
+            .await
+            .map_err(|e| {
+                let transient = matches!(e.code(), ErrorCode::Aborted | ErrorCode::Unavailable);
+                EffectError {
+                    error: e,
+                    transient,
+                    retry_after: None,
+                }
+            })?;
+        let level = serde_json::to_value(item.level).unwrap_or(Value::Null);
+        let mut result = json!({
+            "status": level.as_str().unwrap_or_default().to_uppercase(),
+            "summary": item.summary,
+        });
+        if let Some(problem) = &item.problem {
+            result["problem"] = json!({"code": problem_reason(problem.code), "hint": problem.hint});
+        }
+        Ok(object(result))
+    }
+
+    /// Re-activates a connection whose credentials are complete, then probes.
+    async fn reconnect(&self, action: &Action) -> Result<Map<String, Value>, EffectError> {
+        let target = self.target(action).await?;
+        if !target
+            .spec
+            .credentials_complete(|k| target.credentials.contains_key(k))
+        {
+            return Err(EffectError::permanent(ApiError::new(
+                ErrorCode::FailedPrecondition,
+                "CREDENTIALS_MISSING",
+                "the connection's credentials are incomplete; set them, then reconnect",
+            )));
+        }
+        if target.connection.state != ConnectionState::Active {
+            let mut client = self.pool.get().await.map_err(StoreError::from)?;
+            let tx = client.transaction().await.map_err(StoreError::from)?;
+            store::connection_secrets::set_state(&tx, &action.connection, ConnectionState::Active)
+                .await?;
+            let item = items::for_state(
+                &action.connection,
+                &target.connection.type_id,
+                ConnectionState::Active,
+                Utc::now(),
+            );
+            store::status::record_item(&tx, &action.connection, &item, true).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+        }
+        self.probe(action).await
+    }
+
+    /// Revokes the token upstream (where the type can) and marks the
+    /// connection REVOKED, dropping its credentials.
+    async fn disconnect(&self, action: &Action) -> Result<Map<String, Value>, EffectError> {
+        let target = self.target(action).await?;
+        let revoked_upstream = match (&target.spec.oauth, target.credentials.is_empty()) {
+            (Some(spec), false) if !spec.revoke_uri.is_empty() => {
+                oauth::revoke(&self.http, spec, &target.credentials, &action.connection).await;
+                true
+            }
+            _ => false,
+        };
+        let mut client = self.pool.get().await.map_err(StoreError::from)?;
+        let tx = client.transaction().await.map_err(StoreError::from)?;
+        store::connection_secrets::revoke(&tx, &action.connection).await?;
+        let item = items::for_state(
+            &action.connection,
+            &target.connection.type_id,
+            ConnectionState::Revoked,
+            Utc::now(),
+        );
+        store::status::record_item(&tx, &action.connection, &item, false).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(object(
+            json!({"state": "REVOKED", "revoked_upstream": revoked_upstream}),
+        ))
+    }
+}
+
+pub fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Vercel: creates a deployment (production for `deploy`, preview for
+/// `deploy-preview`) from `params.git_source` or `params.deployment_id`,
+/// else by redeploying the project's latest deployment of that target.
+async fn vercel_deploy(
+    http: &reqwest::Client,
+    target: &Target,
+    action: &Action,
+) -> Result<Map<String, Value>, EffectError> {
+    let project = target
+        .setting("project_id")
+        .ok_or_else(|| ProbeError::misconfigured("the project_id setting is missing"))?;
+    let token = target.bearer()?;
+    let production = action.action == "deploy";
+    let team = target
+        .setting("team_id")
+        .map(|t| format!("&teamId={t}"))
+        .unwrap_or_default();
+    let mut body = json!({"name": project, "project": project});
+    if production {
+        body["target"] = json!("production");
+    }
+    if let Some(source) = action.params.get("git_source") {
+        body["gitSource"] = source.clone();
+    } else {
+        let from = match action.params.get("deployment_id").and_then(Value::as_str) {
+            Some(id) => id.to_owned(),
+            None => {
+                let target_filter = if production { "&target=production" } else { "" };
+                let url = format!(
+                    "{}/v6/deployments?projectId={project}&limit=1{target_filter}{team}",
+                    target.base_uri
+                );
+                let response = request::send(http.get(url).bearer_auth(token), false).await?;
+                let list: Value = request::json(response).await?;
+                list["deployments"][0]["uid"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        ProbeError::misconfigured(
+                            "the project has no deployment to redeploy; pass git_source",
+                        )
+                    })?
+            }
+        };
+        body["deploymentId"] = json!(from);
+    }
+    let url = format!("{}/v13/deployments?forceNew=1{team}", target.base_uri);
+    let response = request::send(http.post(url).bearer_auth(token).json(&body), false).await?;
+    let created: Value = request::json(response).await?;
+    Ok(object(json!({
+        "deployment_id": created["id"],
+        "url": created["url"],
+        "state": created["readyState"],
+        "target": if production { "production" } else { "preview" },
+    })))
+}
+
+/// GitHub: a repository_dispatch (`patchbay.push` / `patchbay.pull`, or
+/// `params.event_type`) carrying `params.client_payload`.
+async fn github_dispatch(
+    http: &reqwest::Client,
+    target: &Target,
+    action: &Action,
+) -> Result<Map<String, Value>, EffectError> {
+    let (Some(owner), Some(repo)) = (target.setting("owner"), target.setting("repo")) else {
+        return Err(ProbeError::misconfigured("the owner and repo settings are required").into());
+    };
+    let event_type = action
+        .params
+        .get("event_type")
+        .and_then(Value::as_str)
+        .map_or_else(|| format!("patchbay.{}", action.action), str::to_owned);
+    let payload = action
+        .params
+        .get("client_payload")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let url = format!("{}/repos/{owner}/{repo}/dispatches", target.base_uri);
+    let request = http
+        .post(url)
+        .bearer_auth(target.bearer()?)
+        .header("accept", "application/vnd.github+json")
+        .header("x-github-api-version", "2022-11-28")
+        .json(&json!({"event_type": event_type, "client_payload": payload}));
+    request::send(request, target.is_oauth()).await?;
+    Ok(object(
+        json!({"repository": format!("{owner}/{repo}"), "event_type": event_type}),
+    ))
+}

@@ -1,0 +1,94 @@
+//! Writes an action's progress and state changes, each with its event on
+//! the project's watch stream, fenced on the worker's lease.
+
+use deadpool_postgres::Pool;
+
+use super::model::{Action, ActionState};
+use crate::{
+    names::ActionName,
+    status::{bus::EventBus, events::EventPayload},
+    store::{
+        self, StoreError,
+        actions::{Finish, Lease},
+    },
+};
+
+/// The event a watcher sees for an action's change.
+pub fn event(
+    action: &ActionName,
+    connection: &str,
+    state: ActionState,
+    percent: i32,
+    message: &str,
+) -> EventPayload {
+    EventPayload::ActionProgress {
+        action: action.to_string(),
+        connection: connection.to_owned(),
+        state: state.as_str().to_uppercase(),
+        percent,
+        message: message.to_owned(),
+    }
+}
+
+/// One claimed attempt's writer.
+#[derive(Clone)]
+pub struct Progress {
+    pool: Pool,
+    bus: EventBus,
+    name: ActionName,
+    connection: String,
+    lease: Lease,
+}
+
+impl Progress {
+    pub fn new(pool: Pool, bus: EventBus, action: &Action, lease: Lease) -> Self {
+        Self {
+            pool,
+            bus,
+            name: action.name.clone(),
+            connection: action.connection.to_string(),
+            lease,
+        }
+    }
+
+    /// Reports progress; false when the lease was lost.
+    pub async fn report(&self, percent: i32, message: &str) -> Result<bool, StoreError> {
+        let percent = percent.clamp(0, 100);
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let kept = store::actions::progress(&tx, &self.name, self.lease, percent, message).await?;
+        if kept {
+            let payload = event(
+                &self.name,
+                &self.connection,
+                ActionState::Running,
+                percent,
+                message,
+            );
+            store::status::append(&tx, &self.name.project, &payload).await?;
+        }
+        tx.commit().await?;
+        self.bus.wake();
+        Ok(kept)
+    }
+
+    /// Ends the attempt; false when the lease was lost.
+    pub async fn finish(
+        &self,
+        finish: Finish<'_>,
+        state: ActionState,
+        percent: i32,
+        message: &str,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let kept = store::actions::finish(&tx, &self.name, self.lease, finish).await?;
+        if kept {
+            let payload = event(&self.name, &self.connection, state, percent, message);
+            store::status::append(&tx, &self.name.project, &payload).await?;
+        }
+        tx.commit().await?;
+        self.bus.wake();
+        Ok(kept)
+    }
+}

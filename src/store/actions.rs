@@ -1,0 +1,417 @@
+//! SQL for `actions`: the queue is the table. Every write a worker makes
+//! after claiming is fenced on (lease owner, attempt), so a worker whose
+//! lease expired and was taken over can change nothing.
+
+use std::time::Duration;
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{StoreError, execute, query, query_one, query_opt};
+use crate::{
+    actions::model::{Action, ActionState},
+    names::{ActionName, ConnectionName, ProjectId, ResourceId},
+};
+
+const COLUMNS: &str = "project, id, connection_id, action, state, params, result, error, \
+    progress_percent, progress_message, attempts, max_attempts, requested_by, request_id, \
+    request_hash, cancel_requested, create_time, start_time, update_time, end_time";
+
+fn from_row(row: &Row) -> Result<Action, StoreError> {
+    let project: String = row.try_get("project")?;
+    let id: String = row.try_get("id")?;
+    let connection: String = row.try_get("connection_id")?;
+    let state: String = row.try_get("state")?;
+    let project =
+        ProjectId::parse(&project).map_err(|e| StoreError::corrupt("action project", e))?;
+    let params: serde_json::Value = row.try_get("params")?;
+    let result: Option<serde_json::Value> = row.try_get("result")?;
+    Ok(Action {
+        name: ActionName {
+            project: project.clone(),
+            id: ResourceId::parse("action", &id)
+                .map_err(|e| StoreError::corrupt("action id", e))?,
+        },
+        connection: ConnectionName {
+            project,
+            id: ResourceId::parse("connection", &connection)
+                .map_err(|e| StoreError::corrupt("action connection", e))?,
+        },
+        action: row.try_get("action")?,
+        state: ActionState::parse(&state)
+            .ok_or_else(|| StoreError::corrupt("action state", state.clone()))?,
+        params: match params {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        },
+        result: match result {
+            Some(serde_json::Value::Object(map)) => Some(map),
+            _ => None,
+        },
+        error: row.try_get("error")?,
+        progress_percent: row.try_get("progress_percent")?,
+        progress_message: row.try_get("progress_message")?,
+        attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        requested_by: row.try_get("requested_by")?,
+        request_id: row.try_get("request_id")?,
+        request_hash: row.try_get("request_hash")?,
+        cancel_requested: row.try_get("cancel_requested")?,
+        create_time: row.try_get("create_time")?,
+        start_time: row.try_get("start_time")?,
+        update_time: row.try_get("update_time")?,
+        end_time: row.try_get("end_time")?,
+    })
+}
+
+/// Serializes StartAction per (project, caller) across replicas, so the
+/// rate limit's count-then-insert cannot race. Hold inside a transaction.
+pub async fn lock_caller(
+    client: &impl GenericClient,
+    project: &ProjectId,
+    subject: &str,
+) -> Result<(), StoreError> {
+    query(
+        client,
+        "SELECT pg_advisory_xact_lock(7302, hashtext($1 || '/' || $2))",
+        &[&project.as_str(), &subject],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn by_request(
+    client: &impl GenericClient,
+    project: &ProjectId,
+    request_id: Uuid,
+) -> Result<Option<Action>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM actions WHERE project = $1 AND request_id = $2");
+    query_opt(client, &sql, &[&project.as_str(), &request_id])
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// How many actions `subject` started in `project` within `window`, and
+/// when the oldest of them leaves it (seconds from now).
+pub async fn recent_starts(
+    client: &impl GenericClient,
+    project: &ProjectId,
+    subject: &str,
+    window: Duration,
+) -> Result<(i64, f64), StoreError> {
+    let row = query_one(
+        client,
+        "SELECT count(*), coalesce(extract(epoch FROM min(create_time) + $3 * interval '1 second' - now()), 0)::float8 \
+         FROM actions WHERE project = $1 AND requested_by = $2 \
+         AND create_time > now() - $3 * interval '1 second'",
+        &[&project.as_str(), &subject, &window.as_secs_f64()],
+    )
+    .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+pub struct NewAction<'a> {
+    pub name: &'a ActionName,
+    pub connection: &'a ConnectionName,
+    pub action: &'a str,
+    pub params: &'a serde_json::Map<String, serde_json::Value>,
+    pub max_attempts: i32,
+    pub requested_by: &'a str,
+    pub request_id: Uuid,
+    pub request_hash: &'a [u8],
+}
+
+pub async fn insert(client: &impl GenericClient, a: &NewAction<'_>) -> Result<Action, StoreError> {
+    let sql = format!(
+        "INSERT INTO actions (project, id, connection_id, action, state, params, max_attempts, \
+         requested_by, request_id, request_hash) \
+         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+    );
+    let row = query_one(
+        client,
+        &sql,
+        &[
+            &a.name.project.as_str(),
+            &a.name.id.as_str(),
+            &a.connection.id.as_str(),
+            &a.action,
+            &serde_json::Value::Object(a.params.clone()),
+            &a.max_attempts,
+            &a.requested_by,
+            &a.request_id,
+            &a.request_hash,
+        ],
+    )
+    .await?;
+    from_row(&row)
+}
+
+pub async fn get(
+    client: &impl GenericClient,
+    name: &ActionName,
+) -> Result<Option<Action>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM actions WHERE project = $1 AND id = $2");
+    query_opt(client, &sql, &[&name.project.as_str(), &name.id.as_str()])
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn get_for_update(
+    client: &impl GenericClient,
+    name: &ActionName,
+) -> Result<Option<Action>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM actions WHERE project = $1 AND id = $2 FOR UPDATE");
+    query_opt(client, &sql, &[&name.project.as_str(), &name.id.as_str()])
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// A page of a project's actions, newest first, after the `(create_time,
+/// id)` key `after` ("{micros}/{id}").
+pub async fn list(
+    client: &impl GenericClient,
+    project: &ProjectId,
+    connection: Option<&str>,
+    state: Option<ActionState>,
+    after: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<Action>, StoreError> {
+    let (after_micros, after_id) = after.unzip();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM actions WHERE project = $1 \
+         AND ($2::text IS NULL OR connection_id = $2) AND ($3::text IS NULL OR state = $3) \
+         AND ($4::bigint IS NULL OR (create_time, id) < (to_timestamp($4::bigint / 1e6), $5)) \
+         ORDER BY create_time DESC, id DESC LIMIT $6"
+    );
+    let rows = query(
+        client,
+        &sql,
+        &[
+            &project.as_str(),
+            &connection,
+            &state.map(ActionState::as_str),
+            &after_micros,
+            &after_id,
+            &limit,
+        ],
+    )
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Claims the next runnable action: pending and due, or running under an
+/// expired lease (its worker died). Counts an attempt.
+pub async fn claim(
+    client: &impl GenericClient,
+    owner: Uuid,
+    lease: Duration,
+) -> Result<Option<Action>, StoreError> {
+    let sql = format!(
+        "UPDATE actions SET state = 'running', lease_owner = $1, \
+         lease_expires_at = now() + $2 * interval '1 second', attempts = attempts + 1, \
+         start_time = coalesce(start_time, now()), update_time = now() \
+         WHERE (project, id) = (SELECT project, id FROM actions \
+             WHERE (state = 'pending' AND next_attempt_at <= now()) \
+                OR (state = 'running' AND lease_expires_at < now()) \
+             ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+         RETURNING {COLUMNS}"
+    );
+    query_opt(client, &sql, &[&owner, &lease.as_secs_f64()])
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Who holds an action: the fence every post-claim write checks.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease {
+    pub owner: Uuid,
+    pub attempt: i32,
+}
+
+const FENCE: &str =
+    "project = $1 AND id = $2 AND lease_owner = $3 AND attempts = $4 AND state = 'running'";
+
+/// Extends the lease; `None` when it was lost, else whether a cancel was asked.
+pub async fn heartbeat(
+    client: &impl GenericClient,
+    name: &ActionName,
+    lease: Lease,
+    duration: Duration,
+) -> Result<Option<bool>, StoreError> {
+    let sql = format!(
+        "UPDATE actions SET lease_expires_at = now() + $5 * interval '1 second' \
+         WHERE {FENCE} RETURNING cancel_requested"
+    );
+    let row = query_opt(
+        client,
+        &sql,
+        &[
+            &name.project.as_str(),
+            &name.id.as_str(),
+            &lease.owner,
+            &lease.attempt,
+            &duration.as_secs_f64(),
+        ],
+    )
+    .await?;
+    row.map(|r| r.try_get(0)).transpose().map_err(Into::into)
+}
+
+/// Records progress; false when the lease was lost.
+pub async fn progress(
+    client: &impl GenericClient,
+    name: &ActionName,
+    lease: Lease,
+    percent: i32,
+    message: &str,
+) -> Result<bool, StoreError> {
+    let sql = format!(
+        "UPDATE actions SET progress_percent = $5, progress_message = $6, update_time = now() \
+         WHERE {FENCE}"
+    );
+    let n = execute(
+        client,
+        &sql,
+        &[
+            &name.project.as_str(),
+            &name.id.as_str(),
+            &lease.owner,
+            &lease.attempt,
+            &percent,
+            &message,
+        ],
+    )
+    .await?;
+    Ok(n == 1)
+}
+
+/// How a claimed action ends its attempt.
+pub enum Finish<'a> {
+    Succeeded(&'a serde_json::Map<String, serde_json::Value>),
+    Failed(&'a [u8]),
+    Cancelled,
+    /// Back to the queue after `retry_in`, with why.
+    Retry(Duration, &'a str),
+}
+
+/// The columns an attempt's end sets (`None`: keep).
+struct FinishRow<'a> {
+    state: &'static str,
+    result: Option<serde_json::Value>,
+    error: Option<&'a [u8]>,
+    percent: Option<i32>,
+    message: Option<String>,
+    retry_in: f64,
+}
+
+impl<'a> From<Finish<'a>> for FinishRow<'a> {
+    fn from(finish: Finish<'a>) -> Self {
+        let row = |state| FinishRow {
+            state,
+            result: None,
+            error: None,
+            percent: None,
+            message: None,
+            retry_in: 0.0,
+        };
+        match finish {
+            Finish::Succeeded(result) => FinishRow {
+                result: Some(serde_json::Value::Object(result.clone())),
+                percent: Some(100),
+                message: Some("done".to_owned()),
+                ..row("succeeded")
+            },
+            Finish::Failed(error) => FinishRow {
+                error: Some(error),
+                ..row("failed")
+            },
+            Finish::Cancelled => FinishRow {
+                message: Some("cancelled".to_owned()),
+                ..row("cancelled")
+            },
+            Finish::Retry(after, why) => FinishRow {
+                message: Some(format!("retrying: {why}")),
+                retry_in: after.as_secs_f64(),
+                ..row("pending")
+            },
+        }
+    }
+}
+
+/// Ends the attempt; false when the lease was lost (someone else owns it).
+pub async fn finish(
+    client: &impl GenericClient,
+    name: &ActionName,
+    lease: Lease,
+    finish: Finish<'_>,
+) -> Result<bool, StoreError> {
+    let row = FinishRow::from(finish);
+    let sql = format!(
+        "UPDATE actions SET state = $5, result = coalesce($6, result), error = $7, \
+         progress_percent = coalesce($8, progress_percent), \
+         progress_message = coalesce($9, progress_message), \
+         next_attempt_at = now() + $10 * interval '1 second', lease_owner = NULL, \
+         lease_expires_at = NULL, update_time = now(), \
+         end_time = CASE WHEN $5 = 'pending' THEN NULL ELSE now() END WHERE {FENCE}"
+    );
+    let n = execute(
+        client,
+        &sql,
+        &[
+            &name.project.as_str(),
+            &name.id.as_str(),
+            &lease.owner,
+            &lease.attempt,
+            &row.state,
+            &row.result,
+            &row.error,
+            &row.percent,
+            &row.message,
+            &row.retry_in,
+        ],
+    )
+    .await?;
+    Ok(n == 1)
+}
+
+/// Cancels a pending action at once, or asks its worker to stop a running
+/// one. Returns the action after the change.
+pub async fn cancel(
+    client: &impl GenericClient,
+    name: &ActionName,
+) -> Result<Option<Action>, StoreError> {
+    let sql = format!(
+        "UPDATE actions SET \
+         state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END, \
+         end_time = CASE WHEN state = 'pending' THEN now() ELSE end_time END, \
+         progress_message = CASE WHEN state = 'pending' THEN 'cancelled' ELSE progress_message END, \
+         cancel_requested = true, update_time = now() \
+         WHERE project = $1 AND id = $2 AND state IN ('pending', 'running') RETURNING {COLUMNS}"
+    );
+    query_opt(client, &sql, &[&name.project.as_str(), &name.id.as_str()])
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Puts this worker's running actions back in the queue (a clean stop).
+pub async fn release(client: &impl GenericClient, owner: Uuid) -> Result<u64, StoreError> {
+    execute(
+        client,
+        "UPDATE actions SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL, \
+         attempts = greatest(attempts - 1, 0), next_attempt_at = now() \
+         WHERE lease_owner = $1 AND state = 'running'",
+        &[&owner],
+    )
+    .await
+}
