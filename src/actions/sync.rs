@@ -94,11 +94,9 @@ pub async fn run(
                 let Some(id) = record["id"].as_str().map(str::to_owned) else {
                     continue;
                 };
-                let mut fields = record["properties"]
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default();
-                fields.insert("id".into(), json!(id));
+                // Templates address the record as HubSpot returns it
+                // (`properties.email`).
+                let fields = record.as_object().cloned().unwrap_or_default();
                 let data = match &template {
                     None => Value::Object(fields),
                     Some(template) => {

@@ -89,7 +89,8 @@ impl FakeProvider {
         format!("http://{}", self.addr)
     }
 
-    /// Answers `path` (without the query) with `reply` from now on.
+    /// Answers `path` with `reply` from now on; a path with a query answers
+    /// only that exact query, before the bare path does.
     pub fn set(&self, path: &str, reply: Reply) {
         self.inner
             .replies
@@ -120,6 +121,10 @@ impl FakeProvider {
 
 async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
+    let full = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
     let headers = request.headers().clone();
     let body = axum::body::to_bytes(request.into_body(), 1 << 20)
         .await
@@ -137,7 +142,10 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         let peak = max.entry(path.clone()).or_default();
         *peak = (*peak).max(*now);
     }
-    let reply = inner.replies.lock().expect("lock").get(&path).cloned();
+    let reply = {
+        let replies = inner.replies.lock().expect("lock");
+        replies.get(&full).or_else(|| replies.get(&path)).cloned()
+    };
     let response = match reply {
         Some(reply) => {
             tokio::time::sleep(reply.delay).await;

@@ -2,6 +2,7 @@
 //! PostgreSQL, one fresh database per test. One binary, so the build and the
 //! shared PostgreSQL happen once.
 
+mod action_effects;
 mod actions;
 mod adapters;
 mod auth;

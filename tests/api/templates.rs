@@ -15,7 +15,7 @@ use tonic::Code;
 
 use crate::helpers::{TestApp, assert_error, spawn_app, violations};
 
-fn mapping(source: &str, target: &str, ty: FieldType, ts: &[Transformation]) -> FieldMapping {
+pub fn mapping(source: &str, target: &str, ty: FieldType, ts: &[Transformation]) -> FieldMapping {
     FieldMapping {
         source_path: source.into(),
         target_field: target.into(),

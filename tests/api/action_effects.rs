@@ -1,0 +1,453 @@
+//! What actions do upstream: a Vercel deployment, a HubSpot sync through
+//! the default mapping template, a probe, disconnect and reconnect; and a
+//! worker killed mid-action whose lease another replica takes over.
+
+use std::{collections::HashMap, net::TcpListener, process::Stdio, time::Duration};
+
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
+use patchbay::{
+    actions::ActionConfig,
+    auth::{KeySource, Role},
+    crypto::Keyring,
+    proto::v1::{
+        ActionState, CreateMappingTemplateRequest, GetConnectionRequest,
+        SetConnectionCredentialsRequest,
+    },
+};
+use serde_json::{Value, json};
+
+use crate::{
+    actions::{DISPATCH, fast_actions, provider_status, start_request, wait_state},
+    connections::{create_request, s, settings},
+    database::{conninfo, fresh_database},
+    fakes::{FakeProvider, Reply},
+    helpers::{TestApp, TestOptions, spawn_app_with},
+    status::{active_github, fresh_repo},
+    templates::contact_template,
+};
+
+async fn app(fake: &FakeProvider) -> TestApp {
+    spawn_app_with(TestOptions {
+        status: provider_status(fake),
+        actions: fast_actions(),
+        ..TestOptions::default()
+    })
+    .await
+}
+
+async fn connect(app: &TestApp, id: &str, ty: &str, settings: prost_types::Struct, token: &str) {
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    let mut registry = app.registry(Some(&owner));
+    registry
+        .create_connection(create_request("acme", id, ty, settings))
+        .await
+        .expect("create");
+    registry
+        .set_connection_credentials(SetConnectionCredentialsRequest {
+            name: format!("projects/acme/connections/{id}"),
+            credentials: HashMap::from([("access_token".into(), token.into())]),
+            etag: String::new(),
+        })
+        .await
+        .expect("credentials");
+}
+
+async fn run(
+    app: &TestApp,
+    role: Role,
+    connection: &str,
+    action: &str,
+    params: Value,
+) -> patchbay::proto::v1::Action {
+    let token = app.token("runner", &[("acme", role)]);
+    let started = app
+        .actions(Some(&token))
+        .start_action(start_request(connection, action, params))
+        .await
+        .expect("start")
+        .into_inner();
+    wait_state(app, &started.name, ActionState::Succeeded).await
+}
+
+fn result(action: &patchbay::proto::v1::Action) -> Value {
+    Value::Object(patchbay::proto::json::struct_to_json(
+        action.result.as_ref().expect("a result"),
+    ))
+}
+
+fn bodies(fake: &FakeProvider, path: &str) -> Vec<Value> {
+    fake.seen()
+        .into_iter()
+        .filter(|s| s.path == path)
+        .map(|s| serde_json::from_slice(&s.body).unwrap_or(Value::Null))
+        .collect()
+}
+
+#[tokio::test]
+async fn deploy_creates_a_vercel_deployment() {
+    let fake = FakeProvider::start().await;
+    fake.set(
+        "/v6/deployments",
+        Reply::json(
+            200,
+            json!({"deployments": [{"uid": "dpl_old", "readyState": "READY"}]}),
+        ),
+    );
+    fake.set(
+        "/v13/deployments",
+        Reply::json(
+            200,
+            json!({"id": "dpl_new", "url": "site-new.vercel.app", "readyState": "QUEUED"}),
+        ),
+    );
+    let app = app(&fake).await;
+    connect(
+        &app,
+        "site",
+        "vercel",
+        settings(&[("project_id", s("prj_1"))]),
+        "vc_test",
+    )
+    .await;
+
+    let done = run(&app, Role::Admin, "site", "deploy", json!({})).await;
+    assert_eq!(
+        result(&done),
+        json!({"deployment_id": "dpl_new", "url": "site-new.vercel.app", "state": "QUEUED", "target": "production"})
+    );
+    let created = bodies(&fake, "/v13/deployments");
+    assert_eq!(
+        created,
+        [
+            json!({"name": "prj_1", "project": "prj_1", "target": "production", "deploymentId": "dpl_old"})
+        ]
+    );
+
+    let preview = run(
+        &app,
+        Role::Editor,
+        "site",
+        "deploy-preview",
+        json!({"git_source": {"type": "github", "ref": "feature"}}),
+    )
+    .await;
+    assert_eq!(result(&preview)["target"], "preview");
+    let created = bodies(&fake, "/v13/deployments");
+    assert_eq!(
+        created[1],
+        json!({"name": "prj_1", "project": "prj_1", "gitSource": {"type": "github", "ref": "feature"}})
+    );
+}
+
+#[tokio::test]
+async fn sync_pages_through_hubspot_and_maps_records_with_the_default_template() {
+    let fake = FakeProvider::start().await;
+    let contact = |id: &str, email: Value| json!({"id": id, "properties": {"email": email, "firstname": " Ada "}});
+    fake.set(
+        "/crm/v3/objects/contacts?limit=100",
+        Reply::json(
+            200,
+            json!({
+                "results": [contact("1", json!(" ADA@Example.com ")), contact("2", Value::Null)],
+                "paging": {"next": {"after": "2"}}
+            }),
+        ),
+    );
+    fake.set(
+        "/crm/v3/objects/contacts?limit=100&after=2",
+        Reply::json(
+            200,
+            json!({"results": [contact("3", json!("grace@example.com"))]}),
+        ),
+    );
+    fake.set(
+        "/crm/v3/objects/companies?limit=100",
+        Reply::json(
+            200,
+            json!({"results": [{"id": "c1", "properties": {"name": "Acme"}}]}),
+        ),
+    );
+    fake.set(
+        "/crm/v3/objects/deals?limit=100",
+        Reply::json(200, json!({"results": []})),
+    );
+    let app = app(&fake).await;
+    connect(&app, "crm", "hubspot", settings(&[]), "hs_test").await;
+    let editor = app.token("editor", &[("acme", Role::Editor)]);
+    app.registry(Some(&editor))
+        .create_mapping_template(CreateMappingTemplateRequest {
+            parent: "projects/acme".into(),
+            mapping_template_id: "contacts".into(),
+            mapping_template: Some(contact_template(true)),
+            request_id: String::new(),
+        })
+        .await
+        .expect("template");
+
+    let done = run(&app, Role::Editor, "crm", "sync", json!({})).await;
+    let summary = result(&done);
+    assert_eq!(summary["processed"], 3, "{summary}");
+    assert_eq!(summary["failed"], 1);
+    assert_eq!(
+        summary["entities"],
+        json!({"contacts": 2, "companies": 1, "deals": 0})
+    );
+    assert_eq!(summary["failures"][0]["external_id"], "2");
+    assert_eq!(
+        summary["failures"][0]["errors"][0]["reason"],
+        "MISSING_REQUIRED"
+    );
+    assert!(summary["duration_ms"].is_number());
+
+    let rows = app
+        .db()
+        .await
+        .query(
+            "SELECT entity, external_id, data FROM records ORDER BY entity, external_id",
+            &[],
+        )
+        .await
+        .expect("records");
+    let rows: Vec<(String, String, Value)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        rows[0].0, "companies",
+        "no template: stored as HubSpot sent it"
+    );
+    assert_eq!(rows[0].2["properties"]["name"], "Acme");
+    assert_eq!(
+        rows[1].2,
+        json!({"email": "ada@example.com", "first_name": "Ada"})
+    );
+    assert_eq!(rows[2].1, "3");
+    assert!(fake.seen().iter().all(
+        |s| s.headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer hs_test")
+    ));
+
+    // Sync again: upserts, no duplicates.
+    run(
+        &app,
+        Role::Editor,
+        "crm",
+        "sync",
+        json!({"entities": ["contacts"]}),
+    )
+    .await;
+    let count: i64 = app
+        .db()
+        .await
+        .query_one("SELECT count(*) FROM records", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(count, 3);
+}
+
+#[tokio::test]
+async fn test_connection_probes_and_disconnect_then_reconnect_change_the_state() {
+    let fake = FakeProvider::start().await;
+    fresh_repo(&fake, "acme", "web", 1);
+    let app = app(&fake).await;
+    active_github(&app, "web").await;
+
+    let probed = run(&app, Role::Editor, "web", "test-connection", json!({})).await;
+    assert_eq!(
+        result(&probed)["status"],
+        "CONNECTED",
+        "{:?}",
+        result(&probed)
+    );
+
+    let disconnected = run(&app, Role::Admin, "web", "disconnect", json!({})).await;
+    assert_eq!(result(&disconnected)["state"], "REVOKED");
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    let connection = app
+        .registry(Some(&owner))
+        .get_connection(GetConnectionRequest {
+            name: "projects/acme/connections/web".into(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(
+        patchbay::proto::v1::ConnectionState::try_from(connection.state),
+        Ok(patchbay::proto::v1::ConnectionState::Revoked)
+    );
+    assert!(!connection.has_credentials, "the token is gone");
+
+    // Nothing to reconnect with: a permanent failure, at once.
+    let token = app.token("admin", &[("acme", Role::Admin)]);
+    let started = app
+        .actions(Some(&token))
+        .start_action(start_request("web", "reconnect", json!({})))
+        .await
+        .expect("start")
+        .into_inner();
+    let failed = wait_state(&app, &started.name, ActionState::Failed).await;
+    assert_eq!(failed.attempts, 1);
+    assert_eq!(
+        failed.error.expect("status").code,
+        tonic::Code::FailedPrecondition as i32
+    );
+}
+
+fn free_port() -> std::net::SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_action_is_replaced_and_the_action_completes_once() {
+    let fake = FakeProvider::start().await;
+    // Replica A's request hangs: A is mid-action when it is killed.
+    fake.set(
+        DISPATCH,
+        Reply::status(204).delayed(Duration::from_secs(60)),
+    );
+    let database = fresh_database().await;
+    let jwt_secret = "kill-test-secret-kill-test-secret-kill-test";
+    let key = [9u8; 32];
+    let keys_spec = format!(
+        "k1:{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key)
+    );
+    let (grpc, http) = (free_port(), free_port());
+    let mut replica_a = tokio::process::Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .arg("serve")
+        .args([
+            "--grpc-addr",
+            &grpc.to_string(),
+            "--http-addr",
+            &http.to_string(),
+        ])
+        .args(["--action-lease", "1s", "--provider-base-url"])
+        .arg(format!("github={}", fake.url()))
+        .env("DATABASE_URL", conninfo(&database))
+        .env("PATCHBAY_ENCRYPTION_KEYS", &keys_spec)
+        .env("PATCHBAY_JWT_SECRET", jwt_secret)
+        .env_remove("PATCHBAY_DATA_DIR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start replica A");
+
+    // B shares A's database and keys; it starts only once A holds the action.
+    let options = || TestOptions {
+        database: Some(database.clone()),
+        keys: Some(KeySource::from_secret(jwt_secret.as_bytes().to_vec()).expect("secret")),
+        keyring: Some(std::sync::Arc::new(
+            Keyring::parse(&keys_spec).expect("keys"),
+        )),
+        status: provider_status(&fake),
+        actions: ActionConfig {
+            lease: Duration::from_secs(1),
+            ..fast_actions()
+        },
+        ..TestOptions::default()
+    };
+    let minter = patchbay::auth::TokenMinter::new(
+        &KeySource::from_secret(jwt_secret.as_bytes().to_vec()).expect("secret"),
+        None,
+        None,
+    )
+    .expect("minter");
+    let token: tonic::metadata::MetadataValue<_> = format!(
+        "Bearer {}",
+        minter
+            .mint(
+                "owner",
+                &[("acme".to_owned(), Role::Owner)],
+                false,
+                Duration::from_secs(600)
+            )
+            .expect("mint")
+    )
+    .parse()
+    .expect("header");
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
+        .expect("uri")
+        .connect_lazy();
+    let authed = move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", token.clone());
+        Ok(r)
+    };
+    let mut registry_a = patchbay::proto::v1::integration_registry_client::IntegrationRegistryClient::with_interceptor(channel.clone(), authed.clone());
+    let mut actions_a =
+        patchbay::proto::v1::action_service_client::ActionServiceClient::with_interceptor(
+            channel, authed,
+        );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let created = registry_a
+            .create_connection(create_request(
+                "acme",
+                "web",
+                "github",
+                crate::connections::github_settings(),
+            ))
+            .await;
+        if created.is_ok() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "replica A never served: {created:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    registry_a
+        .set_connection_credentials(SetConnectionCredentialsRequest {
+            name: "projects/acme/connections/web".into(),
+            credentials: HashMap::from([("access_token".into(), "ghp_test".into())]),
+            etag: String::new(),
+        })
+        .await
+        .expect("credentials");
+    let started = actions_a
+        .start_action(start_request("web", "push", json!({})))
+        .await
+        .expect("start on A")
+        .into_inner();
+    while fake.hits_on(DISPATCH) < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A never ran the action"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let pid = replica_a.id().expect("pid");
+    kill(
+        Pid::from_raw(i32::try_from(pid).expect("pid")),
+        Signal::SIGKILL,
+    )
+    .expect("kill -9");
+    replica_a.wait().await.expect("reaped");
+    fake.set(DISPATCH, Reply::status(204));
+    let replica_b = spawn_app_with(options()).await;
+
+    let done = wait_state(&replica_b, &started.name, ActionState::Succeeded).await;
+    assert_eq!(done.attempts, 2, "A's attempt, then B's");
+    assert_eq!(fake.hits_on(DISPATCH), 2);
+    let succeeded: i64 = replica_b
+        .db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM status_events WHERE kind = 'action_progress' \
+             AND payload ->> 'action' = $1 AND payload ->> 'state' = 'SUCCEEDED'",
+            &[&started.name],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(succeeded, 1, "completed exactly once");
+}
