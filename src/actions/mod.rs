@@ -8,6 +8,7 @@ mod grpc;
 pub mod model;
 mod progress;
 mod proto;
+mod providers;
 mod service;
 mod sync;
 mod worker;

@@ -9,7 +9,7 @@ use crate::{
     status::{bus::EventBus, events::EventPayload},
     store::{
         self, StoreError,
-        actions::{Finish, Lease},
+        action_queue::{Finish, Lease},
     },
 };
 
@@ -56,7 +56,8 @@ impl Progress {
         let percent = percent.clamp(0, 100);
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let kept = store::actions::progress(&tx, &self.name, self.lease, percent, message).await?;
+        let kept =
+            store::action_queue::progress(&tx, &self.name, self.lease, percent, message).await?;
         if kept {
             let payload = event(
                 &self.name,
@@ -82,7 +83,7 @@ impl Progress {
     ) -> Result<bool, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let kept = store::actions::finish(&tx, &self.name, self.lease, finish).await?;
+        let kept = store::action_queue::finish(&tx, &self.name, self.lease, finish).await?;
         if kept {
             let payload = event(&self.name, &self.connection, state, percent, message);
             store::status::append(&tx, &self.name.project, &payload).await?;

@@ -23,7 +23,7 @@ use crate::{
     status::bus::EventBus,
     store::{
         self, StoreError,
-        actions::{Finish, Lease},
+        action_queue::{Finish, Lease},
     },
     webhooks::backoff,
 };
@@ -74,7 +74,7 @@ impl Workers {
         }
         let released = async {
             let client = self.pool.get().await?;
-            store::actions::release(&client, self.owner).await
+            store::action_queue::release(&client, self.owner).await
         }
         .await;
         match released {
@@ -99,7 +99,7 @@ impl Workers {
                 }
                 let claimed = async {
                     let client = self.pool.get().await?;
-                    store::actions::claim(&client, self.owner, self.config.lease).await
+                    store::action_queue::claim(&client, self.owner, self.config.lease).await
                 }
                 .await;
                 match claimed {
@@ -266,7 +266,7 @@ async fn heartbeat(
         tokio::time::sleep(period).await;
         let beat = async {
             let client = pool.get().await?;
-            store::actions::heartbeat(&client, &name, lease, duration).await
+            store::action_queue::heartbeat(&client, &name, lease, duration).await
         }
         .await;
         match beat {

@@ -1,6 +1,7 @@
 //! PostgreSQL, the one source of truth: the connection pool, migrations, the
 //! embedded server, and one module per table family. All SQL lives here.
 
+pub mod action_queue;
 pub mod actions;
 pub mod catalog;
 pub mod connection_secrets;

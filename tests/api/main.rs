@@ -3,6 +3,8 @@
 //! shared PostgreSQL happen once.
 
 mod action_effects;
+mod action_leases;
+mod action_retries;
 mod actions;
 mod adapters;
 mod auth;
@@ -23,5 +25,6 @@ mod secrets;
 mod status;
 mod templates;
 mod watch;
+mod webhook_processing;
 mod webhook_signing;
 mod webhooks;
