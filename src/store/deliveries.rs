@@ -161,16 +161,22 @@ pub async fn claim_due(
         .collect()
 }
 
+/// Marks deliveries processed, each with its event type: `(id, type)`.
 pub async fn mark_processed(
     client: &impl GenericClient,
-    id: &str,
-    event_type: &str,
+    processed: &[(&str, &str)],
 ) -> Result<(), StoreError> {
+    if processed.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = processed.iter().map(|(id, _)| *id).collect();
+    let types: Vec<&str> = processed.iter().map(|(_, t)| *t).collect();
     execute(
         client,
-        "UPDATE webhook_deliveries SET state = 'processed', attempts = attempts + 1, \
-         event_type = $2, last_error = '', process_time = now() WHERE id = $1",
-        &[&id, &event_type],
+        "UPDATE webhook_deliveries d SET state = 'processed', attempts = d.attempts + 1, \
+         event_type = u.event_type, last_error = '', process_time = now() \
+         FROM unnest($1::text[], $2::text[]) AS u (id, event_type) WHERE d.id = u.id",
+        &[&ids, &types],
     )
     .await?;
     Ok(())

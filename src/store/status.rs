@@ -189,6 +189,38 @@ pub async fn append(
     insert_event(client, project, payload).await
 }
 
+/// Logs many events that change no item in one statement (a processed
+/// batch of webhooks), waking watchers once.
+pub async fn append_many(
+    client: &impl GenericClient,
+    events: &[(&ProjectId, EventPayload)],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    lock_events(client).await?;
+    let projects: Vec<&str> = events.iter().map(|(p, _)| p.as_str()).collect();
+    let kinds: Vec<&str> = events.iter().map(|(_, e)| e.kind()).collect();
+    let payloads = events
+        .iter()
+        .map(|(_, e)| json(e, "status event"))
+        .collect::<Result<Vec<_>, _>>()?;
+    execute(
+        client,
+        "INSERT INTO status_events (project, kind, payload) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])",
+        &[&projects, &kinds, &payloads],
+    )
+    .await?;
+    query(
+        client,
+        "SELECT pg_notify($1, '')",
+        &[&crate::status::bus::CHANNEL],
+    )
+    .await?;
+    Ok(())
+}
+
 fn event_from(row: &Row) -> Result<StoredEvent, StoreError> {
     let project: String = row.try_get("project")?;
     Ok(StoredEvent {

@@ -29,7 +29,9 @@ use crate::{
 };
 
 /// Deliveries per processing transaction.
-const BATCH: i64 = 200;
+const BATCH: i64 = 2000;
+/// How long a wake-up waits for more deliveries before processing.
+const LINGER: Duration = Duration::from_millis(100);
 /// How often old dedupe records are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
@@ -57,7 +59,11 @@ impl Processor {
         loop {
             tokio::select! {
                 () = token.cancelled() => return,
-                () = self.stored.notified() => {}
+                () = self.stored.notified() => {
+                    // Let a busy stream of deliveries gather: one processing
+                    // transaction per many deliveries, not per commit.
+                    tokio::time::sleep(LINGER).await;
+                }
                 () = tokio::time::sleep(self.config.poll) => {}
             }
             loop {
@@ -78,40 +84,47 @@ impl Processor {
     }
 
     /// Processes one batch of due deliveries; returns how many it claimed.
+    /// Their events and state changes are written with one statement each.
     pub async fn process_batch(&self) -> Result<usize, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let claimed = store::deliveries::claim_due(&tx, BATCH).await?;
-        let mut latest: HashMap<ConnectionName, DateTime<Utc>> = HashMap::new();
-        let mut published = false;
+        let mut latest: HashMap<&ConnectionName, DateTime<Utc>> = HashMap::new();
+        let mut processed: Vec<(&str, String)> = Vec::with_capacity(claimed.len());
+        let mut events = Vec::with_capacity(claimed.len());
         for delivery in &claimed {
             let Some(type_id) = delivery.type_id.as_deref() else {
                 // The connection is gone: nothing to attach to.
-                store::deliveries::mark_processed(&tx, &delivery.id, &delivery.event_type).await?;
+                processed.push((&delivery.id, delivery.event_type.clone()));
                 continue;
             };
             match normalize(type_id, &delivery.event_type, &delivery.body) {
                 Ok(normalized) => {
-                    publish(&tx, delivery, &normalized.event_type).await?;
                     if let Some(health) = &normalized.health {
                         apply_health(&tx, &delivery.connection, health).await?;
                     }
-                    store::deliveries::mark_processed(&tx, &delivery.id, &normalized.event_type)
-                        .await?;
+                    events.push((
+                        &delivery.connection.project,
+                        received(delivery, &normalized.event_type),
+                    ));
+                    processed.push((&delivery.id, normalized.event_type));
                     let at = latest
-                        .entry(delivery.connection.clone())
+                        .entry(&delivery.connection)
                         .or_insert(delivery.receive_time);
                     *at = (*at).max(delivery.receive_time);
-                    published = true;
                 }
                 Err(why) => self.fail(&tx, delivery, &why).await?,
             }
         }
-        for (connection, at) in &latest {
-            store::deliveries::touch_connection(&tx, connection, *at).await?;
+        store::status::append_many(&tx, &events).await?;
+        let processed: Vec<(&str, &str)> =
+            processed.iter().map(|(id, t)| (*id, t.as_str())).collect();
+        store::deliveries::mark_processed(&tx, &processed).await?;
+        for (connection, at) in latest {
+            store::deliveries::touch_connection(&tx, connection, at).await?;
         }
         tx.commit().await?;
-        if published {
+        if !events.is_empty() {
             self.bus.wake();
         }
         Ok(claimed.len())
@@ -150,23 +163,13 @@ impl Processor {
     }
 }
 
-async fn publish(
-    client: &impl GenericClient,
-    delivery: &Claimed,
-    event_type: &str,
-) -> Result<(), StoreError> {
-    store::status::append(
-        client,
-        &delivery.connection.project,
-        &EventPayload::WebhookReceived {
-            connection: delivery.connection.to_string(),
-            delivery: format!("{}/deliveries/{}", delivery.connection, delivery.id),
-            event_type: event_type.to_owned(),
-            receive_time: delivery.receive_time,
-        },
-    )
-    .await?;
-    Ok(())
+fn received(delivery: &Claimed, event_type: &str) -> EventPayload {
+    EventPayload::WebhookReceived {
+        connection: delivery.connection.to_string(),
+        delivery: format!("{}/deliveries/{}", delivery.connection, delivery.id),
+        event_type: event_type.to_owned(),
+        receive_time: delivery.receive_time,
+    }
 }
 
 async fn apply_health(

@@ -18,15 +18,11 @@
 
 use std::{
     process::Stdio,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
-    time::{Duration, Instant},
+    sync::{Arc, atomic::AtomicU64},
+    time::Duration,
 };
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use hmac::{Hmac, KeyInit as _, Mac as _};
 use patchbay::{
     auth::{KeySource, Role, TokenMinter},
     proto::v1::{
@@ -37,12 +33,15 @@ use patchbay::{
         embedded::{self, EmbeddedOptions, EmbeddedPostgres},
     },
 };
-use sha2::Sha256;
 use tokio::{
     io::{AsyncBufReadExt as _, BufReader},
     process::Command,
 };
 use tonic::{metadata::MetadataValue, transport::Channel};
+
+mod sender;
+
+use sender::drive_webhooks;
 
 const JWT_SECRET: &str = "ingest-bench-secret-ingest-bench-secret";
 
@@ -59,7 +58,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// The body every delivery carries (and every pgbench row stores).
-fn body(n: u64) -> String {
+pub fn body(n: u64) -> String {
     format!(
         r#"{{"type":"record.updated","timestamp":"2026-11-22T12:00:00Z","data":{{"id":"rec_{n:012}","object":"contact","email":"someone@example.com","changes":["email","phone","owner"]}}}}"#
     )
@@ -146,7 +145,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let secret = format!("whsec_{}", STANDARD.encode([42u8; 32]));
     let connection = create_connection(&grpc_addr, &secret).await?;
-    let url: Arc<str> = format!("http://{http_addr}/webhooks/{}", connection.webhook_key).into();
+    let target = sender::Target {
+        addr: http_addr.parse()?,
+        path: format!("/webhooks/{}", connection.webhook_key),
+    };
     let key = Arc::new(STANDARD.decode(secret.trim_start_matches("whsec_"))?);
 
     let db = store::connect(&database).await?;
@@ -177,7 +179,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for _ in 0..rounds {
             let before = cpu_split(server_pid);
             let (rate, accepted) =
-                drive_webhooks(c, seconds, url.clone(), key.clone(), next_id.clone()).await;
+                drive_webhooks(c, seconds, &target, key.clone(), next_id.clone()).await;
             let after = cpu_split(server_pid);
             accepted_total += accepted;
             rows += accepted;
@@ -329,73 +331,6 @@ async fn create_connection(
         })
         .await?
         .into_inner())
-}
-
-/// `clients` senders for `seconds`; returns accepted per second and the
-/// number of 202s.
-async fn drive_webhooks(
-    clients: usize,
-    seconds: u64,
-    url: Arc<str>,
-    key: Arc<Vec<u8>>,
-    next_id: Arc<AtomicU64>,
-) -> (f64, u64) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let accepted = Arc::new(AtomicU64::new(0));
-    let refused = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (url, key, next_id) = (url.clone(), key.clone(), next_id.clone());
-            let (stop, accepted, refused) = (stop.clone(), accepted.clone(), refused.clone());
-            tokio::spawn(async move {
-                // One keep-alive connection per client, as pgbench has.
-                let Ok(http) = reqwest::Client::builder()
-                    .http1_only()
-                    .pool_max_idle_per_host(1)
-                    .build()
-                else {
-                    return;
-                };
-                while !stop.load(Ordering::Relaxed) {
-                    let n = next_id.fetch_add(1, Ordering::Relaxed);
-                    let id = format!("msg_{n:016}");
-                    let ts = chrono::Utc::now().timestamp().to_string();
-                    let body = body(n);
-                    let Ok(mut mac) = <Hmac<Sha256>>::new_from_slice(&key) else {
-                        return;
-                    };
-                    mac.update(format!("{id}.{ts}.{body}").as_bytes());
-                    let signature = STANDARD.encode(mac.finalize().into_bytes());
-                    let sent = http
-                        .post(&*url)
-                        .header("webhook-id", id)
-                        .header("webhook-timestamp", ts)
-                        .header("webhook-signature", format!("v1,{signature}"))
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await;
-                    match sent {
-                        Ok(r) if r.status() == 202 => accepted.fetch_add(1, Ordering::Relaxed),
-                        _ => refused.fetch_add(1, Ordering::Relaxed),
-                    };
-                }
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        let _ = task.await;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let accepted = accepted.load(Ordering::Relaxed);
-    let refused = refused.load(Ordering::Relaxed);
-    if refused > 0 {
-        eprintln!("warning: {refused} deliveries were not accepted");
-    }
-    (accepted as f64 / elapsed, accepted)
 }
 
 async fn run_pgbench(
