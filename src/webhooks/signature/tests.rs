@@ -415,3 +415,30 @@ fn hubspot_v3_decodes_the_uri_as_documented() {
     assert!(verdict.is_ok(), "{verdict:?}");
     assert_eq!(hubspot_uri("/a%2fb%20c%3F%zz"), "/a/b%20c?%zz");
 }
+
+/// Stripe's documentation shows a header but not the secret and payload
+/// behind it: its shape (a `v0` entry after `v1`) must parse, and only the
+/// signature may fail.
+#[test]
+fn stripe_documented_header_parses() {
+    let h = headers(&[(
+        "stripe-signature",
+        "t=1492774577,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd,v0=6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39".into(),
+    )]);
+    let verdict = verify(
+        &Scheme {
+            scheme: SignatureScheme::Stripe,
+            header: None,
+            tolerance: None,
+        },
+        &["whsec_not_the_docs_secret"],
+        &Inbound {
+            method: "POST",
+            url: "https://hooks.example.com/stripe",
+            headers: &h,
+            body: b"{}",
+        },
+        1_492_774_577,
+    );
+    assert_eq!(verdict, Err(Refusal::Mismatch));
+}
