@@ -17,6 +17,7 @@
 //! Run: `cargo bench --bench webhook_ingest` (see the README).
 
 use std::{
+    collections::HashMap,
     process::Stdio,
     sync::{Arc, atomic::AtomicU64},
     time::Duration,
@@ -177,15 +178,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut ingest_cpu = [0.0; 3];
         let mut rows = 0u64;
         for _ in 0..rounds {
-            let before = cpu_split(server_pid);
+            let before = cpu_snapshot(server_pid);
             let (rate, accepted) =
                 drive_webhooks(c, seconds, &target, key.clone(), next_id.clone()).await;
-            let after = cpu_split(server_pid);
+            let used = cpu_between(&before, &cpu_snapshot(server_pid));
             accepted_total += accepted;
             rows += accepted;
             ingest.push(rate);
-            for i in 0..3 {
-                ingest_cpu[i] += after[i] - before[i];
+            for (total, run) in ingest_cpu.iter_mut().zip(used) {
+                *total += run;
             }
             inserts.push(run_pgbench(&pgbench, &database, &script, c, seconds).await?);
         }
@@ -226,13 +227,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// CPU seconds (user + system) used so far by the live processes `filter`
-/// picks (by pid and name).
-fn cpu_seconds(filter: &dyn Fn(u32, &str) -> bool) -> f64 {
+/// CPU ticks (user + system) so far of each live process `filter` picks
+/// (by pid and name).
+fn cpu_ticks(filter: &dyn Fn(u32, &str) -> bool) -> HashMap<u32, u64> {
+    let mut ticks = HashMap::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0.0;
+        return ticks;
     };
-    let mut ticks = 0u64;
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -252,24 +253,39 @@ fn cpu_seconds(filter: &dyn Fn(u32, &str) -> bool) -> f64 {
         }
         let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
         // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
-        for i in [11, 12] {
-            ticks += fields
-                .get(i)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
+        let used: u64 = [11, 12]
+            .iter()
+            .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<u64>().ok()))
+            .sum();
+        ticks.insert(pid, used);
     }
-    ticks as f64 / 100.0
+    ticks
 }
 
-/// CPU seconds of the server, PostgreSQL, and this load generator.
-fn cpu_split(server: u32) -> [f64; 3] {
+/// Per-process CPU of the server, PostgreSQL and this load generator.
+type CpuSnapshot = [HashMap<u32, u64>; 3];
+
+fn cpu_snapshot(server: u32) -> CpuSnapshot {
     let me = std::process::id();
     [
-        cpu_seconds(&|pid, _| pid == server),
-        cpu_seconds(&|_, name| name == "postgres"),
-        cpu_seconds(&|pid, name| pid == me || name == "pgbench"),
+        cpu_ticks(&|pid, _| pid == server),
+        cpu_ticks(&|_, name| name == "postgres"),
+        cpu_ticks(&|pid, _| pid == me),
     ]
+}
+
+/// CPU seconds used between two snapshots by processes alive at both (so
+/// sessions that came or went in between, such as pgbench's, do not count).
+fn cpu_between(before: &CpuSnapshot, after: &CpuSnapshot) -> [f64; 3] {
+    let mut used = [0.0; 3];
+    for (i, slot) in used.iter_mut().enumerate() {
+        let ticks: u64 = after[i]
+            .iter()
+            .filter_map(|(pid, t)| Some(t.saturating_sub(*before[i].get(pid)?)))
+            .sum();
+        *slot = ticks as f64 / 100.0;
+    }
+    used
 }
 
 fn fmt_runs(runs: &[f64]) -> String {

@@ -64,7 +64,7 @@ impl Default for WebhookConfig {
             dedupe_retention: Duration::from_secs(7 * 24 * 3600),
             max_attempts: 5,
             retry_base: Duration::from_secs(2),
-            writers: 2,
+            writers: 4,
             max_batch: 512,
             poll: Duration::from_secs(1),
         }
