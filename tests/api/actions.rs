@@ -28,7 +28,7 @@ pub const DISPATCH: &str = "/repos/acme/web/dispatches";
 
 pub fn fast_actions() -> ActionConfig {
     ActionConfig {
-        lease: Duration::from_millis(600),
+        lease: Duration::from_secs(2),
         retry_base: Duration::from_millis(50),
         poll: Duration::from_millis(50),
         rate_limit: 100,
