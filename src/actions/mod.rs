@@ -11,6 +11,7 @@ mod proto;
 mod providers;
 mod service;
 mod sync;
+mod sync_sources;
 mod worker;
 
 use std::{sync::Arc, time::Duration};

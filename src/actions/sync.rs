@@ -1,7 +1,7 @@
-//! Sync: pulls a provider's records page by page, maps each through the
-//! project's default template for its entity (when there is one), and
-//! upserts them into `records`. Re-running is safe: upserts are keyed by
-//! (connection, entity, external id).
+//! Sync: pulls a provider's records page by page (see `sync_sources`),
+//! maps each through the project's default template for its entity (when
+//! there is one), and upserts them into `records`. Re-running is safe:
+//! upserts are keyed by (connection, entity, external id).
 
 use std::time::Instant;
 
@@ -11,17 +11,14 @@ use super::{
     effects::{EffectError, Effects, Target, object},
     model::Action,
     progress::Progress,
+    sync_sources::Source,
 };
 use crate::{
-    adapters::request,
-    error::{ApiError, ErrorCode},
+    error::ApiError,
     registry::transform::transform,
     store::{self, StoreError},
 };
 
-/// HubSpot CRM objects synced when `params.entities` names none.
-const HUBSPOT_ENTITIES: [&str; 3] = ["contacts", "companies", "deals"];
-const PAGE_SIZE: usize = 100;
 /// Failures listed in the result (all are counted).
 const LISTED_FAILURES: usize = 100;
 
@@ -31,34 +28,26 @@ pub async fn run(
     action: &Action,
     progress: &Progress,
 ) -> Result<Map<String, Value>, EffectError> {
-    if target.connection.type_id.as_str() != "hubspot" {
-        return Err(EffectError::permanent(ApiError::new(
-            ErrorCode::Unimplemented,
-            "SYNC_NOT_SUPPORTED",
-            format!(
-                "sync is not available for {} connections yet",
-                target.connection.type_id
-            ),
-        )));
-    }
+    let source = Source::for_target(target)?;
     let entities: Vec<String> = match action.params.get("entities").and_then(Value::as_array) {
         Some(list) => list
             .iter()
             .filter_map(Value::as_str)
             .map(str::to_owned)
             .collect(),
-        None => HUBSPOT_ENTITIES.iter().map(|e| (*e).to_owned()).collect(),
+        None => source.default_entities()?,
     };
     let started = Instant::now();
-    let token = target.bearer()?;
     let mut processed = 0usize;
     let mut failures: Vec<Value> = Vec::new();
     let mut failed = 0usize;
     let mut per_entity = Map::new();
     for (index, entity) in entities.iter().enumerate() {
-        if !entity
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        if entity.is_empty()
+            || entity.len() > 64
+            || !entity
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
         {
             return Err(EffectError::permanent(ApiError::invalid_field(
                 "params.entities",
@@ -75,35 +64,20 @@ pub async fn run(
             )
             .await?
         };
-        let mut after: Option<String> = None;
+        let mut cursor: Option<String> = None;
         let mut pages = 0usize;
         let mut stored = 0usize;
         loop {
-            let mut url = format!(
-                "{}/crm/v3/objects/{entity}?limit={PAGE_SIZE}",
-                target.base_uri
-            );
-            if let Some(after) = &after {
-                url.push_str(&format!("&after={after}"));
-            }
-            let response =
-                request::send(effects.http.get(url).bearer_auth(token), target.is_oauth()).await?;
-            let page: Value = request::json(response).await?;
-            let mut rows = Vec::new();
-            for record in page["results"].as_array().into_iter().flatten() {
-                let Some(id) = record["id"].as_str().map(str::to_owned) else {
-                    continue;
-                };
-                // Templates address the record as HubSpot returns it
-                // (`properties.email`).
-                let fields = record.as_object().cloned().unwrap_or_default();
-                let data = match &template {
-                    None => Value::Object(fields),
-                    Some(template) => {
+            let page = source
+                .page(&effects.http, target, entity, cursor.as_deref())
+                .await?;
+            let mut rows = Vec::with_capacity(page.records.len());
+            for (id, record) in page.records {
+                let data = match (&template, record) {
+                    (None, record) => record,
+                    (Some(template), Value::Object(fields)) => {
                         let (mapped, errors) = transform(&template.definition.fields, &fields);
-                        if errors.is_empty() {
-                            Value::Object(mapped)
-                        } else {
+                        if !errors.is_empty() {
                             failed += 1;
                             if failures.len() < LISTED_FAILURES {
                                 let errors: Vec<Value> = errors
@@ -116,7 +90,9 @@ pub async fn run(
                             }
                             continue;
                         }
+                        Value::Object(mapped)
                     }
+                    (Some(_), other) => other,
                 };
                 rows.push((id, data));
             }
@@ -127,7 +103,6 @@ pub async fn run(
             stored += rows.len();
             processed += rows.len();
             pages += 1;
-            after = page["paging"]["next"]["after"].as_str().map(str::to_owned);
             let within = pages.min(9) * 10;
             let percent = (index * 100 + within) / entities.len().max(1);
             progress
@@ -136,8 +111,9 @@ pub async fn run(
                     &format!("{entity}: {stored} records"),
                 )
                 .await?;
-            if after.is_none() {
-                break;
+            match page.next {
+                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                _ => break,
             }
         }
         per_entity.insert(entity.clone(), json!(stored));

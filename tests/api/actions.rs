@@ -39,7 +39,7 @@ pub fn fast_actions() -> ActionConfig {
 /// Probes and effects of github, vercel and hubspot go to `fake`.
 pub fn provider_status(fake: &FakeProvider) -> StatusConfig {
     let mut status = fast_status(fake);
-    for ty in ["vercel", "hubspot"] {
+    for ty in ["vercel", "hubspot", "sanity", "salesforce"] {
         status.prober.base_uris.insert(ty.into(), fake.url());
     }
     status

@@ -5,6 +5,7 @@
 mod action_effects;
 mod action_leases;
 mod action_retries;
+mod action_sync;
 mod actions;
 mod adapters;
 mod auth;
