@@ -30,10 +30,16 @@ pub fn normalize(
     header_event_type: &str,
     body: &[u8],
 ) -> Result<Normalized, String> {
-    let json: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
+    // JSON bodies must parse; others (Slack's form-encoded commands, for
+    // one) are kept as they are, named by their headers.
+    let looks_like_json = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| matches!(b, b'{' | b'['));
+    let json: Value = if looks_like_json {
+        serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))?
     } else {
-        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?
+        Value::Null
     };
     let event_type = if header_event_type.is_empty() {
         body_event_type(&json)
@@ -106,7 +112,9 @@ mod tests {
     }
 
     #[test]
-    fn bodies_that_are_not_json_fail() {
-        assert!(normalize("http", "", b"not json").is_err());
+    fn broken_json_fails_and_other_bodies_pass_as_they_are() {
+        assert!(normalize("http", "", br#"{"truncated": "#).is_err());
+        let form = normalize("slack-app", "", b"token=x&command=%2Fdeploy").expect("form body");
+        assert_eq!(form.event_type, "");
     }
 }
