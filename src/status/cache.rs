@@ -133,7 +133,7 @@ impl StatusCache {
             .projects
             .get(project)
             .cloned()
-            .unwrap_or_else(|| Arc::new(ProjectStatus::empty()));
+            .unwrap_or_else(empty_project);
         (status, inner.head)
     }
 
@@ -158,4 +158,12 @@ impl StatusCache {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// The status of a project with no connections, built (and hashed) once.
+fn empty_project() -> Arc<ProjectStatus> {
+    static EMPTY: std::sync::OnceLock<Arc<ProjectStatus>> = std::sync::OnceLock::new();
+    EMPTY
+        .get_or_init(|| Arc::new(ProjectStatus::empty()))
+        .clone()
 }
