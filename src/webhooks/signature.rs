@@ -5,6 +5,8 @@
 //!
 //! Every comparison is constant-time (`Mac::verify_slice`, `subtle`).
 
+mod hubspot;
+
 use std::time::Duration;
 
 use axum::http::HeaderMap;
@@ -17,6 +19,7 @@ use sha1::Sha1;
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
+use self::hubspot::hubspot_uri;
 use crate::registry::catalog::SignatureScheme;
 
 /// The window for schemes that sign a timestamp, unless the type sets one.
@@ -396,8 +399,5 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-mod hubspot;
 #[cfg(test)]
 mod tests;
-
-use hubspot::hubspot_uri;
