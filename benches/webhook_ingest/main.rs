@@ -65,20 +65,6 @@ pub fn body(n: u64) -> String {
     )
 }
 
-fn conninfo(config: &tokio_postgres::Config) -> String {
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        None => "localhost".to_owned(),
-    };
-    format!(
-        "host={host} port={} user={} dbname={}",
-        config.get_ports().first().copied().unwrap_or(5432),
-        config.get_user().unwrap_or("postgres"),
-        config.get_dbname().unwrap_or("postgres"),
-    )
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clients: Vec<usize> = std::env::var("CLIENTS")
@@ -119,7 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--webhook-rate-per-peer",
             "0",
         ])
-        .env("DATABASE_URL", conninfo(&database))
+        .env("DATABASE_URL", store::conninfo(&database))
         .env("PATCHBAY_ENCRYPTION_KEYS", keys)
         .env("PATCHBAY_JWT_SECRET", JWT_SECRET)
         .stderr(Stdio::piped())
@@ -361,7 +347,7 @@ async fn run_pgbench(
         .arg(seconds.to_string())
         .arg("-f")
         .arg(script)
-        .arg(conninfo(database))
+        .arg(store::conninfo(database))
         .output()
         .await?;
     let stdout = String::from_utf8_lossy(&output.stdout);

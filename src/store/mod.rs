@@ -161,6 +161,22 @@ fn is_unavailable(err: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// `config` as a libpq connection string, for a child process
+/// (`DATABASE_URL`, pgbench).
+pub fn conninfo(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        None => "localhost".to_owned(),
+    };
+    format!(
+        "host={host} port={} user={} dbname={}",
+        config.get_ports().first().copied().unwrap_or(5432),
+        config.get_user().unwrap_or("postgres"),
+        config.get_dbname().unwrap_or("postgres"),
+    )
+}
+
 /// A pool over `config`. Connections are made lazily, so this succeeds
 /// while the database is down.
 pub fn pool(config: tokio_postgres::Config, max_size: usize) -> Result<Pool, StoreError> {

@@ -18,6 +18,8 @@ use patchbay::store::{
     migrate,
 };
 
+pub use patchbay::store::conninfo;
+
 struct SharedServer {
     /// Connects to the server's maintenance database.
     admin: tokio_postgres::Config,
@@ -175,19 +177,4 @@ extern "C" fn cleanup_at_exit() {
         })
     })
     .join();
-}
-
-/// The database as a libpq connection string, for a child process.
-pub fn conninfo(config: &tokio_postgres::Config) -> String {
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        None => "localhost".to_owned(),
-    };
-    format!(
-        "host={host} port={} user={} dbname={}",
-        config.get_ports().first().copied().unwrap_or(5432),
-        config.get_user().unwrap_or("postgres"),
-        config.get_dbname().unwrap_or("postgres"),
-    )
 }
