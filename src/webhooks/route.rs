@@ -17,6 +17,7 @@ use super::{
 };
 use crate::{
     error::{ApiError, ErrorCode},
+    registry::catalog::SignatureScheme,
     store::deliveries::NewDelivery,
 };
 
@@ -65,11 +66,16 @@ async fn accept(
     let mut receiver = hooks.receivers.get(key).await?.ok_or_else(unknown)?;
     let body = read_body(headers, body, hooks.config.body_limit).await?;
 
-    let url = format!(
-        "{}{}",
-        hooks.public_url,
-        uri.path_and_query().map_or(uri.path(), |pq| pq.as_str())
-    );
+    // Only HubSpot signs the URL it called.
+    let url = if receiver.scheme == SignatureScheme::Hubspot {
+        format!(
+            "{}{}",
+            hooks.public_url,
+            uri.path_and_query().map_or(uri.path(), |pq| pq.as_str())
+        )
+    } else {
+        String::new()
+    };
     let inbound = Inbound {
         method: method.as_str(),
         url: &url,
@@ -144,11 +150,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 
 /// Schemes without a delivery id dedupe on the signature header and body
 /// (the body alone for shared-header, whose header is the secret).
-fn content_key(
-    scheme: crate::registry::catalog::SignatureScheme,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> String {
+fn content_key(scheme: SignatureScheme, headers: &HeaderMap, body: &[u8]) -> String {
     let mut hash = Sha256::new();
     if let Some(name) = signature::signature_header(scheme) {
         if let Some(value) = headers.get(name) {
