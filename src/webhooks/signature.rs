@@ -111,10 +111,7 @@ pub fn verify(
                         .any(|c| verify_hmac::<Sha256>(&key, &signed, c)),
                 )
             })?;
-            Ok(Verified {
-                secret_index: index,
-                delivery_id: Some(id.to_owned()),
-            })
+            Ok(verified(index, Some(id.to_owned())))
         }
         SignatureScheme::Github => {
             let header = h("x-hub-signature-256")?;
@@ -122,17 +119,11 @@ pub fn verify(
                 .strip_prefix("sha256=")
                 .ok_or(Refusal::Malformed("x-hub-signature-256"))?;
             let signature = decode_hex(hex).ok_or(Refusal::Malformed("x-hub-signature-256"))?;
-            let index = first_match(secrets, |secret| {
-                Some(verify_hmac::<Sha256>(
-                    secret.as_bytes(),
-                    inbound.body,
-                    &signature,
-                ))
-            })?;
-            Ok(Verified {
-                secret_index: index,
-                delivery_id: header_opt(inbound.headers, "x-github-delivery"),
-            })
+            let index = raw_key_match::<Sha256>(secrets, inbound.body, &[signature])?;
+            Ok(verified(
+                index,
+                header_opt(inbound.headers, "x-github-delivery"),
+            ))
         }
         SignatureScheme::Stripe => {
             let header = h("stripe-signature")?;
@@ -142,17 +133,8 @@ pub fn verify(
             let mut signed = format!("{t}.").into_bytes();
             signed.extend_from_slice(inbound.body);
             // Stripe keys with the whole `whsec_...` string, undecoded.
-            let index = first_match(secrets, |secret| {
-                Some(
-                    candidates
-                        .iter()
-                        .any(|c| verify_hmac::<Sha256>(secret.as_bytes(), &signed, c)),
-                )
-            })?;
-            Ok(Verified {
-                secret_index: index,
-                delivery_id: None,
-            })
+            let index = raw_key_match::<Sha256>(secrets, &signed, &candidates)?;
+            Ok(verified(index, None))
         }
         SignatureScheme::Sanity => {
             let header = h("sanity-webhook-signature")?;
@@ -165,17 +147,11 @@ pub fn verify(
                 .collect();
             let mut signed = format!("{t}.").into_bytes();
             signed.extend_from_slice(inbound.body);
-            let index = first_match(secrets, |secret| {
-                Some(
-                    candidates
-                        .iter()
-                        .any(|c| verify_hmac::<Sha256>(secret.as_bytes(), &signed, c)),
-                )
-            })?;
-            Ok(Verified {
-                secret_index: index,
-                delivery_id: header_opt(inbound.headers, "idempotency-key"),
-            })
+            let index = raw_key_match::<Sha256>(secrets, &signed, &candidates)?;
+            Ok(verified(
+                index,
+                header_opt(inbound.headers, "idempotency-key"),
+            ))
         }
         SignatureScheme::Hubspot => {
             let signature = h("x-hubspot-signature-v3")?;
@@ -190,32 +166,14 @@ pub fn verify(
             signed.extend_from_slice(hubspot_uri(inbound.url).as_bytes());
             signed.extend_from_slice(inbound.body);
             signed.extend_from_slice(timestamp.as_bytes());
-            let index = first_match(secrets, |secret| {
-                Some(verify_hmac::<Sha256>(
-                    secret.as_bytes(),
-                    &signed,
-                    &signature,
-                ))
-            })?;
-            Ok(Verified {
-                secret_index: index,
-                delivery_id: None,
-            })
+            let index = raw_key_match::<Sha256>(secrets, &signed, &[signature])?;
+            Ok(verified(index, None))
         }
         SignatureScheme::Vercel => {
             let signature = decode_hex(h("x-vercel-signature")?)
                 .ok_or(Refusal::Malformed("x-vercel-signature"))?;
-            let index = first_match(secrets, |secret| {
-                Some(verify_hmac::<Sha1>(
-                    secret.as_bytes(),
-                    inbound.body,
-                    &signature,
-                ))
-            })?;
-            Ok(Verified {
-                secret_index: index,
-                delivery_id: None,
-            })
+            let index = raw_key_match::<Sha1>(secrets, inbound.body, &[signature])?;
+            Ok(verified(index, None))
         }
         SignatureScheme::Slack => {
             let header = h("x-slack-signature")?;
@@ -231,33 +189,18 @@ pub fn verify(
                 .ok_or(Refusal::Malformed("x-slack-signature"))?;
             let mut signed = format!("v0:{timestamp}:").into_bytes();
             signed.extend_from_slice(inbound.body);
-            let index = first_match(secrets, |secret| {
-                Some(verify_hmac::<Sha256>(
-                    secret.as_bytes(),
-                    &signed,
-                    &signature,
-                ))
-            })?;
-            Ok(Verified {
-                secret_index: index,
-                delivery_id: None,
-            })
+            let index = raw_key_match::<Sha256>(secrets, &signed, &[signature])?;
+            Ok(verified(index, None))
         }
         SignatureScheme::Shopify => {
             let signature = STANDARD
                 .decode(h("x-shopify-hmac-sha256")?.trim())
                 .map_err(|_| Refusal::Malformed("x-shopify-hmac-sha256"))?;
-            let index = first_match(secrets, |secret| {
-                Some(verify_hmac::<Sha256>(
-                    secret.as_bytes(),
-                    inbound.body,
-                    &signature,
-                ))
-            })?;
-            Ok(Verified {
-                secret_index: index,
-                delivery_id: header_opt(inbound.headers, "x-shopify-webhook-id"),
-            })
+            let index = raw_key_match::<Sha256>(secrets, inbound.body, &[signature])?;
+            Ok(verified(
+                index,
+                header_opt(inbound.headers, "x-shopify-webhook-id"),
+            ))
         }
         SignatureScheme::SharedHeader => {
             let name = scheme.header.unwrap_or("x-webhook-secret");
@@ -268,10 +211,7 @@ pub fn verify(
             let index = first_match(secrets, |secret| {
                 Some(bool::from(sent.as_bytes().ct_eq(secret.as_bytes())))
             })?;
-            Ok(Verified {
-                secret_index: index,
-                delivery_id: None,
-            })
+            Ok(verified(index, None))
         }
     }
 }
@@ -377,6 +317,29 @@ impl Hash for Sha1 {
         };
         mac.update(message);
         mac.verify_slice(signature).is_ok()
+    }
+}
+
+/// The index of the first secret that, used as raw UTF-8 bytes, makes an
+/// HMAC of `message` equal to any of `candidates`.
+fn raw_key_match<D: Hash>(
+    secrets: &[&str],
+    message: &[u8],
+    candidates: &[Vec<u8>],
+) -> Result<usize, Refusal> {
+    first_match(secrets, |secret| {
+        Some(
+            candidates
+                .iter()
+                .any(|c| D::verify(secret.as_bytes(), message, c)),
+        )
+    })
+}
+
+fn verified(secret_index: usize, delivery_id: Option<String>) -> Verified {
+    Verified {
+        secret_index,
+        delivery_id,
     }
 }
 
