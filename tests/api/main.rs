@@ -4,6 +4,7 @@
 
 mod action_effects;
 mod action_leases;
+mod action_requests;
 mod action_retries;
 mod action_sync;
 mod actions;
@@ -26,6 +27,7 @@ mod secrets;
 mod status;
 mod templates;
 mod watch;
+mod webhook_outage;
 mod webhook_processing;
 mod webhook_signing;
 mod webhooks;

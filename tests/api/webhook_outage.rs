@@ -1,0 +1,82 @@
+//! The database stopping under a burst of deliveries: 503 with
+//! Retry-After, nothing half-written, and the bridge accepting again.
+
+use std::time::Duration;
+
+use patchbay::store::embedded::{self, EmbeddedOptions, EmbeddedPostgres};
+
+use crate::{
+    helpers::{TestOptions, spawn_app_with},
+    webhook_signing::{hook_connection, secret_for, sign},
+    webhooks::{Reply, delivery_rows, new_id, now, post_to},
+};
+
+#[tokio::test]
+async fn a_database_stopping_mid_burst_gives_503_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut pg = EmbeddedPostgres::start(&EmbeddedOptions {
+        data_dir: dir.path().join("state"),
+        bin_dir: None,
+        ephemeral: true,
+    })
+    .await
+    .expect("start a private PostgreSQL");
+    let app = spawn_app_with(TestOptions {
+        database: Some(pg.config(embedded::DATABASE)),
+        ..TestOptions::default()
+    })
+    .await;
+    let secret = secret_for("standard", 1);
+    let connection = hook_connection(&app, "standard", "std", &secret).await;
+    let url = app.http_url(&format!("/webhooks/{}", connection.webhook_key));
+    let http = reqwest::Client::new();
+
+    // A steady stream of deliveries from 8 clients while the database stops.
+    let sender = |client: usize| {
+        let (http, url, secret) = (http.clone(), url.clone(), secret.clone());
+        tokio::spawn(async move {
+            let mut replies = Vec::new();
+            for n in 0..40 {
+                let body = format!("{{\"client\":{client},\"n\":{n}}}");
+                let signed = sign("standard", &secret, body.as_bytes(), now(), &new_id(), "");
+                replies.push(post_to(&http, &url, &signed).await);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            replies
+        })
+    };
+    let senders: Vec<_> = (0..8).map(sender).collect();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    pg.stop().await.expect("stop PostgreSQL");
+    let mut replies = Vec::new();
+    for sender in senders {
+        replies.extend(sender.await.expect("sender"));
+    }
+    let accepted = replies.iter().filter(|r| r.status == 202).count();
+    let refused: Vec<&Reply> = replies.iter().filter(|r| r.status == 503).collect();
+    assert_eq!(accepted + refused.len(), replies.len(), "only 202 or 503");
+    assert!(
+        !refused.is_empty(),
+        "some deliveries met the stopped database"
+    );
+    assert!(
+        refused.iter().all(|r| r.retry_after.is_some()),
+        "503 carries Retry-After"
+    );
+
+    pg.restart().await.expect("start PostgreSQL again");
+    let stored = delivery_rows(&app).await;
+    assert_eq!(stored, accepted as i64, "every 202 is stored, nothing else");
+    // And the bridge accepts again.
+    let signed = sign("standard", &secret, b"{}", now(), &new_id(), "");
+    let mut status = 0;
+    for _ in 0..50 {
+        status = post_to(&http, &url, &signed).await.status;
+        if status == 202 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 202);
+    app.stop().await.expect("clean shutdown");
+}
