@@ -86,19 +86,7 @@ async fn sync_pages_through_hubspot_and_maps_records_with_the_default_template()
     );
     assert!(summary["duration_ms"].is_number());
 
-    let rows = app
-        .db()
-        .await
-        .query(
-            "SELECT entity, external_id, data FROM records ORDER BY entity, external_id",
-            &[],
-        )
-        .await
-        .expect("records");
-    let rows: Vec<(String, String, Value)> = rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
+    let rows = records(&app).await;
     assert_eq!(rows.len(), 3);
     assert_eq!(
         rows[0].0, "companies",
