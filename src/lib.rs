@@ -31,6 +31,7 @@ pub mod actions;
 pub mod adapters;
 pub mod app;
 pub mod auth;
+pub mod backoff;
 pub mod bridge;
 pub mod commands;
 pub mod config;

@@ -19,13 +19,13 @@ use super::{
     progress::Progress,
 };
 use crate::{
+    backoff::backoff,
     error::{ApiError, ErrorCode},
     status::bus::EventBus,
     store::{
         self, StoreError,
         action_queue::{Finish, Lease},
     },
-    webhooks::backoff,
 };
 
 /// Why an attempt stopped before its effect finished.

@@ -98,12 +98,3 @@ impl Webhooks {
         }
     }
 }
-
-/// Exponential backoff with full jitter in its upper half: attempt 1 waits
-/// about `base`, attempt 2 about `2 * base`, and so on, capped at an hour.
-pub fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-    let capped = exp.min(Duration::from_secs(3600));
-    let jitter: f64 = rand::random_range(0.5..=1.0);
-    capped.mul_f64(jitter)
-}

@@ -15,10 +15,11 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    WebhookConfig, backoff,
+    WebhookConfig,
     normalize::{Health, normalize},
 };
 use crate::{
+    backoff::backoff,
     names::ConnectionName,
     status::{
         bus::EventBus,
