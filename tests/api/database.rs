@@ -32,6 +32,20 @@ struct SharedServer {
 static SHARED: OnceLock<SharedServer> = OnceLock::new();
 static NEXT_DB: AtomicU64 = AtomicU64::new(0);
 
+/// A PostgreSQL of the test's own, so stopping it disturbs no other test;
+/// it lives as long as the returned directory.
+pub async fn private_postgres() -> (tempfile::TempDir, EmbeddedPostgres) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pg = EmbeddedPostgres::start(&EmbeddedOptions {
+        data_dir: dir.path().join("state"),
+        bin_dir: None,
+        ephemeral: true,
+    })
+    .await
+    .expect("start a private PostgreSQL");
+    (dir, pg)
+}
+
 /// A fresh, migrated database for one test.
 pub async fn fresh_database() -> tokio_postgres::Config {
     create_database(true).await

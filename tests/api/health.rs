@@ -1,12 +1,12 @@
 use std::time::Duration;
 
-use patchbay::{
-    app::SERVICE_NAMES,
-    store::embedded::{self, EmbeddedOptions, EmbeddedPostgres},
-};
+use patchbay::{app::SERVICE_NAMES, store::embedded};
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::helpers::{TestOptions, spawn_app, spawn_app_with};
+use crate::{
+    database::private_postgres,
+    helpers::{TestOptions, spawn_app, spawn_app_with},
+};
 
 #[tokio::test]
 async fn every_service_reports_serving() {
@@ -20,14 +20,7 @@ async fn every_service_reports_serving() {
 #[tokio::test]
 async fn health_follows_the_database_down_and_back_up() {
     // A PostgreSQL of its own, so stopping it disturbs no other test.
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut pg = EmbeddedPostgres::start(&EmbeddedOptions {
-        data_dir: dir.path().join("state"),
-        bin_dir: None,
-        ephemeral: true,
-    })
-    .await
-    .expect("start a private PostgreSQL");
+    let (_dir, mut pg) = private_postgres().await;
     let app = spawn_app_with(TestOptions {
         database: Some(pg.config(embedded::DATABASE)),
         health_interval: Duration::from_millis(100),

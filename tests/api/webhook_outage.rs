@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use patchbay::store::embedded::{self, EmbeddedOptions, EmbeddedPostgres};
+use patchbay::store::embedded;
 
 use crate::{
+    database::private_postgres,
     helpers::{TestOptions, spawn_app_with},
     webhook_signing::{hook_connection, secret_for, sign},
     webhooks::{Reply, delivery_rows, new_id, now, post_to},
@@ -13,14 +14,7 @@ use crate::{
 
 #[tokio::test]
 async fn a_database_stopping_mid_burst_gives_503_and_loses_nothing() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut pg = EmbeddedPostgres::start(&EmbeddedOptions {
-        data_dir: dir.path().join("state"),
-        bin_dir: None,
-        ephemeral: true,
-    })
-    .await
-    .expect("start a private PostgreSQL");
+    let (_dir, mut pg) = private_postgres().await;
     let app = spawn_app_with(TestOptions {
         database: Some(pg.config(embedded::DATABASE)),
         ..TestOptions::default()
