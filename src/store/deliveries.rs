@@ -46,12 +46,24 @@ pub async fn insert_batch(
     let keys: Vec<&str> = batch.iter().map(|d| d.dedupe_key.as_str()).collect();
     let event_types: Vec<&str> = batch.iter().map(|d| d.event_type.as_str()).collect();
     let bodies: Vec<&[u8]> = batch.iter().map(|d| d.body.as_ref()).collect();
+    // The writers' lock is taken before any row is formed (the join needs
+    // its one row first), so every `seq` is drawn under it and seq order is
+    // commit order.
     let inserted = query(
         client,
         "INSERT INTO webhook_deliveries (id, project, connection_id, dedupe_key, event_type, body) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[]) \
+         SELECT u.* FROM (SELECT pg_advisory_xact_lock($7)) AS turn, \
+         unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[]) AS u \
          ON CONFLICT (project, connection_id, dedupe_key) DO NOTHING RETURNING id",
-        &[&ids, &projects, &connections, &keys, &event_types, &bodies],
+        &[
+            &ids,
+            &projects,
+            &connections,
+            &keys,
+            &event_types,
+            &bodies,
+            &WRITE_LOCK,
+        ],
     )
     .await?;
     let inserted: std::collections::HashSet<String> = inserted
@@ -109,10 +121,33 @@ pub async fn insert_batch(
         .collect()
 }
 
-/// A delivery claimed for processing.
+/// Held by each batch insert until it commits, so deliveries commit in
+/// `seq` order and processing can follow them with a cursor.
+const WRITE_LOCK: i64 = 7304;
+
+/// Held, for its transaction, by the one processor working the deliveries:
+/// replicas take turns, and a processor that dies releases it with its
+/// transaction.
+const PROCESSING_LOCK: i64 = 7303;
+
+/// Takes the processing turn for this transaction; `false` when another
+/// processor has it.
+pub async fn take_processing_turn(client: &impl GenericClient) -> Result<bool, StoreError> {
+    Ok(super::query_one(
+        client,
+        "SELECT pg_try_advisory_xact_lock($1)",
+        &[&PROCESSING_LOCK],
+    )
+    .await?
+    .try_get(0)?)
+}
+
+/// A delivery due for processing.
 #[derive(Debug, Clone)]
-pub struct Claimed {
+pub struct DueDelivery {
     pub id: String,
+    /// Its place in commit order.
+    pub seq: i64,
     pub connection: ConnectionName,
     /// `None` when the connection has been deleted since.
     pub type_id: Option<String>,
@@ -123,60 +158,99 @@ pub struct Claimed {
     pub receive_time: DateTime<Utc>,
 }
 
-/// Locks up to `limit` due deliveries for this transaction; rows another
-/// processor holds are skipped.
-pub async fn claim_due(
+const DUE_COLUMNS: &str = "d.id, d.seq, d.project, d.connection_id, c.type_id, d.event_type, \
+     d.body, d.attempts, d.receive_time FROM webhook_deliveries d \
+     LEFT JOIN connections c ON c.project = d.project AND c.id = d.connection_id";
+
+/// Where first attempts have got to: every delivery up to this `seq` has
+/// been processed once.
+pub async fn cursor(client: &impl GenericClient) -> Result<i64, StoreError> {
+    Ok(
+        super::query_one(client, "SELECT seq FROM webhook_cursor", &[])
+            .await?
+            .try_get(0)?,
+    )
+}
+
+/// Moves the cursor past the deliveries just processed.
+pub async fn advance_cursor(client: &impl GenericClient, to: i64) -> Result<(), StoreError> {
+    execute(
+        client,
+        "UPDATE webhook_cursor SET seq = greatest(seq, $1)",
+        &[&to],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Up to `limit` deliveries after the cursor, in commit order. Call
+/// holding the processing turn: the turn, not row locks (a WAL record per
+/// row), keeps two processors off the same delivery.
+pub async fn after_cursor(
     client: &impl GenericClient,
+    cursor: i64,
     limit: i64,
-) -> Result<Vec<Claimed>, StoreError> {
+) -> Result<Vec<DueDelivery>, StoreError> {
     let rows = query(
         client,
-        "SELECT d.id, d.project, d.connection_id, c.type_id, d.event_type, d.body, d.attempts, \
-         d.receive_time FROM webhook_deliveries d \
-         LEFT JOIN connections c ON c.project = d.project AND c.id = d.connection_id \
-         WHERE d.state IN ('pending', 'retrying') AND d.next_attempt_at <= now() \
-         ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED",
+        &format!("SELECT {DUE_COLUMNS} WHERE d.seq > $1 ORDER BY d.seq LIMIT $2"),
+        &[&cursor, &limit],
+    )
+    .await?;
+    rows.iter().map(due_from).collect()
+}
+
+/// Up to `limit` failed deliveries whose retry is due, oldest first. Call
+/// holding the processing turn.
+pub async fn retries_due(
+    client: &impl GenericClient,
+    limit: i64,
+) -> Result<Vec<DueDelivery>, StoreError> {
+    let rows = query(
+        client,
+        &format!(
+            "SELECT {DUE_COLUMNS} WHERE d.state = 'retrying' AND d.next_attempt_at <= now() \
+             ORDER BY d.next_attempt_at LIMIT $1"
+        ),
         &[&limit],
     )
     .await?;
-    rows.iter()
-        .map(|row| {
-            let project: String = row.try_get(1)?;
-            let connection: String = row.try_get(2)?;
-            Ok(Claimed {
-                id: row.try_get(0)?,
-                connection: ConnectionName {
-                    project: ProjectId::parse(&project)
-                        .map_err(|e| StoreError::corrupt("delivery project", e))?,
-                    id: ResourceId::parse("connection", &connection)
-                        .map_err(|e| StoreError::corrupt("delivery connection", e))?,
-                },
-                type_id: row.try_get(3)?,
-                event_type: row.try_get(4)?,
-                body: row.try_get(5)?,
-                attempts: row.try_get(6)?,
-                receive_time: row.try_get(7)?,
-            })
-        })
-        .collect()
+    rows.iter().map(due_from).collect()
 }
 
-/// Marks deliveries processed, each with its event type: `(id, type)`.
-pub async fn mark_processed(
+fn due_from(row: &tokio_postgres::Row) -> Result<DueDelivery, StoreError> {
+    let project: String = row.try_get(2)?;
+    let connection: String = row.try_get(3)?;
+    Ok(DueDelivery {
+        id: row.try_get(0)?,
+        seq: row.try_get(1)?,
+        connection: ConnectionName {
+            project: ProjectId::parse(&project)
+                .map_err(|e| StoreError::corrupt("delivery project", e))?,
+            id: ResourceId::parse("connection", &connection)
+                .map_err(|e| StoreError::corrupt("delivery connection", e))?,
+        },
+        type_id: row.try_get(4)?,
+        event_type: row.try_get(5)?,
+        body: row.try_get(6)?,
+        attempts: row.try_get(7)?,
+        receive_time: row.try_get(8)?,
+    })
+}
+
+/// Marks retried deliveries processed.
+pub async fn mark_retries_processed(
     client: &impl GenericClient,
-    processed: &[(&str, &str)],
+    ids: &[&str],
 ) -> Result<(), StoreError> {
-    if processed.is_empty() {
+    if ids.is_empty() {
         return Ok(());
     }
-    let ids: Vec<&str> = processed.iter().map(|(id, _)| *id).collect();
-    let types: Vec<&str> = processed.iter().map(|(_, t)| *t).collect();
     execute(
         client,
-        "UPDATE webhook_deliveries d SET state = 'processed', attempts = d.attempts + 1, \
-         event_type = u.event_type, last_error = '', process_time = now() \
-         FROM unnest($1::text[], $2::text[]) AS u (id, event_type) WHERE d.id = u.id",
-        &[&ids, &types],
+        "UPDATE webhook_deliveries SET state = 'processed', attempts = attempts + 1, \
+         last_error = '', process_time = now() WHERE id = ANY($1)",
+        &[&ids],
     )
     .await?;
     Ok(())

@@ -3,9 +3,13 @@
 //! about health), publishes `webhook_received` on the project's watch
 //! stream, and retries failures with backoff until they are dead-lettered.
 //!
-//! A batch is claimed with FOR UPDATE SKIP LOCKED and processed in the
-//! claiming transaction, so replicas share the queue and a replica that
-//! dies mid-batch leaves its rows to the others.
+//! First attempts follow the deliveries in commit order from a cursor
+//! (see migration 0007), so a delivery that is processed at once is never
+//! rewritten; only failures change a delivery's row. A batch is processed
+//! in one transaction that holds the processing turn (a transaction
+//! advisory lock): replicas take turns, and a replica that dies mid-batch
+//! leaves the batch to the others. Event appends are serialized anyway (one
+//! log order), so turns cost no parallelism.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -20,13 +24,13 @@ use super::{
 };
 use crate::{
     backoff::backoff,
-    names::ConnectionName,
+    names::{ConnectionName, ProjectId},
     status::{
         bus::EventBus,
         events::EventPayload,
         model::{EnvironmentStatus, Level},
     },
-    store::{self, StoreError, deliveries::Claimed},
+    store::{self, StoreError, deliveries::DueDelivery},
 };
 
 /// Deliveries per processing transaction.
@@ -84,57 +88,87 @@ impl Processor {
         }
     }
 
-    /// Processes one batch of due deliveries; returns how many it claimed.
-    /// Their events and state changes are written with one statement each.
+    /// Processes one batch: the deliveries after the cursor (first
+    /// attempts) and the failed ones whose retry is due. Returns the larger
+    /// of the two counts (0 when another replica has the turn: it carries on
+    /// until nothing is due). Events and state changes are written with one
+    /// statement each; a first attempt that succeeds writes nothing to its
+    /// delivery.
     pub async fn process_batch(&self) -> Result<usize, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let claimed = store::deliveries::claim_due(&tx, BATCH).await?;
-        let mut latest: HashMap<&ConnectionName, DateTime<Utc>> = HashMap::new();
-        let mut processed: Vec<(&str, String)> = Vec::with_capacity(claimed.len());
-        let mut events = Vec::with_capacity(claimed.len());
-        for delivery in &claimed {
-            let Some(type_id) = delivery.type_id.as_deref() else {
-                // The connection is gone: nothing to attach to.
-                processed.push((&delivery.id, delivery.event_type.clone()));
-                continue;
-            };
-            match normalize(type_id, &delivery.event_type, &delivery.body) {
-                Ok(normalized) => {
-                    if let Some(health) = &normalized.health {
-                        apply_health(&tx, &delivery.connection, health).await?;
-                    }
-                    events.push((
-                        &delivery.connection.project,
-                        received(delivery, &normalized.event_type),
-                    ));
-                    processed.push((&delivery.id, normalized.event_type));
-                    let at = latest
-                        .entry(&delivery.connection)
-                        .or_insert(delivery.receive_time);
-                    *at = (*at).max(delivery.receive_time);
-                }
-                Err(why) => self.fail(&tx, delivery, &why).await?,
+        if !store::deliveries::take_processing_turn(&tx).await? {
+            return Ok(0);
+        }
+        let cursor = store::deliveries::cursor(&tx).await?;
+        let fresh = store::deliveries::after_cursor(&tx, cursor, BATCH).await?;
+        let retries = store::deliveries::retries_due(&tx, BATCH).await?;
+        let mut done = Done::default();
+        for delivery in &fresh {
+            self.process(&tx, delivery, &mut done).await?;
+        }
+        let mut retried = Vec::new();
+        for delivery in &retries {
+            if self.process(&tx, delivery, &mut done).await? {
+                retried.push(delivery.id.as_str());
             }
         }
-        store::status::append_many(&tx, &events).await?;
-        let processed: Vec<(&str, &str)> =
-            processed.iter().map(|(id, t)| (*id, t.as_str())).collect();
-        store::deliveries::mark_processed(&tx, &processed).await?;
-        for (connection, at) in latest {
+        store::deliveries::mark_retries_processed(&tx, &retried).await?;
+        if let Some(last) = fresh.last() {
+            store::deliveries::advance_cursor(&tx, last.seq).await?;
+        }
+        for (connection, at) in done.latest {
             store::deliveries::touch_connection(&tx, connection, at).await?;
         }
+        // Last: the event lock is held from here to the commit, and other
+        // event writers (probes, actions) wait on it.
+        store::status::append_many(&tx, &done.events).await?;
         tx.commit().await?;
-        if !events.is_empty() {
+        if !done.events.is_empty() {
             self.bus.wake();
         }
-        Ok(claimed.len())
+        Ok(fresh.len().max(retries.len()))
+    }
+
+    /// One delivery: true when it was processed, false when its failure was
+    /// recorded for a retry or the dead letters.
+    async fn process<'a>(
+        &self,
+        tx: &impl GenericClient,
+        delivery: &'a DueDelivery,
+        done: &mut Done<'a>,
+    ) -> Result<bool, StoreError> {
+        let Some(type_id) = delivery.type_id.as_deref() else {
+            // The connection is gone: nothing to attach to.
+            return Ok(true);
+        };
+        match normalize(type_id, &delivery.event_type, &delivery.body) {
+            Ok(normalized) => {
+                if let Some(health) = &normalized.health {
+                    apply_health(tx, &delivery.connection, health).await?;
+                }
+                done.events.push((
+                    &delivery.connection.project,
+                    received(delivery, &normalized.event_type),
+                ));
+                let at = done
+                    .latest
+                    .entry(&delivery.connection)
+                    .or_insert(delivery.receive_time);
+                *at = (*at).max(delivery.receive_time);
+                Ok(true)
+            }
+            Err(why) => {
+                self.fail(tx, delivery, &why).await?;
+                Ok(false)
+            }
+        }
     }
 
     async fn fail(
         &self,
         client: &impl GenericClient,
-        delivery: &Claimed,
+        delivery: &DueDelivery,
         why: &str,
     ) -> Result<(), StoreError> {
         let attempt = u32::try_from(delivery.attempts).unwrap_or(0) + 1;
@@ -164,7 +198,15 @@ impl Processor {
     }
 }
 
-fn received(delivery: &Claimed, event_type: &str) -> EventPayload {
+/// What a batch's processed deliveries leave to write.
+#[derive(Default)]
+struct Done<'a> {
+    events: Vec<(&'a ProjectId, EventPayload)>,
+    /// The newest delivery per connection.
+    latest: HashMap<&'a ConnectionName, DateTime<Utc>>,
+}
+
+fn received(delivery: &DueDelivery, event_type: &str) -> EventPayload {
     EventPayload::WebhookReceived {
         connection: delivery.connection.to_string(),
         delivery: format!("{}/deliveries/{}", delivery.connection, delivery.id),
