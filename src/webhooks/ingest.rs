@@ -1,7 +1,9 @@
 //! Group commit for accepted deliveries. Requests queue their delivery and
 //! wait; a few writers each take everything queued (up to a batch) and
 //! store it with one statement, so one commit acknowledges the whole batch.
-//! While one writer commits, the next gathers, so batches grow with load.
+//! Batches commit one at a time (in `seq` order, which processing follows),
+//! so two writers are enough: while one commits, the next has its batch
+//! gathered and its statement waiting; batches grow with load.
 
 use std::sync::Arc;
 

@@ -42,7 +42,8 @@ pub struct WebhookConfig {
     pub max_attempts: u32,
     /// The first retry's delay; each later one doubles, with jitter.
     pub retry_base: Duration,
-    /// Writers committing batches at once, and their largest batch.
+    /// Writers (their batches commit in turn, so more than two only wait),
+    /// and their largest batch.
     pub writers: usize,
     pub max_batch: usize,
     /// How often the processor looks for work without being woken.
@@ -64,7 +65,7 @@ impl Default for WebhookConfig {
             dedupe_retention: Duration::from_secs(7 * 24 * 3600),
             max_attempts: 5,
             retry_base: Duration::from_secs(2),
-            writers: 4,
+            writers: 2,
             max_batch: 512,
             poll: Duration::from_secs(1),
         }
