@@ -1,7 +1,7 @@
 //! The webhook bridge's ingest rate against PostgreSQL's own single-row
 //! INSERT, on the same server, at the same concurrency, in one run.
 //!
-//! Starts a private PostgreSQL and `patchbay serve` (release) on it, creates
+//! Starts a private, durable PostgreSQL (fsync on) and `patchbay serve` (release) on it, creates
 //! one `http` connection (Standard Webhooks), then for each concurrency in
 //! CLIENTS (default "16,64") alternates ROUNDS (default 3) of:
 //! - webhook ingest: that many clients, each on its own keep-alive
@@ -84,7 +84,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut pg = EmbeddedPostgres::start(&EmbeddedOptions {
         data_dir: dir.path().join("pg"),
         bin_dir: None,
-        ephemeral: true,
+        // Durable, as in production: a 202 means the delivery's commit is
+        // flushed, and flushing is what group commit shares.
+        ephemeral: false,
     })
     .await?;
     let database = pg.config(embedded::DATABASE);
