@@ -1,8 +1,8 @@
 //! The webhook bridge's ingest rate against PostgreSQL's own single-row
 //! INSERT, on the same server, at the same concurrency, in one run.
 //!
-//! Starts a private, durable PostgreSQL (fsync on) and `patchbay serve` (release) on it, creates
-//! one `http` connection (Standard Webhooks), then for each concurrency in
+//! Starts a private, durable PostgreSQL (fsync on) and `patchbay serve`
+//! (release) on it, creates one `http` connection (Standard Webhooks), then for each concurrency in
 //! CLIENTS (default "16,64") alternates ROUNDS (default 3) of:
 //! - webhook ingest: that many clients, each on its own keep-alive
 //!   connection, POST deliveries with valid signatures and unique ids for
