@@ -2,8 +2,9 @@
 //! INSERT, on the same server, at the same concurrency, in one run.
 //!
 //! Starts a private, durable PostgreSQL (fsync on) and `patchbay serve`
-//! (release) on it, creates one `http` connection (Standard Webhooks), then for each concurrency in
-//! CLIENTS (default "16,64") alternates ROUNDS (default 3) of:
+//! (release) on it, creates one `http` connection (Standard Webhooks),
+//! then for each concurrency in CLIENTS (default "16,64") alternates ROUNDS
+//! (default 3) of:
 //! - webhook ingest: that many clients, each on its own keep-alive
 //!   connection, POST deliveries with valid signatures and unique ids for
 //!   SECONDS (default 10); 202s per second are counted;
