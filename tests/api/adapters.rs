@@ -1,5 +1,6 @@
 //! Every adapter case against fake providers (and a real PostgreSQL for
-//! Supabase): what each answer means for the status.
+//! Supabase): what each answer means for the status. GitHub, Vercel, Sanity
+//! and Supabase here; HubSpot, Salesforce and http in `adapters_crm_http`.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -15,7 +16,7 @@ use crate::{
     fakes::{FakeProvider, Reply},
 };
 
-async fn probe(
+pub async fn probe(
     probe: &str,
     base: &str,
     settings: Value,
@@ -44,7 +45,7 @@ async fn probe(
         .await
 }
 
-fn code(result: &Result<Observation, ProbeError>) -> ProblemCode {
+pub fn code(result: &Result<Observation, ProbeError>) -> ProblemCode {
     result.as_ref().expect_err("a failure").problem().code
 }
 
@@ -297,137 +298,4 @@ async fn supabase_opens_a_real_connection_and_times_it() {
         matches!(closed, Err(ProbeError::Transient(_))),
         "{closed:?}"
     );
-}
-
-#[tokio::test]
-async fn hubspot_reads_the_account_and_its_budget() {
-    let fake = FakeProvider::start().await;
-    let path = "/account-info/v3/details";
-    let token = [("access_token", "pat-x")];
-    fake.set(
-        path,
-        Reply::json(200, json!({"portalId": 42, "accountType": "STANDARD"}))
-            .header("x-hubspot-ratelimit-daily", "250000")
-            .header("x-hubspot-ratelimit-daily-remaining", "200000"),
-    );
-    let ok = probe("hubspot", &fake.url(), json!({"portal_id": 42}), &token)
-        .await
-        .expect("ok");
-    assert_eq!(ok.level, Level::Connected);
-    assert!(ok.summary.contains("200000 of 250000"), "{}", ok.summary);
-    let wrong = probe("hubspot", &fake.url(), json!({"portal_id": 7}), &token).await;
-    assert_eq!(code(&wrong), ProblemCode::Misconfigured);
-
-    fake.set(
-        path,
-        Reply::json(200, json!({"portalId": 42}))
-            .header("x-hubspot-ratelimit-max", "100")
-            .header("x-hubspot-ratelimit-remaining", "3"),
-    );
-    let low = probe("hubspot", &fake.url(), json!({}), &token)
-        .await
-        .expect("ok");
-    assert_eq!(low.level, Level::Warning);
-    assert_eq!(low.problem.map(|p| p.code), Some(ProblemCode::RateLimited));
-
-    fake.set(path, Reply::status(429).header("retry-after", "10"));
-    assert!(matches!(
-        probe("hubspot", &fake.url(), json!({}), &token).await,
-        Err(ProbeError::RateLimited(_))
-    ));
-    fake.set(path, Reply::status(401));
-    let oauth = [("access_token", "a"), ("refresh_token", "r")];
-    assert_eq!(
-        code(&probe("hubspot", &fake.url(), json!({}), &oauth).await),
-        ProblemCode::OauthRevoked
-    );
-}
-
-#[tokio::test]
-async fn salesforce_reads_the_limits_endpoint() {
-    let fake = FakeProvider::start().await;
-    let path = "/services/data/v62.0/limits";
-    let settings = json!({"instance_url": fake.url()});
-    let token = [("access_token", "00D")];
-    fake.set(
-        path,
-        Reply::json(
-            200,
-            json!({"DailyApiRequests": {"Max": 15000, "Remaining": 14000}}),
-        ),
-    );
-    let ok = probe("salesforce", "", settings.clone(), &token)
-        .await
-        .expect("ok");
-    assert_eq!(ok.level, Level::Connected);
-    assert!(ok.summary.contains("14000 of 15000"));
-    fake.set(
-        path,
-        Reply::json(
-            200,
-            json!({"DailyApiRequests": {"Max": 15000, "Remaining": 900}}),
-        ),
-    );
-    assert_eq!(
-        probe("salesforce", "", settings.clone(), &token)
-            .await
-            .expect("ok")
-            .level,
-        Level::Warning
-    );
-    fake.set(
-        path,
-        Reply::json(
-            200,
-            json!({"DailyApiRequests": {"Max": 15000, "Remaining": 0}}),
-        ),
-    );
-    assert!(matches!(
-        probe("salesforce", "", settings.clone(), &token).await,
-        Err(ProbeError::RateLimited(_))
-    ));
-    fake.set(path, Reply::status(401));
-    assert_eq!(
-        code(&probe("salesforce", "", settings, &token).await),
-        ProblemCode::Unauthorized
-    );
-}
-
-#[tokio::test]
-async fn http_needs_a_2xx_within_the_timeout() {
-    let fake = FakeProvider::start().await;
-    let settings = json!({"health_url": format!("{}/health", fake.url())});
-    fake.set("/health", Reply::status(200));
-    let ok = probe("http", "", settings.clone(), &[("bearer_token", "b")])
-        .await
-        .expect("ok");
-    assert_eq!(ok.level, Level::Connected);
-    assert_eq!(
-        fake.seen()[0]
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok()),
-        Some("Bearer b")
-    );
-    fake.set("/health", Reply::status(503));
-    assert!(matches!(
-        probe("http", "", settings.clone(), &[]).await,
-        Err(ProbeError::Definitive(_))
-    ));
-    fake.set(
-        "/health",
-        Reply::status(200).delayed(Duration::from_secs(2)),
-    );
-    assert_eq!(
-        code(&probe("http", "", settings, &[]).await),
-        ProblemCode::Timeout
-    );
-    let refused = probe(
-        "http",
-        "",
-        json!({"health_url": "http://127.0.0.1:1/health"}),
-        &[],
-    )
-    .await;
-    assert_eq!(code(&refused), ProblemCode::Unreachable);
 }
