@@ -6,6 +6,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::{server::NamedService, transport::server::TcpIncoming};
 use tower_http::trace::TraceLayer;
@@ -15,6 +16,7 @@ use crate::{
     actions::{ActionConfig, Actions, ActionsGrpc, Effects, Workers},
     auth::{AuthInterceptor, JwtVerifier, KeySource},
     bridge,
+    coalesced_writes::CoalescedWrites,
     crypto::Keyring,
     diagnostics::DiagnosticsGrpc,
     health::{self, HealthMonitor},
@@ -272,7 +274,9 @@ pub async fn run(
         ))
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY, multi-frame responses wait on delayed ACKs.
-            TcpIncoming::from(grpc).with_nodelay(Some(true)),
+            TcpIncoming::from(grpc)
+                .with_nodelay(Some(true))
+                .map(|accepted| accepted.map(CoalescedWrites::new)),
             token.clone().cancelled_owned(),
         );
     let bridge_server = axum::serve(

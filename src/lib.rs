@@ -17,7 +17,8 @@
 //!   service, each with a `grpc.rs` that only translates. [`status`] also
 //!   runs the probes, the event log follower and the watch streams.
 //! - [`bridge`] is the HTTP side; [`health`] feeds `grpc.health.v1` and
-//!   `/readyz`.
+//!   `/readyz`; [`coalesced_writes`] lets each gRPC connection send what
+//!   one turn of HTTP/2 produces in one write.
 //! - [`crypto`] seals secrets at rest under rotating keys; [`secret_file`]
 //!   keeps generated local secrets in the data directory.
 //! - [`names`] parses resource names at the edge; [`paging`], [`list_filter`],
@@ -33,6 +34,7 @@ pub mod app;
 pub mod auth;
 pub mod backoff;
 pub mod bridge;
+pub mod coalesced_writes;
 pub mod commands;
 pub mod config;
 pub mod crypto;
