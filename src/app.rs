@@ -273,7 +273,8 @@ pub async fn run(
             auth,
         ))
         .serve_with_incoming_shutdown(
-            // Without TCP_NODELAY, multi-frame responses wait on delayed ACKs.
+            // Without TCP_NODELAY, multi-frame responses wait on delayed ACKs;
+            // with it, coalescing keeps one write per turn, not per frame.
             TcpIncoming::from(grpc)
                 .with_nodelay(Some(true))
                 .map(|accepted| accepted.map(CoalescedWrites::new)),
