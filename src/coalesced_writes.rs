@@ -275,30 +275,37 @@ mod tests {
             harness
         }
 
+        /// Polls `op` once, as the connection task would.
+        fn poll<R>(
+            &mut self,
+            op: impl FnOnce(Pin<&mut CoalescedWrites<Socket>>, &mut Context<'_>) -> Poll<R>,
+        ) -> Poll<R> {
+            op(
+                Pin::new(&mut self.io),
+                &mut Context::from_waker(&self.waker),
+            )
+        }
+
         fn read(&mut self) -> Vec<u8> {
             let mut bytes = [0; 64];
             let mut buf = ReadBuf::new(&mut bytes);
-            let waker = self.waker.clone();
-            let poll = Pin::new(&mut self.io).poll_read(&mut Context::from_waker(&waker), &mut buf);
+            let poll = self.poll(|io, cx| io.poll_read(cx, &mut buf));
             assert!(matches!(poll, Poll::Ready(Ok(()))));
             buf.filled().to_vec()
         }
 
         fn write(&mut self, bytes: &[u8]) {
-            let waker = self.waker.clone();
-            let poll = Pin::new(&mut self.io).poll_write(&mut Context::from_waker(&waker), bytes);
+            let poll = self.poll(|io, cx| io.poll_write(cx, bytes));
             assert!(matches!(poll, Poll::Ready(Ok(n)) if n == bytes.len()));
         }
 
         fn flush(&mut self) {
-            let waker = self.waker.clone();
-            let poll = Pin::new(&mut self.io).poll_flush(&mut Context::from_waker(&waker));
+            let poll = self.poll(|io, cx| io.poll_flush(cx));
             assert!(matches!(poll, Poll::Ready(Ok(()))));
         }
 
         fn shutdown(&mut self) {
-            let waker = self.waker.clone();
-            let poll = Pin::new(&mut self.io).poll_shutdown(&mut Context::from_waker(&waker));
+            let poll = self.poll(|io, cx| io.poll_shutdown(cx));
             assert!(matches!(poll, Poll::Ready(Ok(()))));
         }
 
@@ -316,11 +323,9 @@ mod tests {
         let mut conn = Harness::opened_with(HTTP2_PREFACE);
         conn.write(b"headers");
         conn.flush();
-        let waker = conn.waker.clone();
-        let poll = Pin::new(&mut conn.io).poll_write_vectored(
-            &mut Context::from_waker(&waker),
-            &[IoSlice::new(b"data"), IoSlice::new(b"trailers")],
-        );
+        let poll = conn.poll(|io, cx| {
+            io.poll_write_vectored(cx, &[IoSlice::new(b"data"), IoSlice::new(b"trailers")])
+        });
         assert!(matches!(poll, Poll::Ready(Ok(12))));
         conn.flush();
         assert!(conn.sent().is_empty(), "nothing is written during the turn");
