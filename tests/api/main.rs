@@ -23,6 +23,7 @@ mod fakes;
 mod health;
 mod helpers;
 mod migrations;
+mod oauth;
 mod probes;
 mod reflection;
 mod roles;

@@ -1,28 +1,25 @@
 //! The probe machinery against fake providers: the circuit breaker and its
-//! stale fallback, rate limits, leases across replicas, OAuth refresh and
-//! revocation, and forced refreshes.
+//! stale fallback, rate limits, leases across replicas, and forced
+//! refreshes. OAuth refresh and revocation are in `oauth.rs`.
 
 use std::{collections::HashMap, time::Duration};
 
 use patchbay::{
     auth::Role,
     proto::v1::{
-        CircuitState, IntegrationType, OAuthConfig, ProblemCode, RefreshStatusRequest,
-        SetConnectionCredentialsRequest, StatusLevel, UpdateIntegrationTypeRequest,
-        refresh_status_response,
+        CircuitState, ProblemCode, RefreshStatusRequest, SetConnectionCredentialsRequest,
+        StatusLevel, refresh_status_response,
     },
 };
-use prost_types::FieldMask;
 use serde_json::json;
 use tonic::Code;
 
 use crate::{
-    connections::{create_github, create_request, github_settings},
+    connections::{create_request, github_settings},
     fakes::{FakeProvider, Reply},
     helpers::{TestOptions, assert_error, spawn_app_with},
     status::{
-        active_github, connected_app, fast_app, fast_status, fresh_repo, level, two_replicas,
-        wait_for,
+        active_github, connected_app, fast_status, fresh_repo, level, two_replicas, wait_for,
     },
 };
 
@@ -171,106 +168,6 @@ async fn two_replicas_never_probe_one_connection_at_once() {
 }
 
 #[tokio::test]
-async fn expiring_oauth_tokens_are_refreshed_once_and_refusals_mean_revoked() {
-    let fake = FakeProvider::start().await;
-    fresh_repo(&fake, "acme", "web", 1);
-    fake.set(
-        "/oauth/token",
-        Reply::json(
-            200,
-            json!({"access_token": "gho_new", "refresh_token": "r2", "expires_in": 3600}),
-        ),
-    );
-    let app = fast_app(&fake).await;
-    let admin = app.admin_token("root");
-    app.registry(Some(&admin))
-        .update_integration_type(UpdateIntegrationTypeRequest {
-            integration_type: Some(IntegrationType {
-                name: "integrationTypes/github".into(),
-                oauth: Some(OAuthConfig {
-                    token_uri: format!("{}/oauth/token", fake.url()),
-                    revoke_uri: String::new(),
-                }),
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["oauth".into()],
-            }),
-        })
-        .await
-        .expect("point github's token endpoint at the fake");
-    create_github(&app, "acme", "web").await;
-    let owner = app.token("owner", &[("acme", Role::Owner)]);
-    let soon = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc3339();
-    app.registry(Some(&owner))
-        .set_connection_credentials(SetConnectionCredentialsRequest {
-            name: "projects/acme/connections/web".into(),
-            credentials: HashMap::from([
-                ("access_token".into(), "gho_old".into()),
-                ("refresh_token".into(), "r1".into()),
-                ("expires_at".into(), soon),
-                ("client_id".into(), "cid".into()),
-                ("client_secret".into(), "csecret".into()),
-            ]),
-            etag: String::new(),
-        })
-        .await
-        .expect("credentials");
-    wait_for(&app, "web", "CONNECTED", |i| {
-        level(i) == StatusLevel::Connected
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(fake.hits_on("/oauth/token"), 1, "refreshed exactly once");
-    let refresh = fake
-        .seen()
-        .into_iter()
-        .find(|s| s.path == "/oauth/token")
-        .expect("refresh request");
-    let form = String::from_utf8_lossy(&refresh.body).into_owned();
-    assert!(
-        form.contains("grant_type=refresh_token") && form.contains("refresh_token=r1"),
-        "{form}"
-    );
-    let probes: Vec<String> = fake
-        .seen()
-        .into_iter()
-        .filter(|s| s.path == "/repos/acme/web")
-        .filter_map(|s| {
-            s.headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
-        .collect();
-    assert!(probes.iter().all(|h| h == "Bearer gho_new"), "{probes:?}");
-
-    // A refused refresh means the grant is gone.
-    fake.set(
-        "/oauth/token",
-        Reply::json(400, json!({"error": "invalid_grant"})),
-    );
-    let expired = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc3339();
-    app.registry(Some(&owner))
-        .set_connection_credentials(SetConnectionCredentialsRequest {
-            name: "projects/acme/connections/web".into(),
-            credentials: HashMap::from([
-                ("access_token".into(), "gho_old".into()),
-                ("refresh_token".into(), "r-dead".into()),
-                ("expires_at".into(), expired),
-            ]),
-            etag: String::new(),
-        })
-        .await
-        .expect("credentials");
-    let revoked = wait_for(&app, "web", "OAUTH_REVOKED", |i| {
-        i.problem.as_ref().map(|p| p.code) == Some(i32::from(ProblemCode::OauthRevoked))
-    })
-    .await;
-    assert_eq!(level(&revoked), StatusLevel::Error);
-}
-
-#[tokio::test]
 async fn refresh_status_probes_now_for_editors_and_is_rate_limited() {
     let fake = FakeProvider::start().await;
     fresh_repo(&fake, "acme", "web", 1);
@@ -340,62 +237,4 @@ async fn refresh_status_probes_now_for_editors_and_is_rate_limited() {
     assert_eq!(limited.code(), Code::ResourceExhausted);
     use tonic_types::StatusExt as _;
     assert!(limited.get_error_details().retry_info().is_some());
-}
-
-#[tokio::test]
-async fn deleting_a_connection_revokes_its_token_upstream() {
-    let fake = FakeProvider::start().await;
-    let app = fast_app(&fake).await;
-    let admin = app.admin_token("root");
-    app.registry(Some(&admin))
-        .update_integration_type(UpdateIntegrationTypeRequest {
-            integration_type: Some(IntegrationType {
-                name: "integrationTypes/hubspot".into(),
-                oauth: Some(OAuthConfig {
-                    token_uri: format!("{}/oauth/v1/token", fake.url()),
-                    revoke_uri: format!("{}/oauth/v1/refresh-tokens/{{refresh_token}}", fake.url()),
-                }),
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["oauth".into()],
-            }),
-        })
-        .await
-        .expect("point hubspot's revocation at the fake");
-    fake.set("/oauth/v1/refresh-tokens/r-123", Reply::status(204));
-    let owner = app.token("owner", &[("acme", Role::Owner)]);
-    let mut registry = app.registry(Some(&owner));
-    registry
-        .create_connection(create_request(
-            "acme",
-            "crm",
-            "hubspot",
-            prost_types::Struct::default(),
-        ))
-        .await
-        .expect("create");
-    registry
-        .set_connection_credentials(SetConnectionCredentialsRequest {
-            name: "projects/acme/connections/crm".into(),
-            credentials: HashMap::from([
-                ("access_token".into(), "a".into()),
-                ("refresh_token".into(), "r-123".into()),
-            ]),
-            etag: String::new(),
-        })
-        .await
-        .expect("credentials");
-    registry
-        .delete_connection(patchbay::proto::v1::DeleteConnectionRequest {
-            name: "projects/acme/connections/crm".into(),
-            etag: String::new(),
-        })
-        .await
-        .expect("delete");
-    let revoked = fake
-        .seen()
-        .into_iter()
-        .any(|s| s.path == "/oauth/v1/refresh-tokens/r-123");
-    assert!(revoked, "the refresh token was revoked at the provider");
 }
