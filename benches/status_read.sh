@@ -79,10 +79,11 @@ PY
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
 ticks_per_sec=$(getconf CLK_TCK)
 
-run() { # name path body auth?
-  local name=$1 path=$2 body=$3 auth=$4 before after out rps
-  local headers=(-H 'content-type: application/grpc' -H 'te: trailers')
-  [ "$auth" = yes ] && headers+=(-H "authorization: Bearer $token")
+# Both calls carry the same headers, the caller's token included (Health
+# ignores it), so the two loads differ only in the method and its message.
+run() { # name path body
+  local name=$1 path=$2 body=$3 before after out rps
+  local headers=(-H 'content-type: application/grpc' -H 'te: trailers' -H "authorization: Bearer $token")
   before=$(cpu_ticks)
   out=$(h2load -n "$REQUESTS" -c "$CLIENTS" -m "$STREAMS" -t 1 "${headers[@]}" -d "$body" \
     "http://$grpc_addr$path")
@@ -102,11 +103,11 @@ grpcurl -plaintext -H "authorization: Bearer $token" -d '{"project":"projects/be
 grpcurl -plaintext "$grpc_addr" grpc.health.v1.Health/Check >/dev/null
 
 echo "h2load: $REQUESTS requests, $CLIENTS connections x $STREAMS streams, $ROUNDS rounds, alternating"
-run warmup-health /grpc.health.v1.Health/Check "$work/health.bin" no >/dev/null
-run warmup-status /patchbay.v1.StatusService/GetProjectStatus "$work/status.bin" yes >/dev/null
+run warmup-health /grpc.health.v1.Health/Check "$work/health.bin" >/dev/null
+run warmup-status /patchbay.v1.StatusService/GetProjectStatus "$work/status.bin" >/dev/null
 for _ in $(seq 1 "$ROUNDS"); do
-  run health-check /grpc.health.v1.Health/Check "$work/health.bin" no
-  run get-project-status /patchbay.v1.StatusService/GetProjectStatus "$work/status.bin" yes
+  run health-check /grpc.health.v1.Health/Check "$work/health.bin"
+  run get-project-status /patchbay.v1.StatusService/GetProjectStatus "$work/status.bin"
 done
 python3 - "$work" <<'PY'
 import statistics, sys
