@@ -354,3 +354,22 @@ async fn concurrent_deliveries_are_group_committed_and_deduplicated() {
     assert_eq!(ids.len(), 1, "duplicates carry the first delivery's id");
     assert_eq!(delivery_rows(&app).await, 101);
 }
+
+#[tokio::test]
+async fn delivery_ids_rise_in_arrival_order() {
+    // Time-ordered ids keep the deliveries' primary key an append at its
+    // right edge, not a random page per insert.
+    let app = spawn_app().await;
+    let secret = secret_for("standard", 1);
+    let connection = hook_connection(&app, "standard", "std", &secret).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let body = format!("{{\"n\":{i}}}");
+        let signed = sign("standard", &secret, body.as_bytes(), now(), &new_id(), "");
+        let reply = post(&app, &connection.webhook_key, &signed).await;
+        assert_eq!(reply.status, 202);
+        let name = reply.body["delivery_id"].as_str().unwrap_or_default();
+        ids.push(name.rsplit('/').next().unwrap_or_default().to_owned());
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+}
