@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
+use tokio_postgres::{Row, types::Json};
 
 use super::{StoreError, execute, query, query_one};
 use crate::{
@@ -101,11 +101,7 @@ pub(super) async fn insert_event(
     let row = query_one(
         client,
         "INSERT INTO status_events (project, kind, payload) VALUES ($1, $2, $3) RETURNING seq",
-        &[
-            &project.as_str(),
-            &payload.kind(),
-            &json(payload, "status event")?,
-        ],
+        &[&project.as_str(), &payload.kind(), &Json(payload)],
     )
     .await?;
     // Delivered at commit; PostgreSQL folds repeats within one transaction.
@@ -201,14 +197,11 @@ pub async fn append_many(
     lock_events(client).await?;
     let projects: Vec<&str> = events.iter().map(|(p, _)| p.as_str()).collect();
     let kinds: Vec<&str> = events.iter().map(|(_, e)| e.kind()).collect();
-    let payloads = events
-        .iter()
-        .map(|(_, e)| json(e, "status event"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let payloads: Vec<Json<&EventPayload>> = events.iter().map(|(_, e)| Json(e)).collect();
     execute(
         client,
         "INSERT INTO status_events (project, kind, payload) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])",
+         SELECT * FROM unnest($1::text[], $2::text[], $3::json[])",
         &[&projects, &kinds, &payloads],
     )
     .await?;
@@ -226,8 +219,10 @@ fn event_from(row: &Row) -> Result<StoredEvent, StoreError> {
     Ok(StoredEvent {
         seq: row.try_get("seq")?,
         project: ProjectId::parse(&project).map_err(|e| StoreError::corrupt("event project", e))?,
-        payload: serde_json::from_value(row.try_get("payload")?)
-            .map_err(|e| StoreError::corrupt("event payload", e))?,
+        payload: row
+            .try_get::<_, Json<EventPayload>>("payload")
+            .map_err(|e| StoreError::corrupt("event payload", e))?
+            .0,
     })
 }
 
@@ -259,14 +254,20 @@ pub async fn bounds(client: &impl GenericClient) -> Result<(Option<i64>, i64), S
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
-/// Drops events older than `retention`, keeping the newest one so the head
-/// survives; returns how many went.
+/// Drops the events before the first one younger than `retention`
+/// (everything older when none is), keeping the newest one so the head
+/// survives; returns how many went. The first young event is found by
+/// walking `seq` from the oldest, which visits only the rows going: the
+/// log needs no index on `created_at`. An event committed late with an
+/// early `created_at` keeps its older neighbours one purge longer.
 pub async fn purge(client: &impl GenericClient, retention: Duration) -> Result<u64, StoreError> {
     let secs = retention.as_secs_f64();
     execute(
         client,
-        "DELETE FROM status_events WHERE created_at < now() - $1 * interval '1 second' \
-         AND seq < (SELECT max(seq) FROM status_events)",
+        "DELETE FROM status_events WHERE seq < least( \
+             (SELECT max(seq) FROM status_events), \
+             (SELECT seq FROM status_events \
+              WHERE created_at >= now() - $1 * interval '1 second' ORDER BY seq LIMIT 1))",
         &[&secs],
     )
     .await

@@ -286,3 +286,55 @@ async fn shutdown_ends_watches_with_unavailable() {
     assert_eq!(status.code(), Code::Unavailable);
     stopping.await.expect("join").expect("clean stop");
 }
+
+#[tokio::test]
+async fn retention_drops_the_oldest_events_and_keeps_the_head() {
+    let app = spawn_app_with(TestOptions {
+        status: fast(),
+        ..Default::default()
+    })
+    .await;
+    log_progress(&app, "acme", 5).await;
+    let db = app.db().await;
+    let pool = store::pool(app.database.clone(), 1).expect("pool");
+    let pooled = pool.get().await.expect("client");
+    let retention = Duration::from_secs(24 * 3600);
+    let age = |seqs: &'static str| {
+        format!("UPDATE status_events SET created_at = now() - interval '2 days' WHERE seq {seqs}")
+    };
+    let remaining = async |db: &tokio_postgres::Client| -> Vec<i64> {
+        db.query("SELECT seq FROM status_events ORDER BY seq", &[])
+            .await
+            .expect("events")
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    };
+
+    // Nothing is old yet.
+    assert_eq!(
+        store::status::purge(&pooled, retention)
+            .await
+            .expect("purge"),
+        0
+    );
+    // The three oldest are past retention; an old event after a young one
+    // (committed late) waits for the next purge rather than leave a hole.
+    db.execute(&age("<= 3 OR seq = 5"), &[]).await.expect("age");
+    assert_eq!(
+        store::status::purge(&pooled, retention)
+            .await
+            .expect("purge"),
+        3
+    );
+    assert_eq!(remaining(&db).await, vec![4, 5]);
+    // Everything is old: the newest stays, so the head survives.
+    db.execute(&age("> 0"), &[]).await.expect("age");
+    assert_eq!(
+        store::status::purge(&pooled, retention)
+            .await
+            .expect("purge"),
+        1
+    );
+    assert_eq!(remaining(&db).await, vec![5]);
+}
