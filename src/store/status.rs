@@ -258,8 +258,8 @@ pub async fn bounds(client: &impl GenericClient) -> Result<(Option<i64>, i64), S
 /// (everything older when none is), keeping the newest one so the head
 /// survives; returns how many went. The first young event is found by
 /// walking `seq` from the oldest, which visits only the rows going: the
-/// log needs no index on `created_at`. An event committed late with an
-/// early `created_at` keeps its older neighbours one purge longer.
+/// log needs no index on `created_at`. An old event behind a young one
+/// (stamped early, committed late) stays until the young one has aged.
 pub async fn purge(client: &impl GenericClient, retention: Duration) -> Result<u64, StoreError> {
     let secs = retention.as_secs_f64();
     execute(
