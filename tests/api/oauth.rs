@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::{
     connections::{create_github, create_request},
     fakes::{FakeProvider, Reply},
+    helpers::TestApp,
     status::{fast_app, fresh_repo, level, wait_for},
 };
 
@@ -32,23 +33,13 @@ async fn expiring_oauth_tokens_are_refreshed_once_and_refusals_mean_revoked() {
         ),
     );
     let app = fast_app(&fake).await;
-    let admin = app.admin_token("root");
-    app.registry(Some(&admin))
-        .update_integration_type(UpdateIntegrationTypeRequest {
-            integration_type: Some(IntegrationType {
-                name: "integrationTypes/github".into(),
-                oauth: Some(OAuthConfig {
-                    token_uri: format!("{}/oauth/token", fake.url()),
-                    revoke_uri: String::new(),
-                }),
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["oauth".into()],
-            }),
-        })
-        .await
-        .expect("point github's token endpoint at the fake");
+    set_oauth(
+        &app,
+        "github",
+        format!("{}/oauth/token", fake.url()),
+        String::new(),
+    )
+    .await;
     create_github(&app, "acme", "web").await;
     let owner = app.token("owner", &[("acme", Role::Owner)]);
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc3339();
@@ -124,23 +115,13 @@ async fn expiring_oauth_tokens_are_refreshed_once_and_refusals_mean_revoked() {
 async fn deleting_a_connection_revokes_its_token_upstream() {
     let fake = FakeProvider::start().await;
     let app = fast_app(&fake).await;
-    let admin = app.admin_token("root");
-    app.registry(Some(&admin))
-        .update_integration_type(UpdateIntegrationTypeRequest {
-            integration_type: Some(IntegrationType {
-                name: "integrationTypes/hubspot".into(),
-                oauth: Some(OAuthConfig {
-                    token_uri: format!("{}/oauth/v1/token", fake.url()),
-                    revoke_uri: format!("{}/oauth/v1/refresh-tokens/{{refresh_token}}", fake.url()),
-                }),
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["oauth".into()],
-            }),
-        })
-        .await
-        .expect("point hubspot's revocation at the fake");
+    set_oauth(
+        &app,
+        "hubspot",
+        format!("{}/oauth/v1/token", fake.url()),
+        format!("{}/oauth/v1/refresh-tokens/{{refresh_token}}", fake.url()),
+    )
+    .await;
     fake.set("/oauth/v1/refresh-tokens/r-123", Reply::status(204));
     let owner = app.token("owner", &[("acme", Role::Owner)]);
     let mut registry = app.registry(Some(&owner));
@@ -176,4 +157,25 @@ async fn deleting_a_connection_revokes_its_token_upstream() {
         .into_iter()
         .any(|s| s.path == "/oauth/v1/refresh-tokens/r-123");
     assert!(revoked, "the refresh token was revoked at the provider");
+}
+
+/// Points an integration type's OAuth endpoints at the fake provider.
+async fn set_oauth(app: &TestApp, type_id: &str, token_uri: String, revoke_uri: String) {
+    let admin = app.admin_token("root");
+    app.registry(Some(&admin))
+        .update_integration_type(UpdateIntegrationTypeRequest {
+            integration_type: Some(IntegrationType {
+                name: format!("integrationTypes/{type_id}"),
+                oauth: Some(OAuthConfig {
+                    token_uri,
+                    revoke_uri,
+                }),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["oauth".into()],
+            }),
+        })
+        .await
+        .expect("point the type's OAuth endpoints at the fake");
 }

@@ -98,6 +98,15 @@ async fn log_progress_in(app: &TestApp, project: &str, count: i32, per_transacti
     }
 }
 
+/// A server whose event follower polls every 100 ms.
+async fn watch_app() -> TestApp {
+    spawn_app_with(TestOptions {
+        status: fast(),
+        ..Default::default()
+    })
+    .await
+}
+
 fn fast() -> StatusConfig {
     StatusConfig {
         event_backstop: Duration::from_millis(100),
@@ -107,11 +116,7 @@ fn fast() -> StatusConfig {
 
 #[tokio::test]
 async fn a_watch_starts_with_a_snapshot_then_follows_and_resumes() {
-    let app = spawn_app_with(TestOptions {
-        status: fast(),
-        ..Default::default()
-    })
-    .await;
+    let app = watch_app().await;
     create_github(&app, "acme", "one").await;
     let mut stream = watch(&app, watch_request(None, Duration::from_secs(60))).await;
     let snapshot = next(&mut stream).await;
@@ -163,11 +168,7 @@ async fn a_watch_starts_with_a_snapshot_then_follows_and_resumes() {
 
 #[tokio::test]
 async fn a_resume_position_older_than_the_log_is_out_of_range() {
-    let app = spawn_app_with(TestOptions {
-        status: fast(),
-        ..Default::default()
-    })
-    .await;
+    let app = watch_app().await;
     log_progress(&app, "acme", 5).await;
     // Retention removed the oldest events.
     let db = app.db().await;
@@ -194,11 +195,7 @@ async fn a_resume_position_older_than_the_log_is_out_of_range() {
 
 #[tokio::test]
 async fn heartbeats_carry_the_head() {
-    let app = spawn_app_with(TestOptions {
-        status: fast(),
-        ..Default::default()
-    })
-    .await;
+    let app = watch_app().await;
     let mut stream = watch(&app, watch_request(None, Duration::from_millis(200))).await;
     let snapshot = next(&mut stream).await;
     next(&mut stream).await;
@@ -270,11 +267,7 @@ async fn an_event_made_on_one_replica_reaches_a_watcher_on_another() {
 
 #[tokio::test]
 async fn shutdown_ends_watches_with_unavailable() {
-    let app = spawn_app_with(TestOptions {
-        status: fast(),
-        ..Default::default()
-    })
-    .await;
+    let app = watch_app().await;
     let mut stream = watch(&app, watch_request(None, Duration::from_secs(60))).await;
     next(&mut stream).await;
     next(&mut stream).await;
@@ -289,15 +282,10 @@ async fn shutdown_ends_watches_with_unavailable() {
 
 #[tokio::test]
 async fn retention_drops_the_oldest_events_and_keeps_the_head() {
-    let app = spawn_app_with(TestOptions {
-        status: fast(),
-        ..Default::default()
-    })
-    .await;
+    let app = watch_app().await;
     log_progress(&app, "acme", 5).await;
-    let db = app.db().await;
     let pool = store::pool(app.database.clone(), 1).expect("pool");
-    let pooled = pool.get().await.expect("client");
+    let db = pool.get().await.expect("client");
     let retention = Duration::from_secs(24 * 3600);
     let age = |seqs: &'static str| {
         format!("UPDATE status_events SET created_at = now() - interval '2 days' WHERE seq {seqs}")
@@ -313,27 +301,21 @@ async fn retention_drops_the_oldest_events_and_keeps_the_head() {
 
     // Nothing is old yet.
     assert_eq!(
-        store::status::purge(&pooled, retention)
-            .await
-            .expect("purge"),
+        store::status::purge(&db, retention).await.expect("purge"),
         0
     );
     // The three oldest are past retention; an old event after a young one
     // (committed late) waits for the next purge rather than leave a hole.
     db.execute(&age("<= 3 OR seq = 5"), &[]).await.expect("age");
     assert_eq!(
-        store::status::purge(&pooled, retention)
-            .await
-            .expect("purge"),
+        store::status::purge(&db, retention).await.expect("purge"),
         3
     );
     assert_eq!(remaining(&db).await, vec![4, 5]);
     // Everything is old: the newest stays, so the head survives.
     db.execute(&age("> 0"), &[]).await.expect("age");
     assert_eq!(
-        store::status::purge(&pooled, retention)
-            .await
-            .expect("purge"),
+        store::status::purge(&db, retention).await.expect("purge"),
         1
     );
     assert_eq!(remaining(&db).await, vec![5]);
