@@ -46,9 +46,9 @@ pub async fn insert_batch(
     let keys: Vec<&str> = batch.iter().map(|d| d.dedupe_key.as_str()).collect();
     let event_types: Vec<&str> = batch.iter().map(|d| d.event_type.as_str()).collect();
     let bodies: Vec<&[u8]> = batch.iter().map(|d| d.body.as_ref()).collect();
-    // The writers' lock is taken before any row is formed (the join needs
-    // its one row first), so every `seq` is drawn under it and seq order is
-    // commit order.
+    // The writers' lock (one writer per replica) is taken before any row is
+    // formed (the join needs its one row first), so every `seq` is drawn
+    // under it and seq order is commit order.
     let inserted = query(
         client,
         "INSERT INTO webhook_deliveries (id, project, connection_id, dedupe_key, event_type, body) \

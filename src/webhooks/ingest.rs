@@ -1,14 +1,19 @@
 //! Group commit for accepted deliveries. Requests queue their delivery and
-//! wait; a few writers each take everything queued (up to a batch) and
-//! store it with one statement, so one commit acknowledges the whole batch.
-//! Batches commit one at a time (in `seq` order, which processing follows),
-//! so two writers are enough: while one commits, the next has its batch
-//! gathered and its statement waiting; batches grow with load.
+//! wait; one writer takes everything queued (up to a batch) and stores it
+//! with one statement, so one commit acknowledges the whole batch, and
+//! batches grow with load.
+//!
+//! One writer, not several: batches commit one at a time anyway (in `seq`
+//! order, which processing follows), and a second writer only sends its
+//! batch early to wait for the first one's commit, with the few deliveries
+//! that had arrived by then. With one, every delivery that arrives during a
+//! commit joins the next batch. Measured at 16 clients: about 1.15 times
+//! the deliveries per second of two writers, the same at 64.
 
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
-use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::{
     error::ApiError,
@@ -23,7 +28,7 @@ const QUEUE: usize = 8192;
 
 type Reply = oneshot::Sender<Result<Stored, ()>>;
 
-/// The bridge's side of the writers. Cheap to clone; the writers stop once
+/// The bridge's side of the writer. Cheap to clone; the writer stops once
 /// every clone is gone and the queue is drained.
 #[derive(Clone)]
 pub struct Ingest {
@@ -31,19 +36,11 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Starts `writers` writers storing batches of up to `max_batch`;
-    /// `stored` is notified after each committed batch.
-    pub fn start(pool: Pool, writers: usize, max_batch: usize, stored: Arc<Notify>) -> Self {
+    /// Starts the writer, storing batches of up to `max_batch`; `stored`
+    /// is notified after each committed batch.
+    pub fn start(pool: Pool, max_batch: usize, stored: Arc<Notify>) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        let receiver = Arc::new(Mutex::new(receiver));
-        for _ in 0..writers.max(1) {
-            tokio::spawn(write_loop(
-                receiver.clone(),
-                pool.clone(),
-                max_batch.max(1),
-                stored.clone(),
-            ));
-        }
+        tokio::spawn(write_loop(receiver, pool, max_batch.max(1), stored));
         Self { queue }
     }
 
@@ -64,27 +61,17 @@ impl Ingest {
 }
 
 async fn write_loop(
-    receiver: Arc<Mutex<mpsc::Receiver<(NewDelivery, Reply)>>>,
+    mut receiver: mpsc::Receiver<(NewDelivery, Reply)>,
     pool: Pool,
     max_batch: usize,
     stored: Arc<Notify>,
 ) {
+    let mut batch = Vec::new();
     loop {
-        let mut batch = Vec::new();
-        {
-            let mut receiver = receiver.lock().await;
-            let Some(first) = receiver.recv().await else {
-                return;
-            };
-            batch.push(first);
-            while batch.len() < max_batch {
-                match receiver.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
+        if receiver.recv_many(&mut batch, max_batch).await == 0 {
+            return;
         }
-        let (deliveries, replies): (Vec<NewDelivery>, Vec<Reply>) = batch.into_iter().unzip();
+        let (deliveries, replies): (Vec<NewDelivery>, Vec<Reply>) = batch.drain(..).unzip();
         let result = async {
             let client = pool.get().await?;
             store::deliveries::insert_batch(&client, &deliveries).await

@@ -42,9 +42,7 @@ pub struct WebhookConfig {
     pub max_attempts: u32,
     /// The first retry's delay; each later one doubles, with jitter.
     pub retry_base: Duration,
-    /// Writers (their batches commit in turn, so more than two only wait),
-    /// and their largest batch.
-    pub writers: usize,
+    /// The writer's largest batch.
     pub max_batch: usize,
     /// How often the processor looks for work without being woken.
     pub poll: Duration,
@@ -65,7 +63,6 @@ impl Default for WebhookConfig {
             dedupe_retention: Duration::from_secs(7 * 24 * 3600),
             max_attempts: 5,
             retry_base: Duration::from_secs(2),
-            writers: 2,
             max_batch: 512,
             poll: Duration::from_secs(1),
         }
@@ -83,7 +80,7 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    /// Starts the writers; `stored` is notified after each committed batch.
+    /// Starts the writer; `stored` is notified after each committed batch.
     pub fn start(
         pool: Pool,
         keyring: Arc<Keyring>,
@@ -93,7 +90,7 @@ impl Webhooks {
     ) -> Self {
         Self {
             receivers: Receivers::new(pool.clone(), keyring),
-            ingest: Ingest::start(pool, config.writers, config.max_batch, stored),
+            ingest: Ingest::start(pool, config.max_batch, stored),
             public_url,
             config: Arc::new(config),
         }

@@ -45,7 +45,7 @@ pub struct Processor {
     pool: Pool,
     bus: EventBus,
     config: Arc<WebhookConfig>,
-    /// Notified by the writers after each committed batch.
+    /// Notified by the writer after each committed batch.
     stored: Arc<Notify>,
 }
 

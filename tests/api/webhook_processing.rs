@@ -174,20 +174,30 @@ async fn wait_for_count(db: &tokio_postgres::Client, sql: &str, want: i64) {
 
 #[tokio::test]
 async fn deliveries_committed_by_concurrent_writers_are_each_processed_once() {
-    // Processing follows a cursor in commit order while four writers commit
-    // batches at once: a delivery committed behind the cursor would be
-    // skipped, one processed twice would publish two events.
-    let app = spawn_app_with(TestOptions {
+    // Processing follows a cursor in commit order while two replicas' writers
+    // commit batches at once: a delivery committed behind the cursor would
+    // be skipped, one processed twice would publish two events.
+    let options = |database: Option<_>, keys: Option<_>, keyring: Option<_>| TestOptions {
+        database,
+        keys,
+        keyring,
         webhooks: WebhookConfig {
             poll: Duration::from_millis(5),
             ..WebhookConfig::default()
         },
         ..TestOptions::default()
-    })
+    };
+    let app = spawn_app_with(options(None, None, None)).await;
+    let replica = spawn_app_with(options(
+        Some(app.database.clone()),
+        Some(app.keys.clone()),
+        Some(app.keyring.clone()),
+    ))
     .await;
     let secret = secret_for("standard", 1);
     let connection = hook_connection(&app, "standard", "std", &secret).await;
-    let url = app.http_url(&format!("/webhooks/{}", connection.webhook_key));
+    let path = format!("/webhooks/{}", connection.webhook_key);
+    let urls = [app.http_url(&path), replica.http_url(&path)];
     let http = reqwest::Client::new();
     let mut ids = std::collections::HashSet::new();
     for wave in 0..4 {
@@ -200,7 +210,7 @@ async fn deliveries_committed_by_concurrent_writers_are_each_processed_once() {
                 &new_id(),
                 "",
             );
-            let (http, url) = (http.clone(), url.clone());
+            let (http, url) = (http.clone(), urls[i % 2].clone());
             async move { crate::webhooks::post_to(&http, &url, &signed).await }
         });
         for reply in futures_util::future::join_all(posts).await {
