@@ -23,7 +23,7 @@ use crate::{
     },
 };
 
-/// Deliveries waiting for a writer before requests wait to queue.
+/// Deliveries waiting for the writer before requests wait to queue.
 const QUEUE: usize = 8192;
 
 type Reply = oneshot::Sender<Result<Stored, ()>>;
