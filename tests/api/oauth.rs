@@ -43,20 +43,19 @@ async fn expiring_oauth_tokens_are_refreshed_once_and_refusals_mean_revoked() {
     create_github(&app, "acme", "web").await;
     let owner = app.token("owner", &[("acme", Role::Owner)]);
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc3339();
-    app.registry(Some(&owner))
-        .set_connection_credentials(SetConnectionCredentialsRequest {
-            name: "projects/acme/connections/web".into(),
-            credentials: HashMap::from([
-                ("access_token".into(), "gho_old".into()),
-                ("refresh_token".into(), "r1".into()),
-                ("expires_at".into(), soon),
-                ("client_id".into(), "cid".into()),
-                ("client_secret".into(), "csecret".into()),
-            ]),
-            etag: String::new(),
-        })
-        .await
-        .expect("credentials");
+    set_credentials(
+        &app,
+        &owner,
+        "web",
+        &[
+            ("access_token", "gho_old"),
+            ("refresh_token", "r1"),
+            ("expires_at", &soon),
+            ("client_id", "cid"),
+            ("client_secret", "csecret"),
+        ],
+    )
+    .await;
     wait_for(&app, "web", "CONNECTED", |i| {
         level(i) == StatusLevel::Connected
     })
@@ -92,18 +91,17 @@ async fn expiring_oauth_tokens_are_refreshed_once_and_refusals_mean_revoked() {
         Reply::json(400, json!({"error": "invalid_grant"})),
     );
     let expired = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc3339();
-    app.registry(Some(&owner))
-        .set_connection_credentials(SetConnectionCredentialsRequest {
-            name: "projects/acme/connections/web".into(),
-            credentials: HashMap::from([
-                ("access_token".into(), "gho_old".into()),
-                ("refresh_token".into(), "r-dead".into()),
-                ("expires_at".into(), expired),
-            ]),
-            etag: String::new(),
-        })
-        .await
-        .expect("credentials");
+    set_credentials(
+        &app,
+        &owner,
+        "web",
+        &[
+            ("access_token", "gho_old"),
+            ("refresh_token", "r-dead"),
+            ("expires_at", &expired),
+        ],
+    )
+    .await;
     let revoked = wait_for(&app, "web", "OAUTH_REVOKED", |i| {
         i.problem.as_ref().map(|p| p.code) == Some(i32::from(ProblemCode::OauthRevoked))
     })
@@ -134,17 +132,13 @@ async fn deleting_a_connection_revokes_its_token_upstream() {
         ))
         .await
         .expect("create");
-    registry
-        .set_connection_credentials(SetConnectionCredentialsRequest {
-            name: "projects/acme/connections/crm".into(),
-            credentials: HashMap::from([
-                ("access_token".into(), "a".into()),
-                ("refresh_token".into(), "r-123".into()),
-            ]),
-            etag: String::new(),
-        })
-        .await
-        .expect("credentials");
+    set_credentials(
+        &app,
+        &owner,
+        "crm",
+        &[("access_token", "a"), ("refresh_token", "r-123")],
+    )
+    .await;
     registry
         .delete_connection(patchbay::proto::v1::DeleteConnectionRequest {
             name: "projects/acme/connections/crm".into(),
@@ -178,4 +172,19 @@ async fn set_oauth(app: &TestApp, type_id: &str, token_uri: String, revoke_uri: 
         })
         .await
         .expect("point the type's OAuth endpoints at the fake");
+}
+
+/// Sets a connection's credentials in project `acme`, as `token`'s caller.
+async fn set_credentials(app: &TestApp, token: &str, connection: &str, pairs: &[(&str, &str)]) {
+    app.registry(Some(token))
+        .set_connection_credentials(SetConnectionCredentialsRequest {
+            name: format!("projects/acme/connections/{connection}"),
+            credentials: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<HashMap<_, _>>(),
+            etag: String::new(),
+        })
+        .await
+        .expect("credentials");
 }
