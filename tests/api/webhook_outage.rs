@@ -1,5 +1,6 @@
 //! The database stopping under a burst of deliveries: 503 with
-//! Retry-After, nothing half-written, and the bridge accepting again.
+//! Retry-After, nothing half-written, and the bridge accepting again; and
+//! the database crashing right after a 202, which it survives.
 
 use std::time::Duration;
 
@@ -72,5 +73,50 @@ async fn a_database_stopping_mid_burst_gives_503_and_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, 202);
+    app.stop().await.expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn every_202_survives_a_database_crash_right_after_it() {
+    // A 202 means the delivery's commit is flushed. The crash below (an
+    // immediate shutdown) keeps only WAL that was flushed (written out: the
+    // test cluster skips fsync), so a commit that did not wait for its flush
+    // loses the last deliveries; the WAL writer, which would write them out
+    // on its own, is slowed to its 10 s maximum.
+    let (_dir, mut pg) = private_postgres().await;
+    let admin = patchbay::store::connect(&pg.config(embedded::DATABASE))
+        .await
+        .expect("connect");
+    // One statement each: ALTER SYSTEM cannot run in a transaction block.
+    for statement in [
+        "ALTER SYSTEM SET wal_writer_delay = '10s'",
+        "SELECT pg_reload_conf()",
+    ] {
+        admin
+            .batch_execute(statement)
+            .await
+            .expect("slow the WAL writer");
+    }
+    drop(admin);
+    let app = spawn_app_with(TestOptions {
+        database: Some(pg.config(embedded::DATABASE)),
+        ..TestOptions::default()
+    })
+    .await;
+    let secret = secret_for("standard", 1);
+    let connection = hook_connection(&app, "standard", "std", &secret).await;
+    let url = app.http_url(&format!("/webhooks/{}", connection.webhook_key));
+    let http = reqwest::Client::new();
+
+    let mut accepted = 0;
+    for n in 0..20 {
+        let body = format!("{{\"n\":{n}}}");
+        let signed = sign("standard", &secret, body.as_bytes(), now(), &new_id(), "");
+        assert_eq!(post_to(&http, &url, &signed).await.status, 202);
+        accepted += 1;
+    }
+    pg.stop().await.expect("crash PostgreSQL");
+    pg.restart().await.expect("recover PostgreSQL");
+    assert_eq!(delivery_rows(&app).await, accepted, "every 202 survived");
     app.stop().await.expect("clean shutdown");
 }
