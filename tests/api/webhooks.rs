@@ -356,6 +356,56 @@ async fn concurrent_deliveries_are_group_committed_and_deduplicated() {
 }
 
 #[tokio::test]
+async fn a_batch_holding_a_duplicate_still_stores_the_rest() {
+    // A batch is first stored with a plain insert, which a duplicate fails
+    // as a whole; the batch then goes again, and only the duplicate is
+    // refused.
+    use patchbay::store::deliveries::{NewDelivery, Stored, insert_batch};
+    let app = spawn_app().await;
+    let connection = hook_connection(&app, "standard", "std", &secret_for("standard", 1)).await;
+    let name = patchbay::names::ConnectionName::parse(&connection.name).expect("name");
+    let delivery = |id: &str, key: &str| NewDelivery {
+        id: id.into(),
+        connection: name.clone(),
+        dedupe_key: key.into(),
+        event_type: String::new(),
+        body: bytes::Bytes::from_static(b"{}"),
+    };
+    let stored = |id: &str, duplicate| Stored {
+        id: id.into(),
+        duplicate,
+    };
+    let pool = patchbay::store::pool(app.database.clone(), 1).expect("pool");
+    let client = pool.get().await.expect("client");
+
+    let first = insert_batch(&client, &[delivery("first", "k1")])
+        .await
+        .expect("first batch");
+    assert_eq!(first, [stored("first", false)]);
+    let mixed = insert_batch(
+        &client,
+        &[
+            delivery("fresh-a", "k2"),
+            delivery("again", "k1"),
+            delivery("fresh-b", "k3"),
+            delivery("again-in-batch", "k3"),
+        ],
+    )
+    .await
+    .expect("mixed batch");
+    assert_eq!(
+        mixed,
+        [
+            stored("fresh-a", false),
+            stored("first", true),
+            stored("fresh-b", false),
+            stored("fresh-b", true),
+        ]
+    );
+    assert_eq!(delivery_rows(&app).await, 3);
+}
+
+#[tokio::test]
 async fn delivery_ids_rise_in_arrival_order() {
     // Time-ordered ids keep the deliveries' primary key an append at its
     // right edge, not a random page per insert.
