@@ -1,6 +1,6 @@
-//! SQL for `webhook_deliveries`: the bridge's batched inserts (one statement
-//! per batch, so one commit acknowledges many deliveries), the processing
-//! queue, and dedupe retention.
+//! SQL for `webhook_deliveries`: the bridge's batched inserts (one commit
+//! acknowledges many deliveries), the processing queue, and dedupe
+//! retention.
 
 use std::time::Duration;
 

@@ -4,18 +4,18 @@
 
 use std::time::Duration;
 
-use patchbay::store::embedded;
+use patchbay::store::embedded::{self, EmbeddedPostgres};
 
 use crate::{
     database::private_postgres,
-    helpers::{TestOptions, spawn_app_with},
+    helpers::{TestApp, TestOptions, spawn_app_with},
     webhook_signing::{hook_connection, secret_for, sign},
     webhooks::{Reply, delivery_rows, new_id, now, post_to},
 };
 
-#[tokio::test]
-async fn a_database_stopping_mid_burst_gives_503_and_loses_nothing() {
-    let (_dir, mut pg) = private_postgres().await;
+/// A server on `pg` with one Standard Webhooks connection: the app, the
+/// connection's webhook URL and its secret.
+async fn bridge_on(pg: &EmbeddedPostgres) -> (TestApp, String, String) {
     let app = spawn_app_with(TestOptions {
         database: Some(pg.config(embedded::DATABASE)),
         ..TestOptions::default()
@@ -24,6 +24,13 @@ async fn a_database_stopping_mid_burst_gives_503_and_loses_nothing() {
     let secret = secret_for("standard", 1);
     let connection = hook_connection(&app, "standard", "std", &secret).await;
     let url = app.http_url(&format!("/webhooks/{}", connection.webhook_key));
+    (app, url, secret)
+}
+
+#[tokio::test]
+async fn a_database_stopping_mid_burst_gives_503_and_loses_nothing() {
+    let (_dir, mut pg) = private_postgres().await;
+    let (app, url, secret) = bridge_on(&pg).await;
     let http = reqwest::Client::new();
 
     // A steady stream of deliveries from 8 clients while the database stops.
@@ -98,14 +105,7 @@ async fn every_202_survives_a_database_crash_right_after_it() {
             .expect("slow the WAL writer");
     }
     drop(admin);
-    let app = spawn_app_with(TestOptions {
-        database: Some(pg.config(embedded::DATABASE)),
-        ..TestOptions::default()
-    })
-    .await;
-    let secret = secret_for("standard", 1);
-    let connection = hook_connection(&app, "standard", "std", &secret).await;
-    let url = app.http_url(&format!("/webhooks/{}", connection.webhook_key));
+    let (app, url, secret) = bridge_on(&pg).await;
     let http = reqwest::Client::new();
 
     let mut accepted = 0;
