@@ -32,6 +32,7 @@ mod status;
 mod template_lifecycle;
 mod templates;
 mod watch;
+mod webhook_batches;
 mod webhook_outage;
 mod webhook_processing;
 mod webhook_signing;
