@@ -263,14 +263,16 @@ fn cpu_snapshot(server: u32) -> CpuSnapshot {
     ]
 }
 
-/// CPU seconds used between two snapshots by processes alive at both (so
-/// sessions that came or went in between, such as pgbench's, do not count).
+/// CPU seconds used between two snapshots by the processes alive at the
+/// second. One that started in between (a pool connection the server opened
+/// under load) counts whole; pgbench's sessions are gone by then, since the
+/// snapshots bracket the ingest run only.
 fn cpu_between(before: &CpuSnapshot, after: &CpuSnapshot) -> [f64; 3] {
     let mut used = [0.0; 3];
     for (i, slot) in used.iter_mut().enumerate() {
         let ticks: u64 = after[i]
             .iter()
-            .filter_map(|(pid, t)| Some(t.saturating_sub(*before[i].get(pid)?)))
+            .map(|(pid, t)| t.saturating_sub(before[i].get(pid).copied().unwrap_or(0)))
             .sum();
         *slot = ticks as f64 / 100.0;
     }
