@@ -12,13 +12,13 @@
 //!   shape (a copy of `webhook_deliveries` with its indexes) per
 //!   transaction for the same time.
 //!
-//! Reports the medians and their ratio, and checks that the deliveries
-//! stored equal the 202s answered.
+//! Reports the medians and their ratio, the CPU each side used per row
+//! (server, PostgreSQL, load generator or pgbench), and checks that the
+//! deliveries stored equal the 202s answered.
 //!
 //! Run: `cargo bench --bench webhook_ingest` (see the README).
 
 use std::{
-    collections::HashMap,
     process::Stdio,
     sync::{Arc, atomic::AtomicU64},
     time::Duration,
@@ -41,6 +41,7 @@ use tokio::{
 };
 use tonic::{metadata::MetadataValue, transport::Channel};
 
+mod cpu;
 mod sender;
 
 use sender::drive_webhooks;
@@ -115,6 +116,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .kill_on_drop(true)
         .spawn()?;
     let server_pid = server.id().ok_or("server exited")?;
+    let postmaster = pg.pid().ok_or("PostgreSQL exited")?;
     let mut lines = BufReader::new(server.stderr.take().ok_or("no stderr")?).lines();
     let (grpc_addr, http_addr) = loop {
         let line = lines
@@ -164,30 +166,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for &c in &clients {
         let mut ingest = Vec::new();
         let mut inserts = Vec::new();
-        let mut ingest_cpu = [0.0; 3];
-        let mut rows = 0u64;
+        let (mut ingest_cpu, mut insert_cpu) = (cpu::Usage::default(), cpu::Usage::default());
+        let (mut rows, mut transactions) = (0u64, 0u64);
         for _ in 0..rounds {
-            let before = cpu_snapshot(server_pid);
+            let before = cpu::usage(server_pid, postmaster);
             let (rate, accepted) =
                 drive_webhooks(c, seconds, &target, key.clone(), next_id.clone()).await;
-            let used = cpu_between(&before, &cpu_snapshot(server_pid));
+            ingest_cpu += cpu::usage(server_pid, postmaster) - before;
             accepted_total += accepted;
             rows += accepted;
             ingest.push(rate);
-            for (total, run) in ingest_cpu.iter_mut().zip(used) {
-                *total += run;
-            }
-            inserts.push(run_pgbench(&pgbench, &database, &script, c, seconds).await?);
+            let before = cpu::usage(server_pid, postmaster);
+            let run = run_pgbench(&pgbench, &database, &script, c, seconds).await?;
+            insert_cpu += cpu::usage(server_pid, postmaster) - before;
+            transactions += run.transactions;
+            inserts.push(run.tps);
         }
-        let per_row = |cpu: [f64; 3], n: u64| {
-            let us = |s: f64| s * 1e6 / n.max(1) as f64;
-            format!(
-                "server {:.0} us, postgres {:.0} us, load generator {:.0} us",
-                us(cpu[0]),
-                us(cpu[1]),
-                us(cpu[2])
-            )
-        };
+        let us = |seconds: f64, n: u64| seconds * 1e6 / n.max(1) as f64;
         let (w, p) = (median(ingest.clone()), median(inserts.clone()));
         println!(
             "clients {c:>3}: webhooks {w:>8.0} accepted/s (runs {}), pgbench {p:>8.0} tps (runs {}); ratio {:.2}",
@@ -195,8 +190,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             fmt_runs(&inserts),
             w / p
         );
-        // pgbench and its backends exit before they can be measured.
-        println!("  CPU per accepted delivery: {}", per_row(ingest_cpu, rows));
+        println!(
+            "  CPU per accepted delivery: server {:.0} us, postgres {:.0} us, load generator {:.0} us",
+            us(ingest_cpu.server, rows),
+            us(ingest_cpu.postgres, rows),
+            us(ingest_cpu.load, rows),
+        );
+        println!(
+            "  CPU per pgbench transaction: postgres {:.0} us, pgbench {:.0} us",
+            us(insert_cpu.postgres, transactions),
+            us(insert_cpu.load, transactions),
+        );
     }
     let stored: i64 = db
         .query_one("SELECT count(*) FROM webhook_deliveries", &[])
@@ -214,69 +218,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     server.kill().await.ok();
     pg.stop().await?;
     Ok(())
-}
-
-/// CPU ticks (user + system) so far of each live process `filter` picks
-/// (by pid and name).
-fn cpu_ticks(filter: &dyn Fn(u32, &str) -> bool) -> HashMap<u32, u64> {
-    let mut ticks = HashMap::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return ticks;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if !filter(pid, &stat[open + 1..close]) {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
-        let used: u64 = [11, 12]
-            .iter()
-            .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<u64>().ok()))
-            .sum();
-        ticks.insert(pid, used);
-    }
-    ticks
-}
-
-/// Per-process CPU of the server, PostgreSQL and this load generator.
-type CpuSnapshot = [HashMap<u32, u64>; 3];
-
-fn cpu_snapshot(server: u32) -> CpuSnapshot {
-    let me = std::process::id();
-    [
-        cpu_ticks(&|pid, _| pid == server),
-        cpu_ticks(&|_, name| name == "postgres"),
-        cpu_ticks(&|pid, _| pid == me),
-    ]
-}
-
-/// CPU seconds used between two snapshots by the processes alive at the
-/// second. One that started in between (a pool connection the server opened
-/// under load) counts whole; pgbench's sessions are gone by then, since the
-/// snapshots bracket the ingest run only.
-fn cpu_between(before: &CpuSnapshot, after: &CpuSnapshot) -> [f64; 3] {
-    let mut used = [0.0; 3];
-    for (i, slot) in used.iter_mut().enumerate() {
-        let ticks: u64 = after[i]
-            .iter()
-            .map(|(pid, t)| t.saturating_sub(before[i].get(pid).copied().unwrap_or(0)))
-            .sum();
-        *slot = ticks as f64 / 100.0;
-    }
-    used
 }
 
 fn fmt_runs(runs: &[f64]) -> String {
@@ -340,13 +281,19 @@ async fn create_connection(
         .into_inner())
 }
 
+/// One pgbench run's rate and count.
+struct PgbenchRun {
+    tps: f64,
+    transactions: u64,
+}
+
 async fn run_pgbench(
     pgbench: &std::path::Path,
     database: &tokio_postgres::Config,
     script: &std::path::Path,
     clients: usize,
     seconds: u64,
-) -> Result<f64, Box<dyn std::error::Error>> {
+) -> Result<PgbenchRun, Box<dyn std::error::Error>> {
     let output = Command::new(pgbench)
         .args(["-n", "-j", "2", "-c", &clients.to_string(), "-T"])
         .arg(seconds.to_string())
@@ -356,21 +303,29 @@ async fn run_pgbench(
         .output()
         .await?;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("tps = ")
+    let value = |prefix: &str| {
+        stdout.lines().find_map(|l| {
+            l.trim_start()
+                .strip_prefix(prefix)
                 .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
+                .map(str::to_owned)
         })
-        .ok_or_else(|| {
-            format!(
-                "pgbench failed: {}{}",
-                stdout,
-                String::from_utf8_lossy(&output.stderr)
-            )
-            .into()
-        })
+    };
+    let run = value("tps = ")
+        .and_then(|tps| tps.parse().ok())
+        .zip(
+            value("number of transactions actually processed: ")
+                .and_then(|n| n.split('/').next().and_then(|n| n.parse().ok())),
+        )
+        .map(|(tps, transactions)| PgbenchRun { tps, transactions });
+    run.ok_or_else(|| {
+        format!(
+            "pgbench failed: {}{}",
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into()
+    })
 }
 
 fn which_pgbench() -> Option<std::path::PathBuf> {
