@@ -47,7 +47,10 @@ struct Stat {
 fn stat(pid: u32) -> Option<Stat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised name, from field 3 (state) on.
-    let fields: Vec<&str> = text[text.rfind(')')? + 2..].split_whitespace().collect();
+    let fields: Vec<&str> = text
+        .get(text.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
     let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
     Some(Stat {
         ppid: u32::try_from(field(4)?).ok()?,
