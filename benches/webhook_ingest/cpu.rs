@@ -72,10 +72,11 @@ fn pids() -> Vec<u32> {
 
 const TICKS_PER_SECOND: f64 = 100.0;
 
+/// CPU so far of `server`, of the cluster under `postmaster`, and of this
+/// process.
 pub fn usage(server: u32, postmaster: u32) -> Usage {
-    let ticks = |pid: u32, with_children: bool| {
-        stat(pid).map_or(0, |s| s.own + if with_children { s.children } else { 0 })
-    };
+    let own = |pid| stat(pid).map_or(0, |s| s.own);
+    let with_reaped = |pid| stat(pid).map_or(0, |s| s.own + s.children);
     let backends: u64 = pids()
         .into_iter()
         .filter_map(stat)
@@ -83,8 +84,8 @@ pub fn usage(server: u32, postmaster: u32) -> Usage {
         .map(|s| s.own)
         .sum();
     Usage {
-        server: ticks(server, false) as f64 / TICKS_PER_SECOND,
-        postgres: (ticks(postmaster, true) + backends) as f64 / TICKS_PER_SECOND,
-        load: ticks(std::process::id(), true) as f64 / TICKS_PER_SECOND,
+        server: own(server) as f64 / TICKS_PER_SECOND,
+        postgres: (with_reaped(postmaster) + backends) as f64 / TICKS_PER_SECOND,
+        load: with_reaped(std::process::id()) as f64 / TICKS_PER_SECOND,
     }
 }
