@@ -168,7 +168,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // server's and PostgreSQL's warm-up (pool connections, caches, the
     // tables' first pages).
     let warmup: u64 = env_or("WARMUP", 3);
-    if let (Some(&c), true) = (clients.first(), warmup > 0) {
+    if warmup > 0
+        && let Some(&c) = clients.first()
+    {
         let (_, accepted) = drive_webhooks(c, warmup, &target, key.clone(), next_id.clone()).await;
         accepted_total += accepted;
         run_pgbench(&pgbench, &database, &script, c, warmup).await?;
