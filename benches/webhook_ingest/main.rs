@@ -184,13 +184,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let before = cpu::usage(server_pid, postmaster);
             let (rate, accepted) =
                 drive_webhooks(c, seconds, &target, key.clone(), next_id.clone()).await;
-            ingest_cpu += cpu::usage(server_pid, postmaster) - before;
+            let between = cpu::usage(server_pid, postmaster);
+            ingest_cpu += between - before;
             accepted_total += accepted;
             rows += accepted;
             ingest.push(rate);
-            let before = cpu::usage(server_pid, postmaster);
             let run = run_pgbench(&pgbench, &database, &script, c, seconds).await?;
-            insert_cpu += cpu::usage(server_pid, postmaster) - before;
+            insert_cpu += cpu::usage(server_pid, postmaster) - between;
             transactions += run.transactions;
             inserts.push(run.tps);
         }
