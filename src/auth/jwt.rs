@@ -19,108 +19,172 @@ pub struct Claims {
     pub sub: String,
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
     #[serde(default)]
     pub projects: HashMap<String, String>,
     #[serde(default)]
     pub admin: bool,
 }
 
-/// Verifies bearer tokens into [`Caller`]s. Accepts exactly one algorithm:
-/// the one its key is for, so `alg: none` and algorithm confusion fail.
-pub struct JwtVerifier {
-    key: DecodingKey,
-    validation: Validation,
-    /// Tokens already verified, with their expiry: clients send the same
-    /// token on every call, and re-checking its signature each time costs
-    /// more than many RPCs themselves.
-    verified: Mutex<HashMap<String, (Arc<Caller>, u64)>>,
+/// `aud` is one string or an array of strings (RFC 7519 section 4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
 }
+
+/// How far `exp` and `nbf` may be off the server's clock: tokens are
+/// accepted up to this long after `exp` and from this long before `nbf`.
+pub const CLOCK_LEEWAY: Duration = Duration::from_secs(30);
 
 /// Verified tokens remembered at most; the cache is emptied when full.
 const VERIFIED_CAPACITY: usize = 10_000;
 
+/// Seconds since the Unix epoch; a function so tests can move time.
+type Clock = Box<dyn Fn() -> u64 + Send + Sync>;
+
+fn system_clock() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Verifies bearer tokens into [`Caller`]s. Accepts exactly one algorithm:
+/// the one its key is for, so `alg: none` and algorithm confusion fail.
+pub struct JwtVerifier {
+    key: DecodingKey,
+    /// Signature, algorithm, issuer, audience and required claims; `exp` and
+    /// `nbf` are checked here against [`Self::now`], for cached tokens too.
+    validation: Validation,
+    leeway: u64,
+    now: Clock,
+    /// Tokens already verified, with their `exp`: clients send the same
+    /// token on every call, and re-checking its signature each time costs
+    /// more than many RPCs themselves.
+    verified: Mutex<HashMap<String, (Arc<Caller>, u64)>>,
+    capacity: usize,
+}
+
 impl JwtVerifier {
     pub fn new(keys: &KeySource, issuer: Option<&str>, audience: Option<&str>) -> Self {
+        Self::with_clock(
+            keys,
+            issuer,
+            audience,
+            Box::new(system_clock),
+            VERIFIED_CAPACITY,
+        )
+    }
+
+    fn with_clock(
+        keys: &KeySource,
+        issuer: Option<&str>,
+        audience: Option<&str>,
+        now: Clock,
+        capacity: usize,
+    ) -> Self {
         let (algorithm, key) = keys.decoding();
         let mut validation = Validation::new(algorithm);
         validation.algorithms = vec![algorithm];
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        validation.leeway = 30;
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        let mut required = vec!["exp", "sub"];
         match issuer {
-            Some(iss) => validation.set_issuer(&[iss]),
+            Some(iss) => {
+                validation.set_issuer(&[iss]);
+                required.push("iss");
+            }
             None => validation.iss = None,
         }
         match audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
+        validation.set_required_spec_claims(&required);
         Self {
             key,
             validation,
+            leeway: CLOCK_LEEWAY.as_secs(),
+            now,
             verified: Mutex::new(HashMap::new()),
+            capacity,
         }
     }
 
     pub fn verify(&self, token: &str) -> Result<Arc<Caller>, AuthError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = (self.now)();
         let mut verified = self
             .verified
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match verified.get(token) {
-            // The same leeway as a full check.
-            Some((caller, exp)) if now <= exp + self.validation.leeway => return Ok(caller.clone()),
+            Some((caller, exp)) if !self.expired(*exp, now) => return Ok(caller.clone()),
             Some(_) => {
                 verified.remove(token);
             }
             None => {}
         }
         drop(verified);
-        let (caller, exp) = self.verify_signature(token)?;
-        let caller = Arc::new(caller);
+        let claims = self.decode(token)?;
+        if self.expired(claims.exp, now) {
+            return Err(AuthError::Expired);
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(self.leeway))
+        {
+            return Err(AuthError::NotYetValid);
+        }
+        let exp = claims.exp;
+        let caller = Arc::new(caller_from_claims(claims)?);
         let mut verified = self
             .verified
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if verified.len() >= VERIFIED_CAPACITY {
+        if verified.len() >= self.capacity {
             verified.clear();
         }
         verified.insert(token.to_owned(), (caller.clone(), exp));
         Ok(caller)
     }
 
-    fn verify_signature(&self, token: &str) -> Result<(Caller, u64), AuthError> {
+    fn expired(&self, exp: u64, now: u64) -> bool {
+        exp.saturating_add(self.leeway) < now
+    }
+
+    fn decode(&self, token: &str) -> Result<Claims, AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
             |e| match e.kind() {
-                ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::InvalidSignature => AuthError::BadSignature,
                 ErrorKind::InvalidAlgorithm
                 | ErrorKind::InvalidAlgorithmName
                 | ErrorKind::UnsupportedAlgorithm => AuthError::AlgorithmNotAllowed,
-                ErrorKind::MissingRequiredClaim(claim) => {
-                    AuthError::InvalidClaims(format!("missing {claim}"))
-                }
-                ErrorKind::InvalidIssuer => AuthError::InvalidClaims("wrong issuer".into()),
-                ErrorKind::InvalidAudience => AuthError::InvalidClaims("wrong audience".into()),
-                ErrorKind::ImmatureSignature => {
-                    AuthError::InvalidClaims("not valid yet (nbf)".into())
-                }
+                ErrorKind::MissingRequiredClaim(claim) => AuthError::MissingClaim(claim.clone()),
+                ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
+                ErrorKind::InvalidAudience => AuthError::WrongAudience,
                 // Includes headers naming an algorithm we do not know, such as "none".
-                ErrorKind::Json(_) | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
-                    AuthError::Malformed
-                }
                 _ => AuthError::Malformed,
             },
         )?;
-        let exp = data.claims.exp;
-        Ok((caller_from_claims(data.claims)?, exp))
+        Ok(data.claims)
+    }
+
+    #[cfg(test)]
+    fn cached(&self) -> usize {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -175,8 +239,9 @@ impl TokenMinter {
             sub: sub.to_owned(),
             exp: now + ttl.as_secs(),
             iat: Some(now),
+            nbf: None,
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: self.audience.clone().map(Audience::One),
             projects: projects
                 .iter()
                 .map(|(p, r)| (p.clone(), r.as_str().to_owned()))
@@ -190,3 +255,6 @@ impl TokenMinter {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key)
     }
 }
+
+#[cfg(test)]
+mod tests;

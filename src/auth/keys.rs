@@ -31,6 +31,14 @@ pub enum AuthError {
     AlgorithmNotAllowed,
     #[error("the token's signature is invalid")]
     BadSignature,
+    #[error("the token is not valid yet (nbf)")]
+    NotYetValid,
+    #[error("the token has no `{0}` claim, which this server requires")]
+    MissingClaim(String),
+    #[error("the token's issuer (iss) is not the one this server accepts")]
+    WrongIssuer,
+    #[error("the token's audience (aud) does not include this server")]
+    WrongAudience,
     #[error("the token's claims are invalid: {0}")]
     InvalidClaims(String),
     #[error("the token is malformed")]
@@ -38,13 +46,17 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> &'static str {
         match self {
             Self::MissingToken => "TOKEN_MISSING",
             Self::MalformedHeader => "AUTHORIZATION_MALFORMED",
             Self::Expired => "TOKEN_EXPIRED",
             Self::AlgorithmNotAllowed => "TOKEN_ALGORITHM_REFUSED",
             Self::BadSignature => "TOKEN_SIGNATURE_INVALID",
+            Self::NotYetValid => "TOKEN_NOT_YET_VALID",
+            Self::MissingClaim(_) => "TOKEN_CLAIM_MISSING",
+            Self::WrongIssuer => "TOKEN_ISSUER_INVALID",
+            Self::WrongAudience => "TOKEN_AUDIENCE_INVALID",
             Self::InvalidClaims(_) => "TOKEN_CLAIMS_INVALID",
             Self::Malformed => "TOKEN_MALFORMED",
         }
@@ -53,7 +65,11 @@ impl AuthError {
 
 impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
-        ApiError::unauthenticated(err.reason(), err.to_string())
+        let error = ApiError::unauthenticated(err.reason(), err.to_string());
+        match err {
+            AuthError::MissingClaim(claim) => error.with_metadata("claim", claim),
+            _ => error,
+        }
     }
 }
 

@@ -8,5 +8,5 @@ mod keys;
 
 pub use caller::{Caller, Role};
 pub use interceptor::{AuthInterceptor, caller_of};
-pub use jwt::{Claims, JwtVerifier, TokenMinter};
+pub use jwt::{Audience, CLOCK_LEEWAY, Claims, JwtVerifier, TokenMinter};
 pub use keys::{AuthError, KeyError, KeySource};

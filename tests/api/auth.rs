@@ -2,7 +2,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use patchbay::{
-    auth::{Claims, Role, TokenMinter},
+    auth::{Audience, Claims, Role, TokenMinter},
     proto::v1::{
         GetActionRequest, GetConnectionRequest, GetConnectionStatusRequest,
         GetDeploymentInfoRequest,
@@ -11,7 +11,7 @@ use patchbay::{
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
-use crate::helpers::{TestApp, random_secret, spawn_app};
+use crate::helpers::{TestApp, TestOptions, random_secret, spawn_app, spawn_app_with};
 
 fn reason(status: &tonic::Status) -> String {
     status
@@ -85,6 +85,7 @@ async fn an_expired_token_is_unauthenticated() {
         .mint_claims(&Claims {
             sub: "alice".into(),
             exp: now() - 3600,
+            nbf: None,
             iat: Some(now() - 7200),
             iss: None,
             aud: None,
@@ -167,6 +168,7 @@ async fn a_token_with_an_unknown_role_is_unauthenticated() {
         .mint_claims(&Claims {
             sub: "alice".into(),
             exp: now() + 600,
+            nbf: None,
             iat: None,
             iss: None,
             aud: None,
@@ -191,4 +193,83 @@ async fn a_valid_token_passes_authentication() {
         };
         assert_eq!(reason(&status), expected, "{status:?}");
     }
+}
+
+fn claims(edit: impl FnOnce(&mut Claims)) -> Claims {
+    let mut claims = Claims {
+        sub: "alice".into(),
+        exp: now() + 600,
+        nbf: None,
+        iat: Some(now()),
+        iss: None,
+        aud: None,
+        projects: [("acme".to_owned(), "owner".to_owned())].into(),
+        admin: false,
+    };
+    edit(&mut claims);
+    claims
+}
+
+async fn spawn_app_expecting(issuer: &str, audience: &str) -> TestApp {
+    spawn_app_with(TestOptions {
+        jwt_issuer: Some(issuer.into()),
+        jwt_audience: Some(audience.into()),
+        ..TestOptions::default()
+    })
+    .await
+}
+
+async fn assert_accepted(app: &TestApp, token: &str) {
+    for status in call_every_service(app, Some(token)).await {
+        assert_ne!(status.code(), Code::Unauthenticated, "{status:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_configured_issuer_and_audience_must_be_present_and_match() {
+    let app = spawn_app_expecting("https://id.acme.test", "patchbay").await;
+    let mint = |edit: fn(&mut Claims)| app.minter().mint_claims(&claims(edit)).expect("mint");
+    let both = |c: &mut Claims| {
+        c.iss = Some("https://id.acme.test".into());
+        c.aud = Some(Audience::One("patchbay".into()));
+    };
+    assert_accepted(&app, &mint(both)).await;
+    // An array that contains the audience passes (RFC 7519 section 4.1.3).
+    assert_accepted(
+        &app,
+        &mint(|c| {
+            c.iss = Some("https://id.acme.test".into());
+            c.aud = Some(Audience::Many(vec!["billing".into(), "patchbay".into()]));
+        }),
+    )
+    .await;
+    let no_audience = mint(|c| c.iss = Some("https://id.acme.test".into()));
+    assert_refused(&app, Some(&no_audience), "TOKEN_CLAIM_MISSING").await;
+    let no_issuer = mint(|c| c.aud = Some(Audience::One("patchbay".into())));
+    assert_refused(&app, Some(&no_issuer), "TOKEN_CLAIM_MISSING").await;
+    let wrong_audience = mint(|c| {
+        c.iss = Some("https://id.acme.test".into());
+        c.aud = Some(Audience::Many(vec!["billing".into()]));
+    });
+    assert_refused(&app, Some(&wrong_audience), "TOKEN_AUDIENCE_INVALID").await;
+    let wrong_issuer = mint(|c| {
+        c.iss = Some("https://evil.test".into());
+        c.aud = Some(Audience::One("patchbay".into()));
+    });
+    assert_refused(&app, Some(&wrong_issuer), "TOKEN_ISSUER_INVALID").await;
+}
+
+#[tokio::test]
+async fn a_token_whose_nbf_lies_ahead_is_refused() {
+    let app = spawn_app().await;
+    let early = app
+        .minter()
+        .mint_claims(&claims(|c| c.nbf = Some(now() + 3600)))
+        .expect("mint");
+    assert_refused(&app, Some(&early), "TOKEN_NOT_YET_VALID").await;
+    let valid_now = app
+        .minter()
+        .mint_claims(&claims(|c| c.nbf = Some(now() - 1)))
+        .expect("mint");
+    assert_accepted(&app, &valid_now).await;
 }
