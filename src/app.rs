@@ -165,7 +165,8 @@ pub async fn run(
             pool.clone(),
             config.keyring.clone(),
             config.webhook_secret_grace,
-        ),
+        )
+        .with_base_urls(config.status.prober.base_uris.clone()),
     };
 
     let token = CancellationToken::new();
@@ -204,12 +205,7 @@ pub async fn run(
     let workers = Workers::new(
         pool.clone(),
         bus.clone(),
-        Effects::new(
-            pool.clone(),
-            state.registry.clone(),
-            prober.clone(),
-            config.status.prober.base_uris.clone(),
-        ),
+        Effects::new(pool.clone(), state.registry.clone(), prober.clone()),
         action_config.clone(),
         state.replica.id,
         action_wake.clone(),

@@ -2,7 +2,7 @@
 //! reconnect and disconnect, a Vercel deployment, a GitHub repository
 //! dispatch, and sync (in `sync`).
 
-use std::{collections::BTreeMap, collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use chrono::Utc;
 use deadpool_postgres::Pool;
@@ -15,13 +15,13 @@ use super::{
     sync,
 };
 use crate::{
-    adapters::{self, ProbeError},
+    adapters::ProbeError,
     error::{ApiError, ErrorCode},
     registry::{
         Registry,
         catalog::TypeSpec,
         connections::{Connection, ConnectionState},
-        oauth::{self, RefreshError},
+        oauth::RefreshError,
     },
     status::{items, model::ProblemCode, prober::Prober},
     store::{self, StoreError},
@@ -94,15 +94,14 @@ fn problem_reason(code: ProblemCode) -> &'static str {
     }
 }
 
-/// What effects need: the store, the registry (credentials), the prober,
-/// an HTTP client and the server's provider base URL overrides.
+/// What effects need: the store, the registry (credentials and where each
+/// provider is called), the prober and an HTTP client.
 #[derive(Clone)]
 pub struct Effects {
     pub(super) pool: Pool,
     registry: Registry,
     prober: Prober,
     pub(super) http: reqwest::Client,
-    base_uris: Arc<HashMap<String, String>>,
 }
 
 /// A connection with its type and opened credentials, for provider calls.
@@ -142,12 +141,7 @@ impl Target {
 }
 
 impl Effects {
-    pub fn new(
-        pool: Pool,
-        registry: Registry,
-        prober: Prober,
-        base_uris: HashMap<String, String>,
-    ) -> Self {
+    pub fn new(pool: Pool, registry: Registry, prober: Prober) -> Self {
         let http = reqwest::Client::builder()
             .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(30))
@@ -158,7 +152,6 @@ impl Effects {
             registry,
             prober,
             http,
-            base_uris: Arc::new(base_uris),
         }
     }
 
@@ -211,7 +204,7 @@ impl Effects {
         let spec = ty.definition.spec;
         let credentials = match self
             .registry
-            .fresh_credentials(&connection.name, spec.oauth.as_ref(), &self.http)
+            .fresh_credentials(&connection.name, &connection.type_id, &spec, &self.http)
             .await
         {
             Ok(credentials) => credentials.unwrap_or_default(),
@@ -231,11 +224,10 @@ impl Effects {
             Err(RefreshError::Store(e)) => return Err(e.into()),
             Err(RefreshError::Credentials(e)) => return Err(EffectError::permanent(e)),
         };
-        let template = self
-            .base_uris
-            .get(connection.type_id.as_str())
-            .map_or(spec.api_base_uri.as_str(), String::as_str);
-        let base_uri = adapters::resolve_base_uri(template, &connection.settings);
+        let base_uri =
+            self.registry
+                .base_urls()
+                .api(connection.type_id.as_str(), &spec, &connection.settings);
         Ok(Target {
             connection,
             spec,
@@ -302,13 +294,15 @@ impl Effects {
     /// connection REVOKED, dropping its credentials.
     async fn disconnect(&self, action: &Action) -> Result<Map<String, Value>, EffectError> {
         let target = self.target(action).await?;
-        let revoked_upstream = match (&target.spec.oauth, target.credentials.is_empty()) {
-            (Some(spec), false) if !spec.revoke_uri.is_empty() => {
-                oauth::revoke(&self.http, spec, &target.credentials, &action.connection).await;
-                true
-            }
-            _ => false,
-        };
+        let revoked_upstream = self
+            .registry
+            .revoke_upstream(
+                &action.connection,
+                &target.connection.type_id,
+                &target.spec,
+                &target.credentials,
+            )
+            .await;
         let mut client = self.pool.get().await.map_err(StoreError::from)?;
         let tx = client.transaction().await.map_err(StoreError::from)?;
         store::connection_secrets::revoke(&tx, &action.connection).await?;

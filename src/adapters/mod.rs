@@ -2,6 +2,7 @@
 //! one trait. Each turns what its provider answers into an [`Observation`]
 //! or a classified [`ProbeError`].
 
+mod base_urls;
 mod github;
 mod http;
 mod hubspot;
@@ -15,6 +16,8 @@ use std::{collections::BTreeMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+
+pub use base_urls::BaseUrls;
 
 use crate::status::model::{EnvironmentStatus, Level, Problem, ProblemCode};
 

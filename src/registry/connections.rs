@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::{Registry, catalog::IntegrationType, connection_secrets, oauth, settings};
+use super::{Registry, catalog::IntegrationType, connection_secrets, settings};
 use crate::status::items;
 use crate::{
     auth::{Caller, Role},
@@ -371,11 +371,10 @@ impl Registry {
         store::connections::delete(&tx, name).await?;
         tx.commit().await.map_err(store::StoreError::from)?;
         tracing::info!(connection = %name, "connection deleted");
-        if let (Some(oauth), Some(credentials)) =
-            (ty.and_then(|t| t.definition.spec.oauth), credentials)
-        {
+        if let (Some(ty), Some(credentials)) = (ty, credentials) {
             // Best effort: the connection is gone either way.
-            oauth::revoke(&self.http, &oauth, &credentials, name).await;
+            self.revoke_upstream(name, &connection.type_id, &ty.definition.spec, &credentials)
+                .await;
         }
         Ok(())
     }

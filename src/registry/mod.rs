@@ -24,7 +24,7 @@ use std::{sync::Arc, time::Duration};
 use deadpool_postgres::Pool;
 pub use grpc::RegistryGrpc;
 
-use crate::crypto::Keyring;
+use crate::{adapters::BaseUrls, crypto::Keyring};
 
 /// How long a rotated webhook secret stays valid, unless configured.
 pub const DEFAULT_SECRET_GRACE: Duration = Duration::from_secs(24 * 3600);
@@ -37,6 +37,8 @@ pub struct Registry {
     secret_grace: Duration,
     /// For provider calls the registry makes itself (token revocation).
     http: reqwest::Client,
+    /// Where OAuth token and revocation endpoints are called.
+    base_urls: Arc<BaseUrls>,
 }
 
 impl Registry {
@@ -46,6 +48,17 @@ impl Registry {
             keyring,
             secret_grace,
             http: reqwest::Client::new(),
+            base_urls: Arc::default(),
         }
+    }
+
+    /// Calls providers through `base_urls` (the server's overrides).
+    pub fn with_base_urls(mut self, base_urls: BaseUrls) -> Self {
+        self.base_urls = Arc::new(base_urls);
+        self
+    }
+
+    pub fn base_urls(&self) -> &BaseUrls {
+        &self.base_urls
     }
 }

@@ -7,10 +7,15 @@ use std::{collections::BTreeMap, time::Duration};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{Registry, catalog::OAuthSpec, connections::seal_context, settings::parse_expiry};
+use super::{
+    Registry,
+    catalog::{OAuthSpec, TypeSpec},
+    connections::seal_context,
+    settings::parse_expiry,
+};
 use crate::{
     etag::new_etag,
-    names::ConnectionName,
+    names::{ConnectionName, TypeId},
     store::{self, StoreError},
 };
 
@@ -22,6 +27,7 @@ pub enum RefreshError {
     /// The provider refused the refresh token: the grant is gone.
     #[error("the provider refused the refresh token")]
     Revoked,
+    /// Without its URL, which may name a token.
     #[error("the token endpoint could not be reached")]
     Unreachable(#[source] reqwest::Error),
     #[error("the token endpoint answered {0}")]
@@ -53,9 +59,11 @@ impl Registry {
     pub async fn fresh_credentials(
         &self,
         name: &ConnectionName,
-        oauth: Option<&OAuthSpec>,
+        type_id: &TypeId,
+        spec: &TypeSpec,
         http: &reqwest::Client,
     ) -> Result<Option<BTreeMap<String, String>>, RefreshError> {
+        let oauth = self.base_urls.oauth(type_id.as_str(), spec);
         let current = self
             .credentials(name)
             .await
@@ -94,13 +102,16 @@ impl Registry {
             .timeout(Duration::from_secs(10))
             .send()
             .await
-            .map_err(RefreshError::Unreachable)?;
+            .map_err(|e| RefreshError::Unreachable(e.without_url()))?;
         match response.status().as_u16() {
             200..=299 => {}
             400 | 401 | 403 => return Err(RefreshError::Revoked),
             other => return Err(RefreshError::Provider(other)),
         }
-        let token: TokenResponse = response.json().await.map_err(RefreshError::Unreachable)?;
+        let token: TokenResponse = response
+            .json()
+            .await
+            .map_err(|e| RefreshError::Unreachable(e.without_url()))?;
         credentials.insert("access_token".to_owned(), token.access_token);
         if let Some(rotated) = token.refresh_token {
             credentials.insert("refresh_token".to_owned(), rotated);
@@ -133,25 +144,40 @@ impl Registry {
     }
 }
 
-/// Revokes a deleted connection's token where the type has a revocation
-/// endpoint. `{refresh_token}`, `{access_token}` and `{client_id}` in the
-/// URI are filled in; a URI that names the token is called with DELETE
-/// (HubSpot), otherwise the token is POSTed as a form (RFC 7009, as
-/// Salesforce does). Failures are logged: the connection is gone regardless.
-pub async fn revoke(
+impl Registry {
+    /// Revokes a connection's token where its type has a revocation
+    /// endpoint; says whether it tried. `{refresh_token}`, `{access_token}`
+    /// and `{client_id}` in the URI are filled in; a URI that names the
+    /// token is called with DELETE (HubSpot), otherwise the token is POSTed
+    /// as a form (RFC 7009, as Salesforce does). Failures are logged, never
+    /// with the URI (it may hold the token): the connection goes regardless.
+    pub async fn revoke_upstream(
+        &self,
+        name: &ConnectionName,
+        type_id: &TypeId,
+        spec: &TypeSpec,
+        credentials: &BTreeMap<String, String>,
+    ) -> bool {
+        match self.base_urls.oauth(type_id.as_str(), spec) {
+            Some(oauth) if !oauth.revoke_uri.is_empty() => {
+                revoke(&self.http, &oauth, credentials, name).await
+            }
+            _ => false,
+        }
+    }
+}
+
+async fn revoke(
     http: &reqwest::Client,
     oauth: &OAuthSpec,
     credentials: &BTreeMap<String, String>,
     name: &ConnectionName,
-) {
-    if oauth.revoke_uri.is_empty() {
-        return;
-    }
+) -> bool {
     let Some(token) = credentials
         .get("refresh_token")
         .or_else(|| credentials.get("access_token"))
     else {
-        return;
+        return false;
     };
     let mut uri = oauth.revoke_uri.clone();
     let names_token = uri.contains("{refresh_token}") || uri.contains("{access_token}");
@@ -180,7 +206,9 @@ pub async fn revoke(
             tracing::warn!(connection = %name, status = response.status().as_u16(), "upstream token revocation refused");
         }
         Err(e) => {
-            tracing::warn!(connection = %name, error = %e, "upstream token revocation failed")
+            let e = e.without_url();
+            tracing::warn!(connection = %name, error = %e, "upstream token revocation failed");
         }
     }
+    true
 }

@@ -3,7 +3,6 @@
 //! a timeout, and write the outcome (logging an event when it changed).
 
 use std::{
-    collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -21,7 +20,7 @@ use super::{
     model::{Circuit, ItemStatus, ProblemCode},
 };
 use crate::{
-    adapters::{self, ProbeContext, ProbeError, problem},
+    adapters::{self, BaseUrls, ProbeContext, ProbeError, problem},
     error::{ApiError, ErrorCode},
     names::ConnectionName,
     registry::{Registry, oauth::RefreshError},
@@ -41,7 +40,7 @@ pub struct ProberConfig {
     /// How often due connections are claimed.
     pub tick: Duration,
     /// Server-wide base URL overrides by type id (e.g. a proxy or fakes).
-    pub base_uris: HashMap<String, String>,
+    pub base_uris: BaseUrls,
 }
 
 impl Default for ProberConfig {
@@ -51,7 +50,7 @@ impl Default for ProberConfig {
             timeout: Duration::from_secs(10),
             concurrency: 16,
             tick: Duration::from_secs(1),
-            base_uris: HashMap::new(),
+            base_uris: BaseUrls::default(),
         }
     }
 }
@@ -268,7 +267,7 @@ impl Prober {
         };
         let credentials = match self
             .registry
-            .fresh_credentials(&job.name, spec.oauth.as_ref(), &self.http)
+            .fresh_credentials(&job.name, &job.type_id, spec, &self.http)
             .await
         {
             Ok(credentials) => credentials.unwrap_or_default(),
@@ -287,12 +286,10 @@ impl Prober {
             Err(RefreshError::Store(e)) => return Err(e.into()),
             Err(RefreshError::Credentials(e)) => return Err(e),
         };
-        let template = self
-            .config
-            .base_uris
-            .get(job.type_id.as_str())
-            .map_or(spec.api_base_uri.as_str(), String::as_str);
-        let base_uri = adapters::resolve_base_uri(template, &job.settings);
+        let base_uri = self
+            .registry
+            .base_urls()
+            .api(job.type_id.as_str(), spec, &job.settings);
         let ctx = ProbeContext {
             http: &self.http,
             base_uri: &base_uri,

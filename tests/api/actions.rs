@@ -40,7 +40,7 @@ pub fn fast_actions() -> ActionConfig {
 pub fn provider_status(fake: &FakeProvider) -> StatusConfig {
     let mut status = fast_status(fake);
     for ty in ["vercel", "hubspot", "sanity", "salesforce"] {
-        status.prober.base_uris.insert(ty.into(), fake.url());
+        status.prober.base_uris.insert(ty, fake.url());
     }
     status
 }

@@ -60,6 +60,8 @@ pub struct Seen {
 #[derive(Default)]
 struct Inner {
     replies: Mutex<HashMap<String, Reply>>,
+    /// The answer to paths with no reply of their own (else 404).
+    fallback: Mutex<Option<Reply>>,
     seen: Mutex<Vec<Seen>>,
     in_flight: Mutex<HashMap<String, usize>>,
     max_in_flight: Mutex<HashMap<String, usize>>,
@@ -97,6 +99,11 @@ impl FakeProvider {
             .lock()
             .expect("lock")
             .insert(path.to_owned(), reply);
+    }
+
+    /// Answers every path that has no reply of its own with `reply`.
+    pub fn fallback(&self, reply: Reply) {
+        *self.inner.fallback.lock().expect("lock") = Some(reply);
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -144,7 +151,11 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     }
     let reply = {
         let replies = inner.replies.lock().expect("lock");
-        replies.get(&full).or_else(|| replies.get(&path)).cloned()
+        replies
+            .get(&full)
+            .or_else(|| replies.get(&path))
+            .cloned()
+            .or_else(|| inner.fallback.lock().expect("lock").clone())
     };
     let response = match reply {
         Some(reply) => {
@@ -170,4 +181,46 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         *now -= 1;
     }
     response
+}
+
+/// A provider that reads each request's head, notes its request line and
+/// hangs up without answering: every call to it fails in transport.
+pub struct HangUp {
+    pub addr: SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl HangUp {
+    pub async fn start() -> Self {
+        use tokio::io::AsyncReadExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let seen = lines.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut head = vec![0u8; 4096];
+                    let n = socket.read(&mut head).await.unwrap_or(0);
+                    let text = String::from_utf8_lossy(&head[..n]).into_owned();
+                    if let Some(line) = text.lines().next() {
+                        seen.lock().expect("lock").push(line.to_owned());
+                    }
+                });
+            }
+        });
+        Self { addr, lines }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The request lines (`DELETE /path HTTP/1.1`) it hung up on.
+    pub fn request_lines(&self) -> Vec<String> {
+        self.lines.lock().expect("lock").clone()
+    }
 }

@@ -35,6 +35,12 @@ pub type Authed = InterceptedService<Channel, Bearer>;
 #[derive(Clone)]
 pub struct Bearer(Option<String>);
 
+impl Bearer {
+    pub fn new(token: &str) -> Self {
+        Self(Some(token.to_owned()))
+    }
+}
+
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         if let Some(token) = &self.0 {

@@ -15,9 +15,10 @@ use prost_types::FieldMask;
 use serde_json::json;
 
 use crate::{
+    actions::provider_status,
     connections::{create_github, create_request},
     fakes::{FakeProvider, Reply},
-    helpers::TestApp,
+    helpers::{TestApp, TestOptions, spawn_app_with},
     status::{fast_app, fresh_repo, level, wait_for},
 };
 
@@ -151,6 +152,73 @@ async fn deleting_a_connection_revokes_its_token_upstream() {
         .into_iter()
         .any(|s| s.path == "/oauth/v1/refresh-tokens/r-123");
     assert!(revoked, "the refresh token was revoked at the provider");
+}
+
+#[tokio::test]
+async fn refresh_and_revocation_honour_the_provider_base_url() {
+    // The built-in hubspot type keeps its real OAuth endpoints; only
+    // --provider-base-url points hubspot at the fake.
+    let fake = FakeProvider::start().await;
+    fake.set(
+        "/oauth/v1/token",
+        Reply::json(
+            200,
+            json!({"access_token": "a-new", "refresh_token": "r-next", "expires_in": 3600}),
+        ),
+    );
+    fake.set(
+        "/account-info/v3/details",
+        Reply::json(200, json!({"portalId": 7})),
+    );
+    fake.set("/oauth/v1/refresh-tokens/r-next", Reply::status(204));
+    let app = spawn_app_with(TestOptions {
+        status: provider_status(&fake),
+        ..TestOptions::default()
+    })
+    .await;
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    let mut registry = app.registry(Some(&owner));
+    registry
+        .create_connection(create_request(
+            "acme",
+            "crm",
+            "hubspot",
+            prost_types::Struct::default(),
+        ))
+        .await
+        .expect("create");
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(60)).to_rfc3339();
+    set_credentials(
+        &app,
+        &owner,
+        "crm",
+        &[
+            ("access_token", "a-old"),
+            ("refresh_token", "r-first"),
+            ("expires_at", &soon),
+        ],
+    )
+    .await;
+    wait_for(&app, "crm", "CONNECTED", |i| {
+        level(i) == StatusLevel::Connected
+    })
+    .await;
+    assert_eq!(fake.hits_on("/oauth/v1/token"), 1, "refreshed at the fake");
+    registry
+        .delete_connection(patchbay::proto::v1::DeleteConnectionRequest {
+            name: "projects/acme/connections/crm".into(),
+            etag: String::new(),
+        })
+        .await
+        .expect("delete");
+    let revocation = fake
+        .seen()
+        .into_iter()
+        .find(|s| s.path == "/oauth/v1/refresh-tokens/r-next");
+    assert!(
+        revocation.is_some(),
+        "the rotated refresh token was revoked at the fake"
+    );
 }
 
 /// Points an integration type's OAuth endpoints at the fake provider.

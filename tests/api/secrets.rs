@@ -3,17 +3,12 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    process::Stdio,
     sync::Arc,
     time::Duration,
 };
 
-use nix::{
-    sys::signal::{Signal, kill},
-    unistd::Pid,
-};
 use patchbay::{
-    auth::{KeySource, Role, TokenMinter},
+    auth::Role,
     crypto::Keyring,
     names::ConnectionName,
     proto::v1::{
@@ -23,98 +18,20 @@ use patchbay::{
     registry::{Registry, rotation},
     store,
 };
-use tokio::{
-    io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader},
-    process::Command,
-};
-use tonic::transport::Channel;
 
 use crate::{
     connections::{create_github, create_request, github_settings},
-    database,
     helpers::{TestOptions, spawn_app_with},
+    logged_server::{LoggedServer, assert_absent},
 };
 
 /// The real binary at trace level, with every log line captured: secrets
 /// go through create, credentials, rotation, a refused request, reads.
 #[tokio::test]
 async fn secrets_never_reach_the_logs_at_any_level() {
-    let database = database::fresh_database().await;
-    let jwt_secret = "log-test-jwt-secret-of-at-least-32-bytes";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
-        .args([
-            "serve",
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--http-addr",
-            "127.0.0.1:0",
-        ])
-        .args(["--log", "trace", "--log-format", "json"])
-        .env("DATABASE_URL", database::conninfo(&database))
-        .env("PATCHBAY_JWT_SECRET", jwt_secret)
-        .env(
-            "PATCHBAY_ENCRYPTION_KEYS",
-            "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
-        )
-        .env_remove("PATCHBAY_DATA_DIR")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start patchbay serve");
-    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-
-    // The bound address is in the "serving" line.
-    let mut logs = String::new();
-    let grpc_addr = loop {
-        let mut line = String::new();
-        let read = tokio::time::timeout(Duration::from_secs(60), stderr.read_line(&mut line))
-            .await
-            .expect("serve logs within a minute")
-            .expect("read stderr");
-        assert!(read > 0, "serve exited before serving:\n{logs}");
-        logs.push_str(&line);
-        if line.contains("\"serving\"") {
-            let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
-            break event["fields"]["grpc_addr"]
-                .as_str()
-                .expect("grpc_addr")
-                .to_owned();
-        }
-    };
-    let collector = tokio::spawn(async move {
-        let mut rest = String::new();
-        let _ = stderr.read_to_string(&mut rest).await;
-        rest
-    });
-
-    let minter = TokenMinter::new(
-        &KeySource::from_secret(jwt_secret.as_bytes().to_vec()).expect("long enough"),
-        None,
-        None,
-    )
-    .expect("minter");
-    let owner = minter
-        .mint(
-            "owner",
-            &[("acme".to_owned(), Role::Owner)],
-            false,
-            Duration::from_secs(600),
-        )
-        .expect("token");
-    let channel = Channel::from_shared(format!("http://{grpc_addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    let mut registry =
-        IntegrationRegistryClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
-            let value = format!("Bearer {owner}")
-                .parse()
-                .map_err(|_| tonic::Status::internal("header"))?;
-            req.metadata_mut().insert("authorization", value);
-            Ok(req)
-        });
+    let server = LoggedServer::start(&[]).await;
+    let owner = server.token("owner", "acme", Role::Owner);
+    let mut registry = IntegrationRegistryClient::new(server.channel(&owner).await);
 
     let access_token = "ghp_LogCanaryAccessToken_7f3a9c";
     let supplied_secret = "whsec_SuppliedCanarySecret_51b2";
@@ -169,14 +86,7 @@ async fn secrets_never_reach_the_logs_at_any_level() {
         .await
         .expect("list");
 
-    let pid = Pid::from_raw(i32::try_from(child.id().expect("running")).expect("pid fits"));
-    kill(pid, Signal::SIGTERM).expect("SIGTERM");
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("stops within 30 s")
-        .expect("wait");
-    assert!(status.success(), "{status:?}");
-    logs.push_str(&collector.await.expect("collector"));
+    let logs = server.stop().await;
 
     // The capture holds the server's own spans and events, at trace level.
     assert!(
@@ -187,18 +97,15 @@ async fn secrets_never_reach_the_logs_at_any_level() {
         logs.contains("SetConnectionCredentials"),
         "no RPC spans captured"
     );
-    assert!(logs.contains("\"level\":\"TRACE\""), "not at trace level");
-    for secret in [
-        access_token,
-        supplied_secret,
-        rotated_secret,
-        generated.as_str(),
-    ] {
-        assert!(
-            !logs.contains(secret),
-            "a secret reached the logs: {secret}"
-        );
-    }
+    assert_absent(
+        &logs,
+        &[
+            access_token,
+            supplied_secret,
+            rotated_secret,
+            generated.as_str(),
+        ],
+    );
 }
 
 #[tokio::test]

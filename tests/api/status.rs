@@ -34,7 +34,7 @@ pub fn fast_status(fake: &FakeProvider) -> StatusConfig {
             },
             timeout: Duration::from_secs(2),
             tick: Duration::from_millis(20),
-            base_uris: HashMap::from([("github".to_owned(), fake.url())]),
+            base_uris: [("github".to_owned(), fake.url())].into_iter().collect(),
             ..ProberConfig::default()
         },
         event_backstop: Duration::from_millis(100),
