@@ -6,27 +6,22 @@ use std::{future::Future, sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use tokio::net::TcpListener;
-use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
-use tonic::{server::NamedService, transport::server::TcpIncoming};
-use tower_http::trace::TraceLayer;
+use tonic::{server::NamedService, service::Routes};
 use uuid::Uuid;
 
 use crate::{
     actions::{ActionConfig, Actions, ActionsGrpc, Effects, Workers},
-    auth::{AuthInterceptor, JwtVerifier, KeySource},
+    auth::{AuthInterceptor, Authenticator, JwtVerifier, KeySource},
     bridge,
-    coalesced_writes::CoalescedWrites,
     crypto::Keyring,
     diagnostics::DiagnosticsGrpc,
-    health::{self, HealthMonitor},
-    proto::{
-        self,
-        v1::{
-            action_service_server::ActionServiceServer, diagnostics_server::DiagnosticsServer,
-            integration_registry_server::IntegrationRegistryServer,
-            status_service_server::StatusServiceServer,
-        },
+    grpc::{self, GrpcLimits},
+    health::HealthMonitor,
+    proto::v1::{
+        action_service_server::ActionServiceServer, diagnostics_server::DiagnosticsServer,
+        integration_registry_server::IntegrationRegistryServer,
+        status_service_server::StatusServiceServer,
     },
     registry::{Registry, RegistryGrpc},
     status::{
@@ -44,9 +39,6 @@ use crate::{
     },
     webhooks::{WebhookConfig, Webhooks, processor::Processor},
 };
-
-/// HTTP/2 streams one client connection may hold open (watches included).
-const MAX_STREAMS_PER_CONNECTION: u32 = 1000;
 
 /// How long start-up keeps retrying a database that is not up yet.
 const STARTUP_DB_WAIT: Duration = Duration::from_secs(30);
@@ -70,6 +62,7 @@ pub struct ServerConfig {
     pub status: StatusConfig,
     pub webhooks: WebhookConfig,
     pub actions: ActionConfig,
+    pub grpc_limits: GrpcLimits,
 }
 
 /// Probes and the event log.
@@ -229,53 +222,38 @@ pub async fn run(
         shutdown: token.clone(),
     };
 
-    let verifier = Arc::new(JwtVerifier::new(
+    let authenticator = Authenticator::new(JwtVerifier::new(
         &config.keys,
         config.jwt_issuer.as_deref(),
         config.jwt_audience.as_deref(),
     ));
-    let auth = AuthInterceptor::new(verifier);
-    // Health and google.rpc descriptors too, so tools can describe health
-    // and decode error details.
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-    };
-    let grpc_server = tonic::transport::Server::builder()
-        .accept_http1(true)
-        // Watch-heavy clients multiplex many streams on few connections.
-        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
-        .layer(TraceLayer::new_for_grpc().make_span_with(health::rpc_span))
-        .layer(tonic_web::GrpcWebLayer::new())
-        .add_service(health_service)
-        .add_service(reflection().build_v1()?)
-        .add_service(reflection().build_v1alpha()?)
+    let guarded = Routes::builder()
         .add_service(IntegrationRegistryServer::with_interceptor(
             RegistryGrpc::new(state.registry.clone(), state.public_url.clone()),
-            auth.clone(),
+            AuthInterceptor,
         ))
         .add_service(StatusServiceServer::with_interceptor(
             StatusGrpc::new(bus, catalog, prober, watches),
-            auth.clone(),
+            AuthInterceptor,
         ))
         .add_service(ActionServiceServer::with_interceptor(
             ActionsGrpc::new(actions),
-            auth.clone(),
+            AuthInterceptor,
         ))
         .add_service(DiagnosticsServer::with_interceptor(
             DiagnosticsGrpc::new(state.clone()),
-            auth,
+            AuthInterceptor,
         ))
-        .serve_with_incoming_shutdown(
-            // Without TCP_NODELAY, multi-frame responses wait on delayed ACKs;
-            // with it, coalescing keeps one write per turn, not per frame.
-            TcpIncoming::from(grpc)
-                .with_nodelay(Some(true))
-                .map(|accepted| accepted.map(CoalescedWrites::new)),
-            token.clone().cancelled_owned(),
-        );
+        .clone()
+        .routes();
+    let grpc_server = grpc::serve(
+        grpc,
+        guarded,
+        health_service,
+        authenticator,
+        config.grpc_limits,
+        token.clone(),
+    )?;
     let bridge_server = axum::serve(
         http,
         bridge::router(state.clone(), webhooks)

@@ -82,6 +82,7 @@ pub async fn serve(args: Box<ServeArgs>) -> Result<(), CommandError> {
         status: status_config(&args.status)?,
         webhooks: args.webhooks.config(),
         actions: args.actions.config(),
+        grpc_limits: args.grpc.limits(),
     };
     let result = app::run(config, grpc, http, shutdown_signal()).await;
     if let Some(pg) = embedded.as_mut() {

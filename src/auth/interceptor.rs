@@ -1,27 +1,39 @@
 use std::sync::Arc;
 
+use axum::http;
 use tonic::{Request, Status, service::Interceptor};
 
 use super::{Caller, JwtVerifier, keys::AuthError};
 use crate::error::ApiError;
 
-/// Verifies the bearer token of every call to our services and puts the
-/// [`Caller`] in the request extensions. Health and reflection are served
-/// without it.
+/// How a request's bearer token fared, put in its extensions once by
+/// [`Authenticator`] so that rate limits (keyed by subject) and the
+/// services share one verification.
 #[derive(Clone)]
-pub struct AuthInterceptor {
+pub struct Authentication(pub Result<Arc<Caller>, AuthError>);
+
+/// Verifies the bearer token of a request to our services.
+#[derive(Clone)]
+pub struct Authenticator {
     verifier: Arc<JwtVerifier>,
 }
 
-impl AuthInterceptor {
-    pub fn new(verifier: Arc<JwtVerifier>) -> Self {
-        Self { verifier }
+impl Authenticator {
+    pub fn new(verifier: JwtVerifier) -> Self {
+        Self {
+            verifier: Arc::new(verifier),
+        }
     }
 
-    fn authenticate(&self, request: &Request<()>) -> Result<Arc<Caller>, AuthError> {
-        let header = request
-            .metadata()
-            .get("authorization")
+    /// Records the outcome in the request's extensions; refuses nothing.
+    pub fn authenticate<B>(&self, request: &mut http::Request<B>) {
+        let outcome = self.verify(request.headers());
+        request.extensions_mut().insert(Authentication(outcome));
+    }
+
+    fn verify(&self, headers: &http::HeaderMap) -> Result<Arc<Caller>, AuthError> {
+        let header = headers
+            .get(http::header::AUTHORIZATION)
             .ok_or(AuthError::MissingToken)?;
         let header = header.to_str().map_err(|_| AuthError::MalformedHeader)?;
         let (scheme, token) = header.split_once(' ').ok_or(AuthError::MalformedHeader)?;
@@ -32,9 +44,25 @@ impl AuthInterceptor {
     }
 }
 
+/// Lets a call through only with an authenticated caller, which it leaves
+/// in the request extensions for [`caller_of`]. Health and reflection are
+/// served without it.
+#[derive(Clone, Copy, Default)]
+pub struct AuthInterceptor;
+
 impl Interceptor for AuthInterceptor {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        match self.authenticate(&request) {
+        let outcome = match request.extensions_mut().remove::<Authentication>() {
+            Some(Authentication(outcome)) => outcome,
+            None => {
+                return Err(ApiError::internal(
+                    "authentication missing from request extensions",
+                    "the authenticator did not run on this service",
+                )
+                .into());
+            }
+        };
+        match outcome {
             Ok(caller) => {
                 tracing::Span::current().record("user", caller.subject());
                 request.extensions_mut().insert(caller);

@@ -19,7 +19,7 @@ const MIN_SECRET_BYTES: usize = 32;
 const DEV_SECRET_FILE: &str = "jwt-secret";
 
 /// Why a request's token was refused. Each maps to UNAUTHENTICATED.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
     #[error("missing bearer token: send `authorization: Bearer <JWT>`")]
     MissingToken,

@@ -7,6 +7,6 @@ mod jwt;
 mod keys;
 
 pub use caller::{Caller, Role};
-pub use interceptor::{AuthInterceptor, caller_of};
+pub use interceptor::{AuthInterceptor, Authentication, Authenticator, caller_of};
 pub use jwt::{Audience, CLOCK_LEEWAY, Claims, JwtVerifier, TokenMinter};
 pub use keys::{AuthError, KeyError, KeySource};

@@ -8,9 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::auth::Role;
 
 mod actions;
+mod grpc;
 mod webhooks;
 
 pub use actions::ActionArgs;
+pub use grpc::GrpcArgs;
 pub use webhooks::WebhookArgs;
 
 /// Patchbay: the integrations control plane.
@@ -121,6 +123,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub actions: ActionArgs,
+
+    #[command(flatten)]
+    pub grpc: GrpcArgs,
 }
 
 #[derive(Debug, Clone, Args)]

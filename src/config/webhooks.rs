@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::parse_duration;
-use crate::webhooks::{RateLimit, WebhookConfig};
+use crate::{rate_limit::RateLimit, webhooks::WebhookConfig};
 
 #[derive(Debug, Clone, Args)]
 pub struct WebhookArgs {
@@ -44,9 +44,7 @@ pub struct WebhookArgs {
 
 impl WebhookArgs {
     pub fn config(&self) -> WebhookConfig {
-        let limit = |per_second: u32, burst: u32| {
-            (per_second > 0).then_some(RateLimit { per_second, burst })
-        };
+        let limit = RateLimit::from_flags;
         WebhookConfig {
             body_limit: self.webhook_body_limit,
             per_key: limit(self.webhook_rate_per_key, self.webhook_burst_per_key),

@@ -1,20 +1,19 @@
 //! tower_governor limits on the webhook route: one bucket per webhook key
 //! (a noisy integration cannot starve the others) and one per peer IP.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use axum::{Router, body::Body, http::Request, response::IntoResponse};
 use tower_governor::{
     GovernorError, GovernorLayer,
-    governor::GovernorConfigBuilder,
     key_extractor::{KeyExtractor, PeerIpKeyExtractor},
 };
 
-use super::{RateLimit, WebhookConfig};
-use crate::error::{ApiError, ErrorCode};
-
-/// How often idle buckets are forgotten.
-const SWEEP: Duration = Duration::from_secs(60);
+use super::WebhookConfig;
+use crate::{
+    error::{ApiError, ErrorCode},
+    rate_limit::{self, RateLimit},
+};
 
 /// Keys on the `{key}` segment of `/webhooks/{key}`.
 #[derive(Debug, Clone, Copy)]
@@ -51,28 +50,10 @@ where
     K: KeyExtractor + Send + Sync + 'static,
     K::Key: Send + Sync + 'static,
 {
-    let period = Duration::from_secs(1) / limit.per_second.max(1);
-    let Some(config) = GovernorConfigBuilder::default()
-        .period(period)
-        .burst_size(limit.burst.max(1))
-        .key_extractor(extractor)
-        .finish()
-    else {
-        return router;
-    };
-    let config = Arc::new(config);
-    let limiter = config.limiter().clone();
-    tokio::spawn(async move {
-        let mut sweep = tokio::time::interval(SWEEP);
-        loop {
-            sweep.tick().await;
-            if Arc::strong_count(&limiter) == 1 {
-                return;
-            }
-            limiter.retain_recent();
-        }
-    });
-    router.layer(GovernorLayer::new(config).error_handler(refuse))
+    match rate_limit::buckets(limit, extractor) {
+        Some(config) => router.layer(GovernorLayer::new(config).error_handler(refuse)),
+        None => router,
+    }
 }
 
 fn refuse(error: GovernorError) -> axum::http::Response<Body> {

@@ -19,14 +19,7 @@ pub use ingest::Ingest;
 pub use receivers::Receivers;
 pub use route::router;
 
-use crate::crypto::Keyring;
-
-/// A token bucket: `per_second` sustained, `burst` at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub per_second: u32,
-    pub burst: u32,
-}
+use crate::{crypto::Keyring, rate_limit::RateLimit};
 
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {

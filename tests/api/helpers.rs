@@ -8,6 +8,7 @@ use patchbay::{
     app::{self, AppError, ServerConfig, StatusConfig},
     auth::{KeySource, Role, TokenMinter},
     crypto::Keyring,
+    grpc::GrpcLimits,
     proto::v1::{
         action_service_client::ActionServiceClient, diagnostics_client::DiagnosticsClient,
         integration_registry_client::IntegrationRegistryClient,
@@ -65,6 +66,7 @@ pub struct TestOptions {
     pub status: StatusConfig,
     pub webhooks: WebhookConfig,
     pub actions: ActionConfig,
+    pub grpc_limits: GrpcLimits,
 }
 
 impl Default for TestOptions {
@@ -80,6 +82,7 @@ impl Default for TestOptions {
             status: StatusConfig::default(),
             webhooks: WebhookConfig::default(),
             actions: ActionConfig::default(),
+            grpc_limits: GrpcLimits::default(),
         }
     }
 }
@@ -147,6 +150,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         status: options.status,
         webhooks: options.webhooks,
         actions: options.actions,
+        grpc_limits: options.grpc_limits,
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(app::run(config, grpc, http, async {

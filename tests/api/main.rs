@@ -26,6 +26,7 @@ mod logged_server;
 mod migrations;
 mod oauth;
 mod probes;
+mod rate_limits;
 mod reflection;
 mod roles;
 mod secrets;

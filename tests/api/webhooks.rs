@@ -7,9 +7,8 @@
 use std::time::Duration;
 
 use patchbay::{
-    auth::Role,
-    proto::v1::RotateWebhookSecretRequest,
-    webhooks::{RateLimit, WebhookConfig},
+    auth::Role, proto::v1::RotateWebhookSecretRequest, rate_limit::RateLimit,
+    webhooks::WebhookConfig,
 };
 use serde_json::{Value, json};
 

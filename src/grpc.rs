@@ -1,0 +1,201 @@
+//! The gRPC server: our services behind authentication and request rate
+//! limits, health and reflection open to everyone (the local health prober
+//! included), gRPC-Web for browsers, and one write per HTTP/2 turn.
+
+use std::{future::Future, net::IpAddr, sync::Arc, time::Duration};
+
+use axum::{body::Body, http::Request, response::Response};
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
+use tokio_util::sync::CancellationToken;
+use tonic::{
+    service::Routes,
+    transport::server::{TcpConnectInfo, TcpIncoming},
+};
+use tower::ServiceBuilder;
+use tower_governor::{GovernorError, GovernorLayer, key_extractor::KeyExtractor};
+use tower_http::trace::TraceLayer;
+
+use crate::{
+    auth::{Authentication, Authenticator, Caller},
+    coalesced_writes::CoalescedWrites,
+    error::{ApiError, ErrorCode},
+    health, proto,
+    rate_limit::{self, RateLimit},
+};
+
+/// HTTP/2 streams one client connection may hold open (watches included).
+const MAX_STREAMS_PER_CONNECTION: u32 = 1000;
+
+/// Request rate limits of the gRPC services; `None` turns one off.
+#[derive(Debug, Clone, Copy)]
+pub struct GrpcLimits {
+    /// Per token subject; calls without a valid token count per peer here.
+    pub per_caller: Option<RateLimit>,
+    /// Per peer address, every call: a flood guard before any token check.
+    pub per_peer: Option<RateLimit>,
+}
+
+impl Default for GrpcLimits {
+    fn default() -> Self {
+        Self {
+            per_caller: Some(RateLimit {
+                per_second: 100,
+                burst: 200,
+            }),
+            per_peer: Some(RateLimit {
+                per_second: 1000,
+                burst: 5000,
+            }),
+        }
+    }
+}
+
+impl GrpcLimits {
+    pub fn off() -> Self {
+        Self {
+            per_caller: None,
+            per_peer: None,
+        }
+    }
+}
+
+/// Builds the server on `listener`: `guarded` (our services, each with the
+/// [`crate::auth::AuthInterceptor`]) get authentication and limits, health
+/// and reflection do not. Runs until `shutdown` is cancelled.
+pub fn serve(
+    listener: TcpListener,
+    guarded: Routes,
+    health: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+    authenticator: Authenticator,
+    limits: GrpcLimits,
+    shutdown: CancellationToken,
+) -> Result<
+    impl Future<Output = Result<(), tonic::transport::Error>>,
+    tonic_reflection::server::Error,
+> {
+    // One stack, so the router boxes it once: the peer guard first (before
+    // any token is checked), then authentication, then the per-caller limit
+    // that keys on its result.
+    let per_peer = limits
+        .per_peer
+        .and_then(|l| rate_limit::buckets(l, Peer))
+        .map(|config| GovernorLayer::new(config).error_handler(refuse));
+    let per_caller = limits
+        .per_caller
+        .and_then(|l| rate_limit::buckets(l, CallerOrPeer))
+        .map(|config| GovernorLayer::new(config).error_handler(refuse));
+    let router = guarded.into_axum_router().layer(
+        ServiceBuilder::new()
+            .option_layer(per_peer)
+            .map_request(move |mut request: Request<Body>| {
+                authenticator.authenticate(&mut request);
+                request
+            })
+            .option_layer(per_caller),
+    );
+    // Health and google.rpc descriptors too, so tools can describe health
+    // and decode error details.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+    };
+    let routes = Routes::from(router)
+        .add_service(health)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?);
+    Ok(tonic::transport::Server::builder()
+        .accept_http1(true)
+        // Watch-heavy clients multiplex many streams on few connections.
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        .layer(TraceLayer::new_for_grpc().make_span_with(health::rpc_span))
+        .layer(tonic_web::GrpcWebLayer::new())
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(
+            // Without TCP_NODELAY, multi-frame responses wait on delayed ACKs;
+            // with it, coalescing keeps one write per turn, not per frame.
+            TcpIncoming::from(listener)
+                .with_nodelay(Some(true))
+                .map(|accepted| accepted.map(CoalescedWrites::new)),
+            shutdown.cancelled_owned(),
+        ))
+}
+
+fn peer_ip<T>(request: &Request<T>) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .map(|addr| addr.ip())
+}
+
+/// Keys every call on its peer address.
+#[derive(Debug, Clone, Copy)]
+struct Peer;
+
+impl KeyExtractor for Peer {
+    type Key = Option<IpAddr>;
+
+    fn extract<T>(&self, request: &Request<T>) -> Result<Self::Key, GovernorError> {
+        Ok(peer_ip(request))
+    }
+}
+
+/// Keys a call on its caller's subject, or on its peer without a valid token.
+#[derive(Debug, Clone, Copy)]
+struct CallerOrPeer;
+
+#[derive(Debug, Clone)]
+enum CallerKey {
+    Subject(Arc<Caller>),
+    Peer(Option<IpAddr>),
+}
+
+impl PartialEq for CallerKey {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Subject(a), Self::Subject(b)) => a.subject() == b.subject(),
+            (Self::Peer(a), Self::Peer(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for CallerKey {}
+
+impl std::hash::Hash for CallerKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Self::Subject(caller) => (0u8, caller.subject()).hash(state),
+            Self::Peer(ip) => (1u8, ip).hash(state),
+        }
+    }
+}
+
+impl KeyExtractor for CallerOrPeer {
+    type Key = CallerKey;
+
+    fn extract<T>(&self, request: &Request<T>) -> Result<Self::Key, GovernorError> {
+        Ok(match request.extensions().get::<Authentication>() {
+            Some(Authentication(Ok(caller))) => CallerKey::Subject(caller.clone()),
+            _ => CallerKey::Peer(peer_ip(request)),
+        })
+    }
+}
+
+fn refuse(error: GovernorError) -> Response<Body> {
+    let error = match error {
+        GovernorError::TooManyRequests { wait_time, .. } => ApiError::new(
+            ErrorCode::ResourceExhausted,
+            "RATE_LIMITED",
+            format!("too many requests; retry in {} s", wait_time.max(1)),
+        )
+        .with_retry_after(Duration::from_secs(wait_time.max(1))),
+        other => ApiError::internal("rate limit", other.to_string()),
+    };
+    tonic::Status::from(error).into_http()
+}
