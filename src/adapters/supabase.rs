@@ -71,19 +71,21 @@ impl Adapter for Supabase {
             u64::try_from(ctx.setting_i64("slow_query_ms").unwrap_or(DEFAULT_SLOW_MS))
                 .unwrap_or(500),
         );
-        let ms = elapsed.as_millis();
         let version = version.split_whitespace().next().unwrap_or("").to_owned();
         if elapsed > slow {
             return Ok(Observation::new(
                 Level::Warning,
-                format!("Postgres {version} answered slowly ({ms} ms)"),
-                format!("Database slow ({ms} ms)"),
+                format!(
+                    "Postgres {version} answered slower than {} ms",
+                    slow.as_millis()
+                ),
+                "Database slow",
             ));
         }
         Ok(Observation::new(
             Level::Connected,
-            format!("Postgres {version} answered in {ms} ms"),
-            format!("Database healthy ({ms} ms)"),
+            format!("Postgres {version} answered"),
+            "Database healthy",
         ))
     }
 }

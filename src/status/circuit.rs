@@ -86,6 +86,7 @@ pub fn apply(
     job: &ProbeJob,
     running: Circuit,
     result: Result<Observation, ProbeError>,
+    latency: Duration,
     policy: &ProbePolicy,
     now: DateTime<Utc>,
 ) -> Outcome {
@@ -102,6 +103,7 @@ pub fn apply(
         circuit: Circuit::Closed,
         updated_at: now,
         stale: false,
+        latency: Some(latency),
     };
     let mut out = match result {
         Ok(observation) => {
@@ -143,7 +145,7 @@ pub fn apply(
         Err(ProbeError::RateLimited(problem)) => {
             // Not a failure: keep the breaker as it is and wait out the budget.
             let wait = problem.retry_after.unwrap_or(policy.ttl.1);
-            let mut item = fallback(job, now);
+            let mut item = fallback(job, latency, now);
             item.problem = Some(problem);
             item.circuit = match running {
                 Circuit::HalfOpen => Circuit::Open,
@@ -162,7 +164,7 @@ pub fn apply(
         Err(ProbeError::Transient(problem)) => {
             let failures = job.consecutive_failures.saturating_add(1);
             let open = running == Circuit::HalfOpen || failures >= policy.failure_threshold;
-            let mut item = fallback(job, now);
+            let mut item = fallback(job, latency, now);
             item.problem = Some(problem);
             let (circuit, opened, next) = if open {
                 // An open circuit is an outage a UI must see: at least WARNING.
@@ -191,14 +193,16 @@ pub fn apply(
     };
     out.changed = model::differs(&job.item, &out.item);
     if !out.changed {
-        // Same content: keep the time it last changed.
+        // Same content: keep the time it last changed, and what was
+        // measured then, so the stored item is the one watchers saw.
         out.item.updated_at = job.item.updated_at;
+        out.item.latency = job.item.latency;
     }
     out
 }
 
 /// The last good item, served as stale; ERROR when there never was one.
-fn fallback(job: &ProbeJob, now: DateTime<Utc>) -> ItemStatus {
+fn fallback(job: &ProbeJob, latency: Duration, now: DateTime<Utc>) -> ItemStatus {
     let mut item = job.last_good.clone().unwrap_or_else(|| ItemStatus {
         level: Level::Error,
         summary: "Not reachable yet".to_owned(),
@@ -207,6 +211,7 @@ fn fallback(job: &ProbeJob, now: DateTime<Utc>) -> ItemStatus {
     });
     item.stale = true;
     item.updated_at = now;
+    item.latency = Some(latency);
     item
 }
 

@@ -45,5 +45,6 @@ pub fn for_state(
         circuit: Circuit::Closed,
         updated_at: now,
         stale: false,
+        latency: None,
     }
 }

@@ -100,6 +100,10 @@ pub struct ItemStatus {
     pub updated_at: DateTime<Utc>,
     /// Served from cache or an open circuit. Transient: not part of `hash`.
     pub stale: bool,
+    /// How long the probe that found this state took. A measurement: not
+    /// part of `hash`, so a probe that finds the same state changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Duration>,
 }
 
 impl ItemStatus {
@@ -127,6 +131,7 @@ impl ItemStatus {
             circuit: Circuit::Closed,
             updated_at: now,
             stale: false,
+            latency: None,
         }
     }
 
@@ -226,13 +231,16 @@ pub fn differs(a: &ItemStatus, b: &ItemStatus) -> bool {
         || serde_json::to_value(Content::of(a)).ok() != serde_json::to_value(Content::of(b)).ok()
 }
 
-/// Like [`content_hash`], plus what a UI renders from the transient fields.
+/// Like [`content_hash`], plus what a UI renders from the transient fields
+/// and the measurements.
 pub fn render_hash(items: &[ItemStatus]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(content_hash(items).as_bytes());
     for item in items {
         hasher.update(item.updated_at.timestamp_micros().to_le_bytes());
         hasher.update([u8::from(item.stale)]);
+        let latency = item.latency.map_or(u128::MAX, |l| l.as_micros());
+        hasher.update(latency.to_le_bytes());
     }
     hex(&hasher.finalize()[..16])
 }
@@ -269,6 +277,7 @@ mod tests {
             circuit: Circuit::Closed,
             updated_at: Utc::now(),
             stale: false,
+            latency: Some(Duration::from_millis(12)),
         }
     }
 
@@ -306,6 +315,11 @@ mod tests {
         later[0].stale = true;
         assert_eq!(content_hash(&a), content_hash(&later));
         assert_ne!(render_hash(&a), render_hash(&later));
+        let mut slower = a.clone();
+        slower[0].latency = Some(Duration::from_millis(900));
+        assert_eq!(content_hash(&a), content_hash(&slower));
+        assert!(!differs(&a[0], &slower[0]), "a measurement is no change");
+        assert_ne!(render_hash(&a), render_hash(&slower));
         let mut changed = a.clone();
         changed[0].level = Level::Warning;
         assert_ne!(content_hash(&a), content_hash(&changed));

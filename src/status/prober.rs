@@ -201,8 +201,10 @@ impl Prober {
                     // Later comparisons are against what watchers now see.
                     job.item = self.show_half_open(&job).await?;
                 }
+                let probe_started = Instant::now();
                 let result = self.run_adapter(&job).await?;
-                circuit::apply(&job, running, result, policy, now)
+                let latency = probe_started.elapsed();
+                circuit::apply(&job, running, result, latency, policy, now)
             }
         };
         let span = tracing::Span::current();

@@ -120,6 +120,7 @@ pub fn item(item: &ItemStatus, role: Role, catalog: &CatalogSnapshot) -> pb::Int
             })
             .collect(),
         circuit_state: circuit(shown.circuit).into(),
+        latency: shown.latency.map(proto::time::duration),
     }
 }
 

@@ -32,6 +32,7 @@ mod roles;
 mod secrets;
 mod secrets_on_failure;
 mod status;
+mod status_hash;
 mod template_lifecycle;
 mod templates;
 mod watch;
