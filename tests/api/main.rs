@@ -35,6 +35,7 @@ mod status;
 mod status_hash;
 mod template_lifecycle;
 mod templates;
+mod undecodable;
 mod watch;
 mod webhook_batches;
 mod webhook_outage;

@@ -2,24 +2,24 @@
 //! limits, health and reflection open to everyone (the local health prober
 //! included), gRPC-Web for browsers, and one write per HTTP/2 turn.
 
-use std::{future::Future, net::IpAddr, sync::Arc, time::Duration};
+use std::future::Future;
 
-use axum::{body::Body, http::Request, response::Response};
+mod limits;
+mod undecodable;
+
+use axum::{body::Body, http::Request};
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt as _;
 use tokio_util::sync::CancellationToken;
-use tonic::{
-    service::Routes,
-    transport::server::{TcpConnectInfo, TcpIncoming},
-};
-use tower::ServiceBuilder;
-use tower_governor::{GovernorError, GovernorLayer, key_extractor::KeyExtractor};
+use tonic::{service::Routes, transport::server::TcpIncoming};
+use tower::{ServiceBuilder, util::MapResponseLayer};
+use tower_governor::GovernorLayer;
 use tower_http::trace::TraceLayer;
 
+use self::limits::{CallerOrPeer, Peer, refuse};
 use crate::{
-    auth::{Authentication, Authenticator, Caller},
+    auth::Authenticator,
     coalesced_writes::CoalescedWrites,
-    error::{ApiError, ErrorCode},
     health, proto,
     rate_limit::{self, RateLimit},
 };
@@ -114,6 +114,8 @@ pub fn serve(
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .layer(TraceLayer::new_for_grpc().make_span_with(health::rpc_span))
         .layer(tonic_web::GrpcWebLayer::new())
+        // Innermost, so it sees native gRPC statuses.
+        .layer(MapResponseLayer::new(undecodable::as_client_error))
         .add_routes(routes)
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY, multi-frame responses wait on delayed ACKs;
@@ -123,79 +125,4 @@ pub fn serve(
                 .map(|accepted| accepted.map(CoalescedWrites::new)),
             shutdown.cancelled_owned(),
         ))
-}
-
-fn peer_ip<T>(request: &Request<T>) -> Option<IpAddr> {
-    request
-        .extensions()
-        .get::<TcpConnectInfo>()
-        .and_then(TcpConnectInfo::remote_addr)
-        .map(|addr| addr.ip())
-}
-
-/// Keys every call on its peer address.
-#[derive(Debug, Clone, Copy)]
-struct Peer;
-
-impl KeyExtractor for Peer {
-    type Key = Option<IpAddr>;
-
-    fn extract<T>(&self, request: &Request<T>) -> Result<Self::Key, GovernorError> {
-        Ok(peer_ip(request))
-    }
-}
-
-/// Keys a call on its caller's subject, or on its peer without a valid token.
-#[derive(Debug, Clone, Copy)]
-struct CallerOrPeer;
-
-#[derive(Debug, Clone)]
-enum CallerKey {
-    Subject(Arc<Caller>),
-    Peer(Option<IpAddr>),
-}
-
-impl PartialEq for CallerKey {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Self::Subject(a), Self::Subject(b)) => a.subject() == b.subject(),
-            (Self::Peer(a), Self::Peer(b)) => a == b,
-            _ => false,
-        }
-    }
-}
-
-impl Eq for CallerKey {}
-
-impl std::hash::Hash for CallerKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        match self {
-            Self::Subject(caller) => (0u8, caller.subject()).hash(state),
-            Self::Peer(ip) => (1u8, ip).hash(state),
-        }
-    }
-}
-
-impl KeyExtractor for CallerOrPeer {
-    type Key = CallerKey;
-
-    fn extract<T>(&self, request: &Request<T>) -> Result<Self::Key, GovernorError> {
-        Ok(match request.extensions().get::<Authentication>() {
-            Some(Authentication(Ok(caller))) => CallerKey::Subject(caller.clone()),
-            _ => CallerKey::Peer(peer_ip(request)),
-        })
-    }
-}
-
-fn refuse(error: GovernorError) -> Response<Body> {
-    let error = match error {
-        GovernorError::TooManyRequests { wait_time, .. } => ApiError::new(
-            ErrorCode::ResourceExhausted,
-            "RATE_LIMITED",
-            format!("too many requests; retry in {} s", wait_time.max(1)),
-        )
-        .with_retry_after(Duration::from_secs(wait_time.max(1))),
-        other => ApiError::internal("rate limit", other.to_string()),
-    };
-    tonic::Status::from(error).into_http()
 }
