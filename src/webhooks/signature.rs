@@ -94,12 +94,7 @@ pub fn verify(
             check_window(parse_int(timestamp, "webhook-timestamp")?, now, window)?;
             let mut signed = format!("{id}.{timestamp}.").into_bytes();
             signed.extend_from_slice(inbound.body);
-            // Space-separated `v1,<b64>` entries; Supabase joins with ", ".
-            let candidates: Vec<Vec<u8>> = signatures
-                .split([' ', ','])
-                .filter(|part| !part.is_empty() && *part != "v1")
-                .filter_map(|part| STANDARD.decode(part.trim()).ok())
-                .collect();
+            let candidates = standard_signatures(signatures);
             if candidates.is_empty() {
                 return Err(Refusal::Malformed("webhook-signature"));
             }
@@ -281,6 +276,18 @@ fn timestamp_and_signatures<'a>(
         (Some(t), false) => Ok((t, v1)),
         _ => Err(Refusal::Malformed(name)),
     }
+}
+
+/// The `v1` entries of a Standard Webhooks signature list: `v1,<b64>`
+/// separated by spaces (Supabase joins them with ", "). Entries of other
+/// versions, such as the asymmetric `v1a`, are not HMACs and are skipped.
+fn standard_signatures(header: &str) -> Vec<Vec<u8>> {
+    header
+        .split_whitespace()
+        .filter_map(|entry| entry.trim_end_matches(',').split_once(','))
+        .filter(|(version, _)| *version == "v1")
+        .filter_map(|(_, signature)| STANDARD.decode(signature).ok())
+        .collect()
 }
 
 /// Standard Webhooks secrets are `whsec_<base64 key>`; Supabase shows them

@@ -38,6 +38,7 @@ mod templates;
 mod undecodable;
 mod watch;
 mod webhook_batches;
+mod webhook_dedupe;
 mod webhook_outage;
 mod webhook_processing;
 mod webhook_signing;
