@@ -8,6 +8,7 @@ use chrono::Utc;
 
 use super::{
     Registry,
+    catalog::TypeSpec,
     connections::{Connection, ConnectionState, WithSecret, seal_context},
     settings,
 };
@@ -20,6 +21,7 @@ use crate::{
     names::ConnectionName,
     status::items,
     store::{self, connection_secrets::NewCredentials},
+    webhooks::signature,
 };
 
 /// `whsec_` and base64 of 32 random bytes (the Standard Webhooks format).
@@ -102,6 +104,17 @@ impl Registry {
         supplied: Option<Secret<String>>,
     ) -> Result<WithSecret<Connection>, ApiError> {
         caller.require(&name.project, Role::Admin)?;
+        let client = self.pool.get().await.map_err(store::StoreError::from)?;
+        if let Some(supplied) = &supplied {
+            let connection = store::connections::get(&client, name)
+                .await?
+                .ok_or_else(|| ApiError::not_found(name))?;
+            if let Some(ty) = store::catalog::get(&client, &connection.type_id).await?
+                && let Some(violation) = check_secret_for(&ty.definition.spec, supplied)
+            {
+                return Err(ApiError::invalid_argument(vec![violation]));
+            }
+        }
         let (secret, generated_secret) = match supplied {
             Some(supplied) => (supplied, None),
             None => {
@@ -115,7 +128,6 @@ impl Registry {
         );
         let grace = chrono::Duration::from_std(self.secret_grace)
             .map_err(|e| ApiError::internal("secret grace out of range", e))?;
-        let client = self.pool.get().await.map_err(store::StoreError::from)?;
         let rotated = store::connection_secrets::rotate_webhook_secret(
             &client,
             name,
@@ -163,6 +175,13 @@ impl Registry {
 }
 
 /// A violation for a caller-supplied webhook secret, if it is unusable.
+/// A caller-supplied webhook secret its type's scheme could never verify
+/// with (a Standard Webhooks secret that is not base64, say).
+pub fn check_secret_for(spec: &TypeSpec, secret: &Secret<String>) -> Option<FieldViolation> {
+    signature::unusable_secret(spec.signature_scheme, secret.expose())
+        .map(|why| FieldViolation::new("webhook_secret", why))
+}
+
 pub fn check_supplied_secret(secret: &str, field: &str) -> Option<FieldViolation> {
     if secret.len() > 1024 {
         Some(FieldViolation::new(field, "is longer than 1024 bytes"))

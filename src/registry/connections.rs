@@ -129,8 +129,14 @@ impl Registry {
         let ty = self
             .active_type(&client, &input.type_id, "connection.integration_type")
             .await?;
-        let violations =
+        let mut violations =
             settings::check_settings(&ty.definition.spec, &input.settings, "connection.settings");
+        if let Some(supplied) = &input.webhook_secret {
+            violations.extend(connection_secrets::check_secret_for(
+                &ty.definition.spec,
+                supplied,
+            ));
+        }
         if !violations.is_empty() {
             return Err(ApiError::invalid_argument(violations));
         }

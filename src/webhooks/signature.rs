@@ -211,6 +211,18 @@ pub fn verify(
     }
 }
 
+/// Why `secret` could never verify a delivery under `scheme`, when it could
+/// not: Standard Webhooks keys are the base64 after `whsec_`; every other
+/// scheme uses the secret's bytes as they are.
+pub fn unusable_secret(scheme: SignatureScheme, secret: &str) -> Option<&'static str> {
+    match scheme {
+        SignatureScheme::Standard if standard_key(secret).is_none_or(|k| k.is_empty()) => Some(
+            "is not a Standard Webhooks secret: expected whsec_ followed by the base64 of the key",
+        ),
+        _ => None,
+    }
+}
+
 /// The header whose value, hashed with the body, dedupes deliveries of
 /// schemes without a delivery id. None for shared-header, whose header is
 /// the secret itself: those dedupe on the body alone.

@@ -41,5 +41,6 @@ mod webhook_batches;
 mod webhook_dedupe;
 mod webhook_outage;
 mod webhook_processing;
+mod webhook_secrets;
 mod webhook_signing;
 mod webhooks;

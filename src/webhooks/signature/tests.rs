@@ -422,3 +422,20 @@ fn schemes_without_a_delivery_id_name_the_header_they_dedupe_on() {
         assert_eq!(signature_header(scheme), header, "{scheme:?}");
     }
 }
+
+#[test]
+fn only_standard_webhooks_secrets_have_a_shape() {
+    let standard = SignatureScheme::Standard;
+    for good in [
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "v1,whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    ] {
+        assert_eq!(unusable_secret(standard, good), None, "{good}");
+    }
+    for bad in ["whsec_!!!notbase64", "whsec_", ""] {
+        assert!(unusable_secret(standard, bad).is_some(), "{bad:?}");
+    }
+    for scheme in [SignatureScheme::Github, SignatureScheme::Stripe] {
+        assert_eq!(unusable_secret(scheme, "whsec_!!!notbase64"), None);
+    }
+}
