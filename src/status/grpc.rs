@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     auth::{Role, caller_of},
-    error::{ApiError, ErrorCode},
+    error::{ApiError, ErrorCode, FieldViolation},
     names::{ConnectionName, ProjectId, TypeId},
     proto::{self, v1 as pb, v1::status_service_server::StatusService},
 };
@@ -49,11 +49,45 @@ impl StatusGrpc {
     }
 }
 
-fn include_types(raw: &[String]) -> Result<Vec<TypeId>, ApiError> {
-    raw.iter()
-        .enumerate()
-        .map(|(i, t)| TypeId::parse_loose(t).map_err(|e| e.at(&format!("include_types[{i}]"))))
-        .collect()
+impl StatusGrpc {
+    /// The requested placeholder types, each parsed and known to the
+    /// catalog; a type registered moments ago is looked up once more.
+    async fn include_types(&self, raw: &[String]) -> Result<Vec<TypeId>, ApiError> {
+        let mut violations = Vec::new();
+        let mut types = Vec::with_capacity(raw.len());
+        for (i, t) in raw.iter().enumerate() {
+            match TypeId::parse_loose(t) {
+                Ok(id) => types.push((i, id)),
+                Err(e) => violations.push(FieldViolation::new(
+                    format!("include_types[{i}]"),
+                    e.to_string(),
+                )),
+            }
+        }
+        let unknown = |catalog: &CatalogSnapshot| {
+            types
+                .iter()
+                .filter(|(_, id)| catalog.spec(id).is_none())
+                .count()
+        };
+        if unknown(&self.catalog) > 0 {
+            if let Err(e) = self.catalog.refresh(&self.watches.pool).await {
+                tracing::debug!(error = %crate::error::ErrorChain(&e), "catalog refresh failed");
+            }
+        }
+        for (i, id) in &types {
+            if self.catalog.spec(id).is_none() {
+                violations.push(FieldViolation::new(
+                    format!("include_types[{i}]"),
+                    format!("no integration type {id} is registered"),
+                ));
+            }
+        }
+        if !violations.is_empty() {
+            return Err(ApiError::invalid_argument(violations));
+        }
+        Ok(types.into_iter().map(|(_, id)| id).collect())
+    }
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -68,7 +102,7 @@ impl StatusService for StatusGrpc {
         let r = request.get_ref();
         let project = ProjectId::parse_name(&r.project).map_err(|e| e.at("project"))?;
         let role = caller.require(&project, Role::Viewer)?;
-        let types = include_types(&r.include_types)?;
+        let types = self.include_types(&r.include_types).await?;
         let (status, seq) = self.bus.cache().project(&project);
         if !r.if_none_match.is_empty() && r.if_none_match == status.hash {
             let not_modified = views::envelope(
@@ -223,7 +257,7 @@ impl StatusService for StatusGrpc {
                 role,
                 resume_from: r.resume_from,
                 heartbeat,
-                include_types: include_types(&r.include_types)?,
+                include_types: self.include_types(&r.include_types).await?,
             })
             .await?;
         Ok(Response::new(stream))

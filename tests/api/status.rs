@@ -247,3 +247,32 @@ pub async fn two_replicas(status: StatusConfig) -> (TestApp, TestApp) {
     .await;
     (first, second)
 }
+
+#[tokio::test]
+async fn include_types_must_name_registered_types() {
+    let app = spawn_app_with(TestOptions::default()).await;
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    let refused = assert_error(
+        app.status(Some(&owner))
+            .get_project_status(GetProjectStatusRequest {
+                project: "projects/acme".into(),
+                if_none_match: String::new(),
+                include_types: vec!["github".into(), "nosuchtype".into(), "Bad Name".into()],
+            })
+            .await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(
+        crate::helpers::violations(&refused),
+        ["include_types[1]", "include_types[2]"]
+    );
+    let mut watch = crate::watch::watch_request(None, Duration::from_secs(15));
+    watch.include_types = vec!["integrationTypes/nosuchtype".into()];
+    let refused = assert_error(
+        app.status(Some(&owner)).watch_project_status(watch).await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(crate::helpers::violations(&refused), ["include_types[0]"]);
+}
