@@ -232,7 +232,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &EventPayload::ActionProgress {
                 action: format!("projects/{project}/actions/bench"),
                 connection: String::new(),
-                state: "RUNNING".into(),
+                state: patchbay::actions::model::ActionState::Running,
                 percent: i32::try_from(k % 100)?,
                 message: String::new(),
             },

@@ -63,7 +63,7 @@ impl From<StoreError> for EffectError {
 impl From<ProbeError> for EffectError {
     fn from(e: ProbeError) -> Self {
         let problem = e.problem();
-        let reason = problem_reason(problem.code);
+        let reason = problem.code.as_str();
         match &e {
             ProbeError::Transient(_) => {
                 Self::transient(ApiError::unavailable(reason, problem.hint.clone()))
@@ -79,18 +79,6 @@ impl From<ProbeError> for EffectError {
                 p.hint.clone(),
             )),
         }
-    }
-}
-
-fn problem_reason(code: ProblemCode) -> &'static str {
-    match code {
-        ProblemCode::OauthRevoked => "OAUTH_REVOKED",
-        ProblemCode::Unauthorized => "UNAUTHORIZED",
-        ProblemCode::RateLimited => "PROVIDER_RATE_LIMITED",
-        ProblemCode::Timeout => "PROVIDER_TIMEOUT",
-        ProblemCode::Unreachable => "PROVIDER_UNREACHABLE",
-        ProblemCode::Misconfigured => "MISCONFIGURED",
-        ProblemCode::Unknown => "PROVIDER_ERROR",
     }
 }
 
@@ -211,13 +199,13 @@ impl Effects {
             Err(RefreshError::Revoked) => {
                 return Err(EffectError::permanent(ApiError::new(
                     ErrorCode::FailedPrecondition,
-                    "OAUTH_REVOKED",
+                    ProblemCode::OauthRevoked.as_str(),
                     "the provider refused to refresh the token; reconnect the integration",
                 )));
             }
             Err(RefreshError::Unreachable(_) | RefreshError::Provider(_)) => {
                 return Err(EffectError::transient(ApiError::unavailable(
-                    "PROVIDER_UNREACHABLE",
+                    ProblemCode::Unreachable.as_str(),
                     "the provider's token endpoint is not answering",
                 )));
             }
@@ -236,26 +224,49 @@ impl Effects {
         })
     }
 
+    /// Probes the provider now and reports its answer: never the cached
+    /// status, nor the stale fallback a failed probe leaves for readers. A
+    /// probe of the connection in flight is waited for (it costs no
+    /// attempt); a provider that fails the probe fails the action at once,
+    /// with the problem code as its reason, unless it asked for a wait.
     async fn probe(&self, action: &Action) -> Result<Map<String, Value>, EffectError> {
-        let item = self
+        let probe = self
             .prober
-            .probe_now(&action.connection)
+            .probe_when_free(&action.connection)
             .await
             .map_err(|e| {
-                let transient = matches!(e.code(), ErrorCode::Aborted | ErrorCode::Unavailable);
+                let transient = e.code() == ErrorCode::Unavailable;
                 EffectError {
                     error: e,
                     transient,
                     retry_after: None,
                 }
             })?;
-        let level = serde_json::to_value(item.level).unwrap_or(Value::Null);
+        let observation = match probe.answer {
+            Ok(observation) => observation,
+            Err(ProbeError::RateLimited(problem)) => {
+                return Err(ProbeError::RateLimited(problem).into());
+            }
+            Err(failed) => {
+                let problem = failed.problem();
+                let code = match failed {
+                    ProbeError::Transient(_) => ErrorCode::Unavailable,
+                    _ => ErrorCode::FailedPrecondition,
+                };
+                return Err(EffectError::permanent(
+                    ApiError::new(code, problem.code.as_str(), problem.hint.clone())
+                        .with_metadata("status", "ERROR"),
+                ));
+            }
+        };
+        let level = serde_json::to_value(observation.level).unwrap_or(Value::Null);
         let mut result = json!({
             "status": level.as_str().unwrap_or_default().to_uppercase(),
-            "summary": item.summary,
+            "summary": observation.summary,
         });
-        if let Some(problem) = &item.problem {
-            result["problem"] = json!({"code": problem_reason(problem.code), "hint": problem.hint});
+        result["latency_ms"] = json!(u64::try_from(probe.latency.as_millis()).unwrap_or(u64::MAX));
+        if let Some(problem) = &observation.problem {
+            result["problem"] = json!({"code": problem.code.as_str(), "hint": problem.hint});
         }
         Ok(object(result))
     }

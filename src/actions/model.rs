@@ -1,12 +1,16 @@
 //! An action as the service and the store see it.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::names::{ActionName, ConnectionName};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Serialized as the proto names without their prefix (`PENDING`), as the
+/// event log has always stored them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum ActionState {
     Pending,
     Running,

@@ -24,7 +24,7 @@ pub fn event(
     EventPayload::ActionProgress {
         action: action.to_string(),
         connection: connection.to_owned(),
-        state: state.as_str().to_uppercase(),
+        state,
         percent,
         message: message.to_owned(),
     }

@@ -95,13 +95,15 @@ pub fn list_from_proto(r: &pb::ListActionsRequest) -> Result<ListInput, ApiError
     })
 }
 
-fn state_to_proto(s: ActionState) -> pb::ActionState {
-    match s {
-        ActionState::Pending => pb::ActionState::Pending,
-        ActionState::Running => pb::ActionState::Running,
-        ActionState::Succeeded => pb::ActionState::Succeeded,
-        ActionState::Failed => pb::ActionState::Failed,
-        ActionState::Cancelled => pb::ActionState::Cancelled,
+impl From<ActionState> for pb::ActionState {
+    fn from(s: ActionState) -> Self {
+        match s {
+            ActionState::Pending => Self::Pending,
+            ActionState::Running => Self::Running,
+            ActionState::Succeeded => Self::Succeeded,
+            ActionState::Failed => Self::Failed,
+            ActionState::Cancelled => Self::Cancelled,
+        }
     }
 }
 
@@ -110,7 +112,7 @@ pub fn to_proto(a: &Action) -> pb::Action {
         name: a.name.to_string(),
         connection: a.connection.to_string(),
         action: a.action.clone(),
-        state: state_to_proto(a.state).into(),
+        state: pb::ActionState::from(a.state).into(),
         progress_percent: a.progress_percent,
         progress_message: a.progress_message.clone(),
         params: Some(json::json_to_struct(&a.params)),

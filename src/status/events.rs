@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::model::{ItemStatus, Level};
-use crate::names::{ConnectionName, ProjectId};
+use crate::{
+    actions::model::ActionState,
+    names::{ConnectionName, ProjectId},
+};
 
 /// One logged event. Item events carry the project's overall level and hash
 /// after the change, computed by the writer under the log lock.
@@ -24,7 +27,7 @@ pub enum EventPayload {
     ActionProgress {
         action: String,
         connection: String,
-        state: String,
+        state: ActionState,
         percent: i32,
         message: String,
     },

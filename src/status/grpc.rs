@@ -184,9 +184,9 @@ impl StatusService for StatusGrpc {
         }
         let result = match connection {
             Some(name) => {
-                let item = self.prober.probe_now(&name).await?;
+                let probe = self.prober.probe_now(&name).await?;
                 pb::refresh_status_response::Result::ConnectionStatus(views::item(
-                    &item,
+                    &probe.item,
                     role,
                     &self.catalog,
                 ))

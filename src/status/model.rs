@@ -42,6 +42,8 @@ pub enum ConfiguredReason {
     HiddenByPolicy,
 }
 
+/// What is wrong with a connection: the one vocabulary of the status's
+/// `problem.code`, an action's result and its error reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemCode {
@@ -52,6 +54,31 @@ pub enum ProblemCode {
     Unreachable,
     Misconfigured,
     Unknown,
+}
+
+impl ProblemCode {
+    pub const ALL: [Self; 7] = [
+        Self::OauthRevoked,
+        Self::Unauthorized,
+        Self::RateLimited,
+        Self::Timeout,
+        Self::Unreachable,
+        Self::Misconfigured,
+        Self::Unknown,
+    ];
+
+    /// The proto ProblemCode's name without its prefix, e.g. `TIMEOUT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OauthRevoked => "OAUTH_REVOKED",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Timeout => "TIMEOUT",
+            Self::Unreachable => "UNREACHABLE",
+            Self::Misconfigured => "MISCONFIGURED",
+            Self::Unknown => "UNKNOWN",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -3,14 +3,14 @@
 //! a timeout, and write the outcome (logging an event when it changed).
 
 use std::{
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use chrono::Utc;
 use deadpool_postgres::Pool;
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
@@ -64,7 +64,26 @@ pub struct Prober {
     http: reqwest::Client,
     config: Arc<ProberConfig>,
     permits: Arc<Semaphore>,
+    /// Every probe in flight, background and forced: shutdown waits for
+    /// them to write their results before it releases their leases.
+    in_flight: TaskTracker,
+    /// Set (under the lock) when shutdown begins: no probe starts after.
+    stopping: Arc<Mutex<bool>>,
 }
+
+/// A forced probe: what the provider answered now, and the item it left.
+#[derive(Debug, Clone)]
+pub struct LiveProbe {
+    /// The stored item after the probe (a stale fallback when it failed).
+    pub item: ItemStatus,
+    /// The provider's answer, never a cached one.
+    pub answer: Result<adapters::Observation, ProbeError>,
+    /// How long the provider took to give it.
+    pub latency: Duration,
+}
+
+/// How long a forced probe waits, at most, between tries for a busy lease.
+const LEASE_POLL_MAX: Duration = Duration::from_millis(200);
 
 impl Prober {
     pub fn new(
@@ -86,6 +105,8 @@ impl Prober {
             http,
             permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
             config: Arc::new(config),
+            in_flight: TaskTracker::new(),
+            stopping: Arc::new(Mutex::new(false)),
         }
     }
 
@@ -94,8 +115,29 @@ impl Prober {
         self.config.timeout * 2 + Duration::from_secs(5)
     }
 
+    /// Runs `job`'s probe as a task of its own, so a caller that goes away
+    /// never leaves a probe half done; `None` once shutdown has begun.
+    fn spawn_probe(
+        &self,
+        job: ProbeJob,
+        forced: bool,
+    ) -> Option<tokio::task::JoinHandle<Result<Probed, ApiError>>> {
+        let stopping = self
+            .stopping
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *stopping {
+            return None;
+        }
+        let prober = self.clone();
+        Some(
+            self.in_flight
+                .spawn(async move { prober.probe(job, forced).await }),
+        )
+    }
+
     /// Claims and probes due connections until `token` is cancelled, then
-    /// releases this replica's leases.
+    /// lets the probes in flight finish and releases this replica's leases.
     pub async fn run(self, token: CancellationToken) {
         let mut tick = tokio::time::interval(self.config.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -130,15 +172,46 @@ impl Prober {
                 let Ok(permit) = self.permits.clone().acquire_owned().await else {
                     break;
                 };
-                let prober = self.clone();
+                let name = job.name.clone();
+                let Some(probe) = self.spawn_probe(job, false) else {
+                    break;
+                };
                 tokio::spawn(async move {
-                    let name = job.name.clone();
-                    if let Err(e) = prober.probe(job).await {
-                        tracing::warn!(connection = %name, error = %e, "probe failed to complete");
+                    match probe.await {
+                        Ok(Err(e)) => {
+                            tracing::warn!(connection = %name, error = %e, "probe failed to complete");
+                        }
+                        Err(e) => {
+                            tracing::warn!(connection = %name, error = %e, "probe task failed")
+                        }
+                        Ok(Ok(_)) => {}
                     }
                     drop(permit);
                 });
             }
+        }
+        self.drain().await;
+    }
+
+    /// Shutdown: no new probes; the ones in flight write their results
+    /// (each is bounded by the probe timeout); then the leases go.
+    async fn drain(&self) {
+        {
+            let mut stopping = self
+                .stopping
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *stopping = true;
+            self.in_flight.close();
+        }
+        if tokio::time::timeout(self.lease(), self.in_flight.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                probes = self.in_flight.len(),
+                "probes still running at shutdown; their leases expire on their own"
+            );
         }
         let released = async {
             let client = self.pool.get().await?;
@@ -150,23 +223,71 @@ impl Prober {
         }
     }
 
-    /// Probes one connection now (RefreshStatus). ABORTED while another
-    /// replica's probe of it is running.
-    pub async fn probe_now(&self, name: &ConnectionName) -> Result<ItemStatus, ApiError> {
-        let client = self.pool.get().await.map_err(StoreError::from)?;
-        let job = store::probes::claim_now(&client, name, self.owner, self.lease()).await?;
-        drop(client);
-        let Some(job) = job else {
-            return Err(ApiError::new(
+    /// Probes one connection now (RefreshStatus), past an open circuit's
+    /// cool-down. ABORTED while another probe of it holds the lease.
+    pub async fn probe_now(&self, name: &ConnectionName) -> Result<LiveProbe, ApiError> {
+        match self.try_probe_now(name).await? {
+            Some(probe) => Ok(probe),
+            None => Err(ApiError::new(
                 ErrorCode::Aborted,
                 "PROBE_IN_PROGRESS",
                 format!("{name} is being probed right now; read its status shortly"),
-            ));
-        };
-        Ok(self.probe(job).await?.item)
+            )),
+        }
     }
 
-    async fn probe(&self, job: ProbeJob) -> Result<Outcome, ApiError> {
+    /// Like [`Self::probe_now`], but waits for a probe in flight to finish
+    /// and then runs its own (actions: waiting costs them no attempt). The
+    /// wait is bounded by the lease, which a dead holder's probe outlives.
+    pub async fn probe_when_free(&self, name: &ConnectionName) -> Result<LiveProbe, ApiError> {
+        let deadline = tokio::time::Instant::now() + self.lease() + Duration::from_secs(1);
+        let mut wait = Duration::from_millis(20);
+        loop {
+            if let Some(probe) = self.try_probe_now(name).await? {
+                return Ok(probe);
+            }
+            if tokio::time::Instant::now() + wait > deadline {
+                return Err(ApiError::unavailable(
+                    "PROBE_IN_PROGRESS",
+                    format!("{name} stayed busy with another probe"),
+                ));
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(LEASE_POLL_MAX);
+        }
+    }
+
+    /// `None` while the lease is held.
+    async fn try_probe_now(&self, name: &ConnectionName) -> Result<Option<LiveProbe>, ApiError> {
+        let client = self.pool.get().await.map_err(StoreError::from)?;
+        let Some(job) = store::probes::claim_now(&client, name, self.owner, self.lease()).await?
+        else {
+            if !store::probes::defer_background(&client, name, LEASE_POLL_MAX * 2).await? {
+                return Err(ApiError::not_found(name));
+            }
+            return Ok(None);
+        };
+        drop(client);
+        let probe = self.spawn_probe(job, true).ok_or_else(|| {
+            ApiError::unavailable("SHUTTING_DOWN", "this replica is shutting down")
+        })?;
+        let probed = probe
+            .await
+            .map_err(|e| ApiError::internal("probe task failed", e))??;
+        let Some((answer, latency)) = probed.answer else {
+            return Err(ApiError::internal(
+                "a forced probe did not run",
+                name.to_string(),
+            ));
+        };
+        Ok(Some(LiveProbe {
+            item: probed.outcome.item,
+            answer,
+            latency,
+        }))
+    }
+
+    async fn probe(&self, job: ProbeJob, forced: bool) -> Result<Probed, ApiError> {
         let span = tracing::info_span!(
             "probe",
             project = %job.name.project,
@@ -175,17 +296,22 @@ impl Prober {
             latency_ms = tracing::field::Empty,
             circuit = tracing::field::Empty,
         );
-        self.probe_inner(job).instrument(span).await
+        self.probe_inner(job, forced).instrument(span).await
     }
 
-    async fn probe_inner(&self, job: ProbeJob) -> Result<Outcome, ApiError> {
+    async fn probe_inner(&self, job: ProbeJob, forced: bool) -> Result<Probed, ApiError> {
         let now = Utc::now();
         let started = Instant::now();
         let policy = &self.config.policy;
-        let outcome = match circuit::admit(&job, policy, now) {
+        // A forced probe is the trial an open circuit waits for.
+        let admitted = match circuit::admit(&job, policy, now) {
+            Err(_) if forced => Ok(Circuit::HalfOpen),
+            other => other,
+        };
+        let (outcome, answer) = match admitted {
             Err(reopen) => {
                 // Still cooling down: keep everything, come back later.
-                Outcome {
+                let kept = Outcome {
                     item: job.item.clone(),
                     last_good: None,
                     consecutive_failures: job.consecutive_failures,
@@ -193,7 +319,8 @@ impl Prober {
                     circuit_opened_at: job.circuit_opened_at,
                     next_probe_at: reopen,
                     changed: false,
-                }
+                };
+                (kept, None)
             }
             Ok(running) => {
                 let mut job = job.clone();
@@ -202,9 +329,10 @@ impl Prober {
                     job.item = self.show_half_open(&job).await?;
                 }
                 let probe_started = Instant::now();
-                let result = self.run_adapter(&job).await?;
+                let answer = self.run_adapter(&job).await?;
                 let latency = probe_started.elapsed();
-                circuit::apply(&job, running, result, latency, policy, now)
+                let outcome = circuit::apply(&job, running, answer.clone(), latency, policy, now);
+                (outcome, Some((answer, latency)))
             }
         };
         let span = tracing::Span::current();
@@ -215,7 +343,7 @@ impl Prober {
         let kept = store::probes::finish_probe(
             &tx,
             &job.name,
-            self.owner,
+            job.lease,
             &ProbeRecord {
                 item: &outcome.item,
                 last_good: outcome.last_good.as_ref(),
@@ -230,11 +358,16 @@ impl Prober {
         tx.commit().await.map_err(StoreError::from)?;
         if !kept {
             tracing::warn!("the probe outlived its lease; its result was dropped");
-        } else if outcome.changed {
+            return Err(ApiError::unavailable(
+                "PROBE_LEASE_LOST",
+                "the probe outlived its lease; its result was not stored",
+            ));
+        }
+        if outcome.changed {
             tracing::info!(level = ?outcome.item.level, "status changed");
             self.bus.wake();
         }
-        Ok(outcome)
+        Ok(Probed { outcome, answer })
     }
 
     /// Shows the trial probe while it runs: the item's circuit is half-open.
@@ -313,4 +446,11 @@ impl Prober {
         });
         Ok(result)
     }
+}
+
+/// A finished probe: what it stored, and the provider's answer when the
+/// provider was asked (an open circuit's cool-down asks nothing).
+struct Probed {
+    outcome: Outcome,
+    answer: Option<(Result<adapters::Observation, ProbeError>, Duration)>,
 }

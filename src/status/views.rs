@@ -169,3 +169,18 @@ pub fn envelope(
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_codes_speak_the_proto_enum_names() {
+        for code in ProblemCode::ALL {
+            assert_eq!(
+                problem_code(code).as_str_name(),
+                format!("PROBLEM_CODE_{}", code.as_str())
+            );
+        }
+    }
+}

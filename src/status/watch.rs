@@ -260,7 +260,7 @@ fn convert(s: &State, event: &StoredEvent) -> pb::StatusUpdate {
         } => Event::ActionProgress(pb::ActionProgress {
             action: action.clone(),
             connection: connection.clone(),
-            state: state.clone(),
+            state: pb::ActionState::from(*state).into(),
             percent: *percent,
             message: message.clone(),
         }),

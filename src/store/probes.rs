@@ -1,5 +1,6 @@
-//! SQL for the probe side of `connection_status`: leases, so two replicas
-//! never probe one connection at once, and what a finished probe writes.
+//! SQL for the probe side of `connection_status`: leases, so no connection
+//! is probed twice at once (across replicas or within one), and what a
+//! finished probe writes.
 
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ use crate::{
 /// A connection a replica holds the probe lease of.
 #[derive(Debug, Clone)]
 pub struct ProbeJob {
+    /// This claim's lease: the fence of the result's write.
+    pub lease: Uuid,
     pub name: ConnectionName,
     pub type_id: TypeId,
     pub settings: serde_json::Map<String, serde_json::Value>,
@@ -35,7 +38,7 @@ pub struct ProbeJob {
     pub circuit_opened_at: Option<DateTime<Utc>>,
 }
 
-const JOB_COLUMNS: &str = "s.project, s.id, c.type_id, c.settings, s.item, s.last_good, \
+const JOB_COLUMNS: &str = "s.lease_id, s.project, s.id, c.type_id, c.settings, s.item, s.last_good, \
                            s.consecutive_failures, s.circuit, s.circuit_opened_at";
 
 fn job_from(row: &Row) -> Result<ProbeJob, StoreError> {
@@ -48,6 +51,7 @@ fn job_from(row: &Row) -> Result<ProbeJob, StoreError> {
     let last_good: Option<serde_json::Value> = row.try_get("last_good")?;
     let circuit: String = row.try_get("circuit")?;
     Ok(ProbeJob {
+        lease: row.try_get("lease_id")?,
         name: ConnectionName::parse(&format!("projects/{project}/connections/{id}"))
             .map_err(|e| StoreError::corrupt("status row name", e))?,
         type_id: TypeId::parse(&type_id).map_err(|e| StoreError::corrupt("connection type", e))?,
@@ -73,8 +77,9 @@ pub async fn claim_due(
            JOIN connections c ON c.project = s.project AND c.id = s.id \
            WHERE c.state = 'active' AND s.next_probe_at <= now() \
              AND (s.lease_expires_at IS NULL OR s.lease_expires_at < now()) \
+             AND (s.forced_probe_waiting_until IS NULL OR s.forced_probe_waiting_until < now()) \
            ORDER BY s.next_probe_at LIMIT $3 FOR UPDATE OF s SKIP LOCKED) \
-         UPDATE connection_status s SET lease_owner = $1, \
+         UPDATE connection_status s SET lease_owner = $1, lease_id = gen_random_uuid(), \
            lease_expires_at = now() + $2 * interval '1 second' \
          FROM due, connections c \
          WHERE s.project = due.project AND s.id = due.id AND c.project = s.project AND c.id = s.id \
@@ -84,8 +89,8 @@ pub async fn claim_due(
     rows.iter().map(job_from).collect()
 }
 
-/// Takes one connection's lease now, due or not; `None` while another
-/// replica holds it (or the connection is gone).
+/// Takes one connection's lease now, due or not; `None` while any probe of
+/// it holds the lease, this replica's own included (or it is gone).
 pub async fn claim_now(
     client: &impl GenericClient,
     name: &ConnectionName,
@@ -93,11 +98,11 @@ pub async fn claim_now(
     lease: Duration,
 ) -> Result<Option<ProbeJob>, StoreError> {
     let sql = format!(
-        "UPDATE connection_status s SET lease_owner = $3, \
+        "UPDATE connection_status s SET lease_owner = $3, lease_id = gen_random_uuid(), \
            lease_expires_at = now() + $4 * interval '1 second' \
          FROM connections c \
          WHERE s.project = $1 AND s.id = $2 AND c.project = s.project AND c.id = s.id \
-           AND (s.lease_expires_at IS NULL OR s.lease_expires_at < now() OR s.lease_owner = $3) \
+           AND (s.lease_expires_at IS NULL OR s.lease_expires_at < now()) \
          RETURNING {JOB_COLUMNS}"
     );
     let row = super::query_opt(
@@ -114,6 +119,25 @@ pub async fn claim_now(
     row.as_ref().map(job_from).transpose()
 }
 
+/// Holds background probes of a connection off for `by`, so a forced
+/// probe waiting for its lease is not starved by them (each poll of the
+/// waiter renews it). False when the connection is gone.
+pub async fn defer_background(
+    client: &impl GenericClient,
+    name: &ConnectionName,
+    by: Duration,
+) -> Result<bool, StoreError> {
+    let n = execute(
+        client,
+        "UPDATE connection_status SET \
+           forced_probe_waiting_until = now() + $3 * interval '1 second' \
+         WHERE project = $1 AND id = $2",
+        &[&name.project.as_str(), &name.id.as_str(), &by.as_secs_f64()],
+    )
+    .await?;
+    Ok(n == 1)
+}
+
 /// What a finished probe writes.
 pub struct ProbeRecord<'a> {
     pub item: &'a ItemStatus,
@@ -126,13 +150,13 @@ pub struct ProbeRecord<'a> {
     pub changed: bool,
 }
 
-/// Saves a probe's result and releases the lease, if `owner` still holds
-/// it; `false` when the lease was lost (the result is dropped). Call inside
-/// a transaction.
+/// Saves a probe's result and releases the lease, if the claim `lease`
+/// still holds it; `false` when the lease was lost (the result is dropped).
+/// Call inside a transaction.
 pub async fn finish_probe(
     client: &impl GenericClient,
     name: &ConnectionName,
-    owner: Uuid,
+    lease: Uuid,
     r: &ProbeRecord<'_>,
 ) -> Result<bool, StoreError> {
     let last_good = r.last_good.map(|g| json(g, "status item")).transpose()?;
@@ -143,12 +167,12 @@ pub async fn finish_probe(
         client,
         "UPDATE connection_status SET item = $4, last_good = coalesce($5, last_good), \
          consecutive_failures = $6, circuit = $7, circuit_opened_at = $8, next_probe_at = $9, \
-         lease_owner = NULL, lease_expires_at = NULL \
-         WHERE project = $1 AND id = $2 AND lease_owner = $3",
+         lease_owner = NULL, lease_id = NULL, lease_expires_at = NULL \
+         WHERE project = $1 AND id = $2 AND lease_id = $3",
         &[
             &name.project.as_str(),
             &name.id.as_str(),
-            &owner,
+            &lease,
             &json(r.item, "status item")?,
             &last_good,
             &r.consecutive_failures,
@@ -181,8 +205,8 @@ pub async fn finish_probe(
 pub async fn release_leases(client: &impl GenericClient, owner: Uuid) -> Result<u64, StoreError> {
     execute(
         client,
-        "UPDATE connection_status SET lease_owner = NULL, lease_expires_at = NULL \
-         WHERE lease_owner = $1",
+        "UPDATE connection_status SET lease_owner = NULL, lease_id = NULL, \
+         lease_expires_at = NULL WHERE lease_owner = $1",
         &[&owner],
     )
     .await

@@ -146,15 +146,16 @@ async fn an_action_starts_pending_runs_once_and_reports_progress_on_the_watch() 
         Some("Bearer ghp_test")
     );
 
+    // The same ActionState enum as Action.state.
     let mut states = Vec::new();
-    while states.last().map(String::as_str) != Some("SUCCEEDED") {
+    while states.last() != Some(&ActionState::Succeeded) {
         if let Some(Event::ActionProgress(p)) = next_event(&mut stream).await.event {
             assert_eq!(p.action, started.name);
-            states.push(p.state);
+            states.push(p.state());
         }
     }
-    assert_eq!(states.first().map(String::as_str), Some("PENDING"));
-    assert!(states.contains(&"RUNNING".to_owned()), "{states:?}");
+    assert_eq!(states.first(), Some(&ActionState::Pending));
+    assert!(states.contains(&ActionState::Running), "{states:?}");
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@ mod helpers;
 mod logged_server;
 mod migrations;
 mod oauth;
+mod probe_actions;
 mod probes;
 mod rate_limits;
 mod reflection;

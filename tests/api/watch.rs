@@ -85,7 +85,7 @@ async fn log_progress_in(app: &TestApp, project: &str, count: i32, per_transacti
                 &EventPayload::ActionProgress {
                     action: "projects/acme/actions/a1".into(),
                     connection: "projects/acme/connections/web".into(),
-                    state: "RUNNING".into(),
+                    state: patchbay::actions::model::ActionState::Running,
                     percent,
                     message: format!("step {percent}"),
                 },
