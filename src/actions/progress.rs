@@ -30,6 +30,11 @@ pub fn event(
     }
 }
 
+/// Whether `payload` is progress of the action `name`.
+pub fn is_about(payload: &EventPayload, name: &ActionName) -> bool {
+    matches!(payload, EventPayload::ActionProgress { action, .. } if *action == name.to_string())
+}
+
 /// One claimed attempt's writer.
 #[derive(Clone)]
 pub struct Progress {

@@ -199,6 +199,10 @@ impl Actions {
         Ok((actions, next))
     }
 
+    /// Cancels a pending action at once. A running one is asked to stop
+    /// (its worker hears of it through the event log, on any replica) and
+    /// the answer waits for the outcome: CANCELLED when the effect was
+    /// stopped in time, FAILED_PRECONDITION when it had already finished.
     pub async fn cancel(&self, caller: &Caller, name: &ActionName) -> Result<Action, ApiError> {
         caller.require(&name.project, Role::Viewer)?;
         let mut client = self.pool.get().await.map_err(StoreError::from)?;
@@ -210,30 +214,84 @@ impl Actions {
             .required_role(&client, &existing.connection, &existing.action)
             .await?;
         caller.require(&name.project, min_role)?;
+        // Before the request is written, so the outcome cannot be missed.
+        let mut events = self.bus.subscribe(&name.project);
         let tx = client.transaction().await.map_err(StoreError::from)?;
         let Some(action) = store::actions::cancel(&tx, name).await? else {
-            return Err(ApiError::new(
-                ErrorCode::FailedPrecondition,
-                "ACTION_FINISHED",
-                format!("{name} has already finished"),
-            )
-            .with_metadata("state", existing.state.as_str().to_uppercase()));
+            return Err(finished(name, existing.state));
         };
-        if action.state == ActionState::Cancelled {
-            let payload = progress::event(
-                &action.name,
-                &action.connection.to_string(),
-                ActionState::Cancelled,
-                action.progress_percent,
-                "cancelled",
-            );
-            store::status::append(&tx, &name.project, &payload).await?;
-        }
+        let message = match action.state {
+            ActionState::Cancelled => "cancelled",
+            _ => "cancel requested",
+        };
+        let payload = progress::event(
+            &action.name,
+            &action.connection.to_string(),
+            action.state,
+            action.progress_percent,
+            message,
+        );
+        store::status::append(&tx, &name.project, &payload).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.bus.wake();
-        tracing::info!(action = %name, by = caller.subject(), "action cancelled");
-        Ok(action)
+        tracing::info!(action = %name, by = caller.subject(), "{message}");
+        if action.state == ActionState::Cancelled {
+            return Ok(action);
+        }
+        drop(client);
+        let outcome = self.wait_for_end(name, &mut events).await?;
+        match outcome.state {
+            ActionState::Cancelled => Ok(outcome),
+            ActionState::Succeeded | ActionState::Failed => Err(finished(name, outcome.state)),
+            // Its worker neither stopped nor finished in time (it may be
+            // gone: the next claim sees the request and cancels it).
+            ActionState::Pending | ActionState::Running => Ok(outcome),
+        }
     }
+
+    /// The action once it has ended, or as it is after a worker's lease
+    /// (the longest a live worker takes to hear of the cancel, or a dead
+    /// one's action to be claimed again).
+    async fn wait_for_end(
+        &self,
+        name: &ActionName,
+        events: &mut tokio::sync::broadcast::Receiver<Arc<crate::status::bus::BusEvent>>,
+    ) -> Result<Action, ApiError> {
+        let deadline = tokio::time::Instant::now() + self.config.lease * 2;
+        loop {
+            let client = self.pool.get().await.map_err(StoreError::from)?;
+            let action = store::actions::get(&client, name)
+                .await?
+                .ok_or_else(|| ApiError::not_found(name))?;
+            drop(client);
+            if action.state.is_final() || tokio::time::Instant::now() >= deadline {
+                return Ok(action);
+            }
+            // Wake on this action's next event; re-read at least every second.
+            let next = async {
+                loop {
+                    match events.recv().await {
+                        Ok(event) if progress::is_about(&event.event.payload, name) => return,
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), next).await;
+        }
+    }
+}
+
+fn finished(name: &ActionName, state: ActionState) -> ApiError {
+    ApiError::new(
+        ErrorCode::FailedPrecondition,
+        "ACTION_FINISHED",
+        format!("{name} has already finished"),
+    )
+    .with_metadata("state", state.as_str().to_uppercase())
 }
 
 fn rate_limited(

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use deadpool_postgres::Pool;
 use serde_json::Map;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -16,12 +16,12 @@ use super::{
     ActionConfig, Wake,
     effects::{EffectError, Effects},
     model::{Action, ActionState},
-    progress::Progress,
+    progress::{self, Progress},
 };
 use crate::{
     backoff::backoff,
     error::{ApiError, ErrorCode},
-    status::bus::EventBus,
+    status::bus::{BusEvent, EventBus},
     store::{
         self, StoreError,
         action_queue::{Finish, Lease},
@@ -233,6 +233,7 @@ impl Workers {
         let (interrupt_tx, interrupt_rx) = oneshot::channel();
         let heartbeat = tokio::spawn(heartbeat(
             self.pool.clone(),
+            self.bus.subscribe(&action.name.project),
             action.name.clone(),
             Lease {
                 owner: self.owner,
@@ -252,18 +253,33 @@ impl Workers {
     }
 }
 
-/// Extends the lease every third of its length; reports a cancel request
-/// or a lost lease.
+/// Extends the lease every third of its length, and at once when the
+/// action's progress is logged (CancelAction logs its request, from any
+/// replica); reports a cancel request or a lost lease.
 async fn heartbeat(
     pool: Pool,
+    mut events: broadcast::Receiver<Arc<BusEvent>>,
     name: crate::names::ActionName,
     lease: Lease,
     duration: Duration,
     interrupt: oneshot::Sender<Interrupt>,
 ) {
     let period = duration / 3;
+    let mut next_beat = tokio::time::Instant::now() + period;
     loop {
-        tokio::time::sleep(period).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(next_beat) => {}
+            event = events.recv() => match event {
+                Ok(event) if progress::is_about(&event.event.payload, &name) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Closed) => {
+                    // No more events: beat on the clock alone.
+                    tokio::time::sleep_until(next_beat).await;
+                }
+            },
+        }
+        next_beat = tokio::time::Instant::now() + period;
         let beat = async {
             let client = pool.get().await?;
             store::action_queue::heartbeat(&client, &name, lease, duration).await

@@ -197,7 +197,7 @@ pub async fn release(client: &impl GenericClient, owner: Uuid) -> Result<u64, St
     execute(
         client,
         "UPDATE actions SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL, \
-         attempts = greatest(attempts - 1, 0), next_attempt_at = now() \
+         next_attempt_at = now() \
          WHERE lease_owner = $1 AND state = 'running'",
         &[&owner],
     )

@@ -1,5 +1,6 @@
 //! A worker killed mid-action: its lease expires and another replica
-//! completes the action exactly once.
+//! completes the action exactly once; one stopped cleanly mid-action
+//! counts the attempt it gave back.
 
 use std::{collections::HashMap, net::TcpListener, process::Stdio, time::Duration};
 
@@ -16,11 +17,12 @@ use patchbay::{
 use serde_json::json;
 
 use crate::{
-    actions::{DISPATCH, fast_actions, provider_status, start_request, wait_state},
+    actions::{DISPATCH, fast_actions, owner, provider_status, start_request, wait_state},
     connections::create_request,
     database::{conninfo, fresh_database},
     fakes::{FakeProvider, Reply},
-    helpers::{TestOptions, spawn_app_with},
+    helpers::{TestOptions, random_secret, spawn_app_with},
+    status::active_github,
 };
 
 fn free_port() -> std::net::SocketAddr {
@@ -176,4 +178,39 @@ async fn a_worker_killed_mid_action_is_replaced_and_the_action_completes_once() 
         .expect("count")
         .get(0);
     assert_eq!(succeeded, 1, "completed exactly once");
+}
+
+/// An attempt interrupted by a clean shutdown still counts: the effect ran
+/// (or began) and will run again, and `attempts` says so.
+#[tokio::test]
+async fn an_attempt_interrupted_by_shutdown_is_counted() {
+    let fake = FakeProvider::start().await;
+    fake.set(DISPATCH, Reply::status(204).delayed(Duration::from_secs(2)));
+    let keys = random_secret();
+    let keyring = std::sync::Arc::new(Keyring::generate("shared"));
+    let options = |database| TestOptions {
+        database,
+        keys: Some(keys.clone()),
+        keyring: Some(keyring.clone()),
+        status: provider_status(&fake),
+        actions: fast_actions(),
+        ..TestOptions::default()
+    };
+    let first = spawn_app_with(options(None)).await;
+    active_github(&first, "web").await;
+    let started = first
+        .actions(Some(&owner(&first)))
+        .start_action(start_request("web", "push", json!({})))
+        .await
+        .expect("start")
+        .into_inner();
+    while fake.hits_on(DISPATCH) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let database = first.database.clone();
+    first.stop().await.expect("a clean stop");
+    let second = spawn_app_with(options(Some(database))).await;
+    let done = wait_state(&second, &started.name, ActionState::Succeeded).await;
+    assert_eq!(fake.hits_on(DISPATCH), 2, "the effect ran twice");
+    assert_eq!(done.attempts, 2, "and both attempts are counted");
 }

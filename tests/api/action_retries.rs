@@ -58,12 +58,15 @@ async fn cancel_stops_pending_and_running_actions_and_refuses_finished_ones() {
         "a pending action stops at once"
     );
 
-    actions
+    // The answer waits for the worker to stop the effect.
+    let answered = actions
         .cancel_action(CancelActionRequest {
             name: running.name.clone(),
         })
         .await
-        .expect("cancel running");
+        .expect("cancel running")
+        .into_inner();
+    assert_eq!(state(&answered), ActionState::Cancelled, "{answered:#?}");
     let stopped = wait_state(&app, &running.name, ActionState::Cancelled).await;
     assert!(stopped.end_time.is_some());
 
@@ -81,6 +84,65 @@ async fn cancel_stops_pending_and_running_actions_and_refuses_finished_ones() {
     assert_error(denied, Code::PermissionDenied, "ROLE_INSUFFICIENT");
     // The pulled-from-the-queue action never reached the provider.
     assert_eq!(fake.seen().iter().filter(|s| s.path == DISPATCH).count(), 1);
+}
+
+#[tokio::test]
+async fn a_running_cancel_stops_the_effect_promptly_and_a_late_one_is_refused() {
+    let fake = FakeProvider::start().await;
+    // Longer than the test waits, far shorter than a 30 s lease's heartbeat.
+    fake.set(DISPATCH, Reply::status(204).delayed(Duration::from_secs(8)));
+    let app = app_with(
+        &fake,
+        ActionConfig {
+            lease: Duration::from_secs(30),
+            ..fast_actions()
+        },
+    )
+    .await;
+    let mut actions = app.actions(Some(&owner(&app)));
+    let running = actions
+        .start_action(start_request("web", "push", json!({})))
+        .await
+        .expect("start")
+        .into_inner();
+    wait_state(&app, &running.name, ActionState::Running).await;
+    let asked = tokio::time::Instant::now();
+    let answered = actions
+        .cancel_action(CancelActionRequest {
+            name: running.name.clone(),
+        })
+        .await
+        .expect("cancel")
+        .into_inner();
+    assert_eq!(state(&answered), ActionState::Cancelled, "{answered:#?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(8),
+        "stopped before the effect could finish"
+    );
+
+    // One that arrives after the effect completed is refused, saying so.
+    fake.set(DISPATCH, Reply::status(204));
+    let done = actions
+        .start_action(start_request("web", "push", json!({})))
+        .await
+        .expect("start")
+        .into_inner();
+    wait_state(&app, &done.name, ActionState::Succeeded).await;
+    let late = assert_error(
+        actions
+            .cancel_action(CancelActionRequest { name: done.name })
+            .await,
+        Code::FailedPrecondition,
+        "ACTION_FINISHED",
+    );
+    use tonic_types::StatusExt as _;
+    assert_eq!(
+        late.get_error_details()
+            .error_info()
+            .and_then(|i| i.metadata.get("state").cloned())
+            .as_deref(),
+        Some("SUCCEEDED")
+    );
 }
 
 #[tokio::test]
