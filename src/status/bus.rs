@@ -7,7 +7,7 @@ use std::{
     collections::HashMap,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicBool, AtomicI64, Ordering},
     },
     time::Duration,
 };
@@ -51,6 +51,9 @@ pub struct EventBus {
     /// Every event up to this seq has been sent to its channel.
     published: Arc<AtomicI64>,
     wake: Arc<Notify>,
+    /// Whether the last read of the log worked: while it fails, reads are
+    /// served from memory and say they may be stale.
+    following: Arc<AtomicBool>,
 }
 
 pub struct BusOptions {
@@ -69,7 +72,13 @@ impl EventBus {
             capacity: capacity.max(1),
             published: Arc::default(),
             wake: Arc::new(Notify::new()),
+            following: Arc::default(),
         }
+    }
+
+    /// False while this replica cannot read the event log (or has not yet).
+    pub fn following(&self) -> bool {
+        self.following.load(Ordering::Acquire)
     }
 
     /// The live feed of one project's events.
@@ -137,9 +146,15 @@ impl EventBus {
                 self.load().await
             };
             match result {
-                Ok(()) => loaded = true,
+                Ok(()) => {
+                    loaded = true;
+                    if !self.following.swap(true, Ordering::AcqRel) {
+                        tracing::info!("following the event log");
+                    }
+                }
                 Err(e) => {
-                    tracing::warn!(error = %crate::error::ErrorChain(&e), "reading the event log failed; retrying")
+                    self.following.store(false, Ordering::Release);
+                    tracing::warn!(error = %crate::error::ErrorChain(&e), "reading the event log failed; serving status from memory, marked stale");
                 }
             }
             tokio::select! {
@@ -159,6 +174,7 @@ impl EventBus {
         tracing::debug!(items = items.len(), head, "status cache loaded");
         self.cache.reset(items, head);
         self.published.store(head, Ordering::Release);
+        self.following.store(true, Ordering::Release);
         Ok(())
     }
 

@@ -105,7 +105,7 @@ impl StatusService for StatusGrpc {
         let types = self.include_types(&r.include_types).await?;
         let (status, seq) = self.bus.cache().project(&project);
         if !r.if_none_match.is_empty() && r.if_none_match == status.hash {
-            let not_modified = views::envelope(
+            let mut not_modified = views::envelope(
                 &project,
                 &status,
                 seq,
@@ -114,6 +114,7 @@ impl StatusService for StatusGrpc {
                 &self.catalog,
                 &r.if_none_match,
             );
+            not_modified.stale = !self.bus.following();
             return Ok(Response::new(not_modified));
         }
         // Built and encoded once per change; `seq` is the only fresh field.
@@ -122,11 +123,12 @@ impl StatusService for StatusGrpc {
             role,
             include_types: &types,
         };
-        let envelope = self
-            .envelopes
-            .get_or_build(&audience, &status, &self.catalog, seq, || {
-                views::envelope(&project, &status, seq, role, &types, &self.catalog, "")
-            });
+        let mut envelope =
+            self.envelopes
+                .get_or_build(&audience, &status, &self.catalog, seq, || {
+                    views::envelope(&project, &status, seq, role, &types, &self.catalog, "")
+                });
+        envelope.stale = !self.bus.following();
         Ok(Response::new(envelope))
     }
 
@@ -141,7 +143,10 @@ impl StatusService for StatusGrpc {
         let item = status
             .item(&name)
             .ok_or_else(|| ApiError::not_found(&name))?;
-        Ok(Response::new(views::item(item, role, &self.catalog)))
+        let mut item = views::item(item, role, &self.catalog);
+        // From memory while the log cannot be followed: it may be old.
+        item.stale |= !self.bus.following();
+        Ok(Response::new(item))
     }
 
     async fn refresh_status(

@@ -144,6 +144,7 @@ pub fn envelope(
         render_hash: status.render_hash.clone(),
         not_modified: false,
         seq,
+        stale: false,
         pre_encoded: None,
     };
     if !if_none_match.is_empty() && if_none_match == status.hash {

@@ -22,8 +22,9 @@ pub struct StatusEnvelope {
     pub render_hash: String,
     pub not_modified: bool,
     pub seq: i64,
+    pub stale: bool,
     /// Fields 1 to 6 already encoded (server side only); when set, the
-    /// fields above but `seq` are not consulted.
+    /// fields above but `seq` and `stale` are not consulted.
     pub pre_encoded: Option<Bytes>,
 }
 
@@ -33,6 +34,7 @@ impl StatusEnvelope {
     pub fn pre_encode(&self) -> Bytes {
         let fields = Self {
             seq: 0,
+            stale: false,
             pre_encoded: None,
             ..self.clone()
         };
@@ -66,6 +68,9 @@ impl Message for StatusEnvelope {
         if self.seq != 0 {
             encoding::int64::encode(7, &self.seq, buf);
         }
+        if self.stale {
+            encoding::bool::encode(8, &self.stale, buf);
+        }
     }
 
     fn merge_field(
@@ -83,6 +88,7 @@ impl Message for StatusEnvelope {
             5 => encoding::string::merge(wire_type, &mut self.render_hash, buf, ctx),
             6 => encoding::bool::merge(wire_type, &mut self.not_modified, buf, ctx),
             7 => encoding::int64::merge(wire_type, &mut self.seq, buf, ctx),
+            8 => encoding::bool::merge(wire_type, &mut self.stale, buf, ctx),
             _ => encoding::skip_field(wire_type, tag, buf, ctx),
         }
     }
@@ -124,6 +130,11 @@ impl Message for StatusEnvelope {
             } else {
                 encoding::int64::encoded_len(7, &self.seq)
             }
+            + if self.stale {
+                encoding::bool::encoded_len(8, &self.stale)
+            } else {
+                0
+            }
     }
 
     fn clear(&mut self) {
@@ -149,10 +160,12 @@ mod tests {
             render_hash: "r".into(),
             not_modified: false,
             seq: 42,
+            stale: true,
             pre_encoded: None,
         };
         let cached = StatusEnvelope {
             seq: 42,
+            stale: true,
             pre_encoded: Some(envelope.pre_encode()),
             ..Default::default()
         };

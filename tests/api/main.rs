@@ -34,6 +34,7 @@ mod secrets;
 mod secrets_on_failure;
 mod status;
 mod status_hash;
+mod status_outage;
 mod template_lifecycle;
 mod templates;
 mod undecodable;
