@@ -250,6 +250,8 @@ impl std::error::Error for ApiError {
 impl From<ApiError> for tonic::Status {
     fn from(err: ApiError) -> Self {
         err.log_if_internal();
+        // The RPC's span carries the reason to the line logging its failure.
+        tracing::Span::current().record("reason", err.0.reason);
         let mut details = ErrorDetails::new();
         details.set_error_info(err.0.reason, ERROR_DOMAIN, err.0.metadata.clone());
         if !err.0.violations.is_empty() {

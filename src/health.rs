@@ -1,5 +1,5 @@
 //! Liveness and readiness: the database check behind `grpc.health.v1` and
-//! `/readyz`, and the span every RPC runs in.
+//! `/readyz`.
 
 use std::{
     sync::{
@@ -105,14 +105,4 @@ impl HealthMonitor {
             self.reporter.set_service_status(name, status).await;
         }
     }
-}
-
-/// The span each RPC runs in; handlers fill in `user` and `project`.
-pub fn rpc_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
-    tracing::info_span!(
-        "rpc",
-        method = %request.uri().path(),
-        user = tracing::field::Empty,
-        project = tracing::field::Empty,
-    )
 }

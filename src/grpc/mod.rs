@@ -5,6 +5,7 @@
 use std::future::Future;
 
 mod limits;
+mod rpc_log;
 mod undecodable;
 
 use axum::{body::Body, http::Request};
@@ -20,7 +21,7 @@ use self::limits::{CallerOrPeer, Peer, refuse};
 use crate::{
     auth::Authenticator,
     coalesced_writes::CoalescedWrites,
-    health, proto,
+    proto,
     rate_limit::{self, RateLimit},
 };
 
@@ -112,7 +113,11 @@ pub fn serve(
         .accept_http1(true)
         // Watch-heavy clients multiplex many streams on few connections.
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
-        .layer(TraceLayer::new_for_grpc().make_span_with(health::rpc_span))
+        .layer(
+            TraceLayer::new_for_grpc()
+                .make_span_with(rpc_log::rpc_span)
+                .on_failure(rpc_log::log_failure),
+        )
         .layer(tonic_web::GrpcWebLayer::new())
         // Innermost, so it sees native gRPC statuses.
         .layer(MapResponseLayer::new(undecodable::as_client_error))

@@ -23,6 +23,7 @@ mod fakes;
 mod health;
 mod helpers;
 mod logged_server;
+mod logging;
 mod migrations;
 mod oauth;
 mod probe_actions;
