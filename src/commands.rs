@@ -58,9 +58,9 @@ pub enum CommandError {
 /// `patchbay serve`.
 pub async fn serve(args: Box<ServeArgs>) -> Result<(), CommandError> {
     let keys = KeySource::resolve(&args.auth, &args.database.data_dir.data_dir)?;
-    if let Some(file) = keys.dev_secret_file() {
+    if let Some(dev) = keys.dev_secret() {
         tracing::warn!(
-            file = %file.display(),
+            file = %dev.file.display(),
             "no JWT key configured: using a generated development secret; mint tokens with `patchbay token`"
         );
     }
@@ -175,6 +175,24 @@ pub fn token(args: TokenArgs) -> Result<(), CommandError> {
         args.auth.jwt_audience.clone(),
     )?;
     let token = minter.mint(&args.sub, &args.projects, args.admin, args.ttl)?;
+    // Which secret signed it, never the secret: a server with another one
+    // refuses the token with TOKEN_SIGNATURE_INVALID.
+    match keys.dev_secret() {
+        Some(dev) if dev.created => eprintln!(
+            "warning: {} held no development secret, so a new one was generated in {}; \
+             only a server started with --data-dir {} accepts this token (pass the \
+             server's --data-dir, or set PATCHBAY_JWT_SECRET for both)",
+            args.data_dir.data_dir.display(),
+            dev.file.display(),
+            args.data_dir.data_dir.display(),
+        ),
+        Some(dev) => eprintln!(
+            "signed with the development secret in {}, as `patchbay serve --data-dir {}` uses",
+            dev.file.display(),
+            args.data_dir.data_dir.display(),
+        ),
+        None => eprintln!("signed with the HS256 secret of --jwt-secret (PATCHBAY_JWT_SECRET)"),
+    }
     println!("{token}");
     Ok(())
 }

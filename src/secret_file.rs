@@ -11,8 +11,16 @@ use std::{
 /// Reads the secret at `path`, or creates it (mode 0600) with `generate`.
 /// When two processes race, one creates it and the other reads its value.
 pub fn load_or_create(path: &Path, generate: impl FnOnce() -> String) -> io::Result<String> {
+    load_or_create_telling(path, generate).map(|(secret, _)| secret)
+}
+
+/// Like [`load_or_create`]; also says whether this call created it.
+pub fn load_or_create_telling(
+    path: &Path,
+    generate: impl FnOnce() -> String,
+) -> io::Result<(String, bool)> {
     match fs::read_to_string(path) {
-        Ok(existing) => return Ok(existing.trim().to_owned()),
+        Ok(existing) => return Ok((existing.trim().to_owned(), false)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
@@ -30,10 +38,10 @@ pub fn load_or_create(path: &Path, generate: impl FnOnce() -> String) -> io::Res
         Ok(mut file) => {
             file.write_all(secret.as_bytes())?;
             file.sync_all()?;
-            Ok(secret)
+            Ok((secret, true))
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            Ok(fs::read_to_string(path)?.trim().to_owned())
+            Ok((fs::read_to_string(path)?.trim().to_owned(), false))
         }
         Err(e) => Err(e),
     }

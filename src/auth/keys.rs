@@ -103,14 +103,21 @@ pub enum KeyError {
     },
 }
 
+/// The development secret's file, and whether this process created it.
+#[derive(Debug, Clone)]
+pub struct DevSecret {
+    pub file: PathBuf,
+    pub created: bool,
+}
+
 /// Where token keys come from, resolved once at start-up.
 #[derive(Clone)]
 pub enum KeySource {
     /// A shared HS256 secret (configured, or the development one).
     Secret {
         secret: Secret<Vec<u8>>,
-        /// Set when the secret was generated into the data directory.
-        dev_file: Option<PathBuf>,
+        /// Set when the secret is the development one in the data directory.
+        dev_file: Option<DevSecret>,
     },
     /// An asymmetric public key: verify only.
     PublicKey {
@@ -148,13 +155,17 @@ impl KeySource {
             return Self::from_secret(secret.expose().as_bytes().to_vec());
         }
         let path = data_dir.join(DEV_SECRET_FILE);
-        let secret = load_or_create_dev_secret(&path).map_err(|source| KeyError::DevSecret {
-            path: path.clone(),
-            source,
-        })?;
+        let (secret, created) =
+            load_or_create_dev_secret(&path).map_err(|source| KeyError::DevSecret {
+                path: path.clone(),
+                source,
+            })?;
         Ok(Self::Secret {
             secret: Secret::new(secret),
-            dev_file: Some(path),
+            dev_file: Some(DevSecret {
+                file: path,
+                created,
+            }),
         })
     }
 
@@ -184,20 +195,20 @@ impl KeySource {
         }
     }
 
-    /// The generated development secret's file, when that is the source.
-    pub fn dev_secret_file(&self) -> Option<&Path> {
+    /// The development secret, when that is the source.
+    pub fn dev_secret(&self) -> Option<&DevSecret> {
         match self {
-            Self::Secret { dev_file, .. } => dev_file.as_deref(),
+            Self::Secret { dev_file, .. } => dev_file.as_ref(),
             Self::PublicKey { .. } => None,
         }
     }
 }
 
-fn load_or_create_dev_secret(path: &Path) -> io::Result<Vec<u8>> {
-    let secret = secret_file::load_or_create(path, || {
+fn load_or_create_dev_secret(path: &Path) -> io::Result<(Vec<u8>, bool)> {
+    let (secret, created) = secret_file::load_or_create_telling(path, || {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         URL_SAFE_NO_PAD.encode(bytes)
     })?;
-    Ok(secret.into_bytes())
+    Ok((secret.into_bytes(), created))
 }

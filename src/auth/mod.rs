@@ -9,4 +9,4 @@ mod keys;
 pub use caller::{Caller, Role};
 pub use interceptor::{AuthInterceptor, Authentication, Authenticator, caller_of};
 pub use jwt::{Audience, CLOCK_LEEWAY, Claims, JwtVerifier, TokenMinter};
-pub use keys::{AuthError, KeyError, KeySource};
+pub use keys::{AuthError, DevSecret, KeyError, KeySource};

@@ -267,3 +267,45 @@ async fn serve_reuses_its_embedded_database_after_kill_9_and_stops_it_on_sigterm
         "PostgreSQL shut down cleanly"
     );
 }
+
+#[tokio::test]
+async fn patchbay_token_says_which_secret_it_signed_with() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().to_str().expect("utf-8 path");
+    let run = || async {
+        let output = patchbay()
+            .args(["token", "--sub", "alice", "--data-dir", data_dir])
+            .output()
+            .await
+            .expect("run patchbay token");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stderr).expect("utf-8")
+    };
+    let first = run().await;
+    assert!(
+        first.starts_with("warning:") && first.contains(data_dir),
+        "a new secret is announced, by where it is: {first}"
+    );
+    let second = run().await;
+    assert!(
+        !second.contains("warning") && second.contains(data_dir),
+        "{second}"
+    );
+    let secret = std::fs::read_to_string(dir.path().join("jwt-secret")).expect("the secret");
+    assert!(
+        !first.contains(secret.trim()) && !second.contains(secret.trim()),
+        "never the value"
+    );
+    let configured = patchbay()
+        .args(["token", "--sub", "alice", "--data-dir", data_dir])
+        .env(
+            "PATCHBAY_JWT_SECRET",
+            "a-configured-secret-of-32-bytes-or-more",
+        )
+        .output()
+        .await
+        .expect("run patchbay token");
+    let stderr = String::from_utf8_lossy(&configured.stderr);
+    assert!(stderr.contains("PATCHBAY_JWT_SECRET"), "{stderr}");
+    assert!(!stderr.contains("a-configured-secret"), "{stderr}");
+}
