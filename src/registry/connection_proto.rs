@@ -50,6 +50,7 @@ pub fn to_proto(
         webhook_uri: format!("{public_url}/webhooks/{}", c.webhook_key),
         webhook_secret: secret.map(|s| s.expose().clone()).unwrap_or_default(),
         webhook_secret_fingerprint: c.webhook_secret_fingerprint.clone(),
+        last_webhook_time: proto::time::timestamp_opt(c.last_webhook_time),
         etag: c.etag.clone(),
         create_time: Some(proto::time::timestamp(c.create_time)),
         update_time: Some(proto::time::timestamp(c.update_time)),

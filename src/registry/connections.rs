@@ -55,6 +55,8 @@ pub struct Connection {
     pub credentials_expire_time: Option<DateTime<Utc>>,
     pub webhook_key: String,
     pub webhook_secret_fingerprint: String,
+    /// When the last verified webhook of this connection was received.
+    pub last_webhook_time: Option<DateTime<Utc>>,
     pub etag: String,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,

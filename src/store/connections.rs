@@ -14,7 +14,7 @@ use crate::{
 
 pub(super) const COLUMNS: &str = "project, id, type_id, display_name, settings, state, \
                        credentials_fingerprint, credentials_expire_time, webhook_key, \
-                       webhook_secret_fingerprint, etag, create_time, update_time";
+                       webhook_secret_fingerprint, last_webhook_time, etag, create_time, update_time";
 
 pub(super) fn from_row(row: &Row) -> Result<Connection, StoreError> {
     let project: String = row.try_get("project")?;
@@ -41,6 +41,7 @@ pub(super) fn from_row(row: &Row) -> Result<Connection, StoreError> {
         credentials_expire_time: row.try_get("credentials_expire_time")?,
         webhook_key: row.try_get("webhook_key")?,
         webhook_secret_fingerprint: row.try_get("webhook_secret_fingerprint")?,
+        last_webhook_time: row.try_get("last_webhook_time")?,
         etag: row.try_get("etag")?,
         create_time: row.try_get("create_time")?,
         update_time: row.try_get("update_time")?,

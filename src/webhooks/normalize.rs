@@ -68,6 +68,58 @@ pub fn normalize(
     Ok(Normalized { event_type, health })
 }
 
+/// The event type the bridge stores with a delivery, before processing:
+/// the provider's header when it names one, else the body's own field
+/// (read without building the document: only the few keys that name it).
+pub fn stored_event_type(header_event_type: String, body: &[u8]) -> String {
+    use std::{borrow::Cow, collections::HashMap};
+
+    use serde::de::IgnoredAny;
+
+    /// A string, or anything else (which names nothing).
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Text<'a> {
+        #[serde(borrow)]
+        Str(Cow<'a, str>),
+        Other(IgnoredAny),
+    }
+    type Object<'a> = HashMap<Cow<'a, str>, Text<'a>>;
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Element<'a> {
+        #[serde(borrow)]
+        Object(Object<'a>),
+        Other(IgnoredAny),
+    }
+    fn text<'a>(object: &'a Object<'_>, key: &str) -> Option<&'a str> {
+        match object.get(key)? {
+            Text::Str(s) => Some(s),
+            Text::Other(_) => None,
+        }
+    }
+
+    if !header_event_type.is_empty() {
+        return header_event_type;
+    }
+    let name = |found: Option<&str>| found.unwrap_or_default().chars().take(128).collect();
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => match serde_json::from_slice::<Object<'_>>(body) {
+            Ok(object) => name(text(&object, "type").or_else(|| text(&object, "_type"))),
+            Err(_) => String::new(),
+        },
+        // HubSpot batches: the first event names them.
+        Some(b'[') => match serde_json::from_slice::<Vec<Element<'_>>>(body) {
+            Ok(events) => match events.first() {
+                Some(Element::Object(first)) => name(text(first, "subscriptionType")),
+                _ => String::new(),
+            },
+            Err(_) => String::new(),
+        },
+        _ => String::new(),
+    }
+}
+
 /// `type` (Standard Webhooks, Stripe, Vercel, Slack), `_type` (Sanity
 /// documents), or the first event's `subscriptionType` (HubSpot batches).
 fn body_event_type(json: &Value) -> String {
@@ -109,6 +161,29 @@ mod tests {
             "contact.creation"
         );
         assert_eq!(normalize("http", "", b"").expect("empty").event_type, "");
+    }
+
+    #[test]
+    fn the_stored_event_type_is_the_one_processing_finds() {
+        let bodies: [&[u8]; 11] = [
+            br#"{"type":"deployment.error","payload":{"type":"nested"}}"#,
+            br#"{"_type":"post","title":"x"}"#,
+            br#"[{"subscriptionType":"contact.creation"},{"subscriptionType":"deal.creation"}]"#,
+            br#"[{"subscriptionType":"contact.deletion"}]"#,
+            b"token=x&command=%2Fdeploy",
+            br#"{"truncated": "#,
+            br#"{"type":7}"#,
+            br#"{"type":{"a":1},"_type":"post"}"#,
+            br#"{"type":"first","type":"last"}"#,
+            br#"["x", {"subscriptionType":"y"}]"#,
+            br#"[[1, 2, "z"]]"#,
+        ];
+        for body in bodies {
+            let processed = normalize("http", "", body).map(|n| n.event_type);
+            let stored = stored_event_type(String::new(), body);
+            assert_eq!(stored, processed.unwrap_or_default(), "{body:?}");
+        }
+        assert_eq!(stored_event_type("push".into(), br#"{"type":"x"}"#), "push");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use super::{
-    Webhooks, limits,
+    Webhooks, limits, normalize,
     signature::{self, Inbound, Scheme},
 };
 use crate::{
@@ -117,7 +117,7 @@ async fn accept(
         id: uuid::Uuid::now_v7().simple().to_string(),
         connection: receiver.name.clone(),
         dedupe_key,
-        event_type: header_event_type(headers),
+        event_type: normalize::stored_event_type(header_event_type(headers), &body),
         body,
     };
     let stored = hooks.ingest.submit(delivery).await?;

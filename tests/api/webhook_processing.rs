@@ -87,7 +87,7 @@ async fn processed_deliveries_reach_the_watch_stream_and_the_status() {
         .db()
         .await
         .query_one(
-            "SELECT d.state, d.attempts, c.last_webhook_time IS NOT NULL \
+            "SELECT d.state, d.attempts, d.event_type \
              FROM webhook_delivery_states d JOIN connections c ON c.project = d.project AND c.id = d.connection_id",
             &[],
         )
@@ -95,10 +95,24 @@ async fn processed_deliveries_reach_the_watch_stream_and_the_status() {
         .expect("row");
     assert_eq!(row.get::<_, String>(0), "processed");
     assert_eq!(row.get::<_, i32>(1), 1);
-    assert!(
-        row.get::<_, bool>(2),
-        "the connection notes its last webhook"
+    assert_eq!(
+        row.get::<_, String>(2),
+        "deployment.error",
+        "the view names the event as the watch does"
     );
+    // The connection notes its last webhook, and shows it.
+    let shown = app
+        .registry(Some(&owner))
+        .get_connection(patchbay::proto::v1::GetConnectionRequest {
+            name: connection.name.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    let last = shown
+        .last_webhook_time
+        .expect("the last webhook is visible on the connection");
+    assert!(last.seconds >= now() - 60, "{last:?}");
 }
 
 #[tokio::test]
