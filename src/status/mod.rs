@@ -13,6 +13,7 @@ pub mod events;
 mod grpc;
 pub mod items;
 pub mod model;
+mod probe;
 pub mod prober;
 pub mod views;
 pub mod watch;
