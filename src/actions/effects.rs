@@ -232,7 +232,7 @@ impl Effects {
     async fn probe(&self, action: &Action) -> Result<Map<String, Value>, EffectError> {
         let probe = self
             .prober
-            .probe_when_free(&action.connection)
+            .probe_now(&action.connection)
             .await
             .map_err(|e| {
                 let transient = e.code() == ErrorCode::Unavailable;

@@ -205,8 +205,9 @@ impl StatusService for StatusGrpc {
                     .collect();
                 let probes = names.iter().map(|n| self.prober.probe_now(n));
                 for result in futures_util::future::join_all(probes).await {
+                    // A connection deleted meanwhile has nothing to refresh.
                     if let Err(e) = result
-                        && e.code() != ErrorCode::Aborted
+                        && e.code() != ErrorCode::NotFound
                     {
                         return Err(e.into());
                     }

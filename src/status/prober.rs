@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::{bus::EventBus, circuit::ProbePolicy, model::ItemStatus, probe::Probed};
 use crate::{
     adapters::{self, BaseUrls, ProbeError},
-    error::{ApiError, ErrorCode},
+    error::ApiError,
     names::ConnectionName,
     registry::Registry,
     store::{self, StoreError, probes::ProbeJob},
@@ -216,23 +216,11 @@ impl Prober {
         }
     }
 
-    /// Probes one connection now (RefreshStatus), past an open circuit's
-    /// cool-down. ABORTED while another probe of it holds the lease.
-    pub async fn probe_now(&self, name: &ConnectionName) -> Result<LiveProbe, ApiError> {
-        match self.try_probe_now(name).await? {
-            Some(probe) => Ok(probe),
-            None => Err(ApiError::new(
-                ErrorCode::Aborted,
-                "PROBE_IN_PROGRESS",
-                format!("{name} is being probed right now; read its status shortly"),
-            )),
-        }
-    }
-
-    /// Like [`Self::probe_now`], but waits for a probe in flight to finish
-    /// and then runs its own (actions: waiting costs them no attempt). The
+    /// Probes one connection now (RefreshStatus, and actions that test),
+    /// past an open circuit's cool-down. A probe of it in flight is waited
+    /// for, then this one runs (an action's wait costs it no attempt); the
     /// wait is bounded by the lease, which a dead holder's probe outlives.
-    pub async fn probe_when_free(&self, name: &ConnectionName) -> Result<LiveProbe, ApiError> {
+    pub async fn probe_now(&self, name: &ConnectionName) -> Result<LiveProbe, ApiError> {
         let deadline = tokio::time::Instant::now() + self.lease() + Duration::from_secs(1);
         let mut wait = Duration::from_millis(20);
         loop {
