@@ -3,19 +3,25 @@
 //! A map for newcomers:
 //!
 //! - [`app`] builds the shared state and runs the gRPC server and the HTTP
-//!   bridge on the listeners it is given, until shutdown.
+//!   bridge on the listeners it is given, until shutdown; [`grpc`] builds
+//!   the gRPC server: our services behind authentication and request rate
+//!   limits ([`rate_limit`], shared with the bridge), health and reflection
+//!   open, undecodable requests answered as the client's errors, and each
+//!   failed RPC logged at the level its code deserves.
 //! - [`commands`] implements `serve`, `migrate` and `token`; [`config`] holds
 //!   the flags (with `PATCHBAY_*` environment fallbacks) they take.
 //! - [`adapters`] are the providers' clients behind one trait, used by the
 //!   status probes.
-//! - [`auth`] turns a bearer JWT into a typed [`auth::Caller`].
+//! - [`auth`] turns a bearer JWT into a typed [`auth::Caller`], once per
+//!   request, before the rate limits that key on it.
 //! - [`error`] is the one error type clients see, mapped to gRPC codes with
 //!   google.rpc details and to HTTP statuses.
 //! - [`store`] owns PostgreSQL: the pool, migrations, the embedded server and
 //!   all SQL.
 //! - [`registry`], [`status`], [`actions`], [`diagnostics`]: one module per
 //!   service, each with a `grpc.rs` that only translates. [`status`] also
-//!   runs the probes, the event log follower and the watch streams.
+//!   runs the probes (one per connection at a time, cluster-wide), the
+//!   event log follower and the watch streams.
 //! - [`bridge`] is the HTTP side; [`health`] feeds `grpc.health.v1` and
 //!   `/readyz`; [`coalesced_writes`] lets each gRPC connection send what
 //!   one turn of HTTP/2 produces in one write.

@@ -29,6 +29,7 @@ mod oauth;
 mod probe_actions;
 mod probes;
 mod rate_limits;
+mod readme;
 mod reflection;
 mod roles;
 mod secrets;
