@@ -52,15 +52,6 @@ impl Default for GrpcLimits {
     }
 }
 
-impl GrpcLimits {
-    pub fn off() -> Self {
-        Self {
-            per_caller: None,
-            per_peer: None,
-        }
-    }
-}
-
 /// Builds the server on `listener`: `guarded` (our services, each with the
 /// [`crate::auth::AuthInterceptor`]) get authentication and limits, health
 /// and reflection do not. Runs until `shutdown` is cancelled.

@@ -207,3 +207,72 @@ fn a_cached_token_is_served_without_its_signature_checked_again() {
         "the second answer is the cached one"
     );
 }
+
+#[test]
+fn the_system_clock_is_the_real_time() {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    assert!(system_clock().abs_diff(now) <= 1);
+}
+
+#[test]
+fn a_foreign_signature_and_another_algorithm_each_say_so() {
+    let f = Fixture::new();
+    let stranger = TokenMinter::new(
+        &KeySource::from_secret(vec![8; 32]).expect("long enough"),
+        None,
+        None,
+    )
+    .expect("mints");
+    let claims = Claims {
+        sub: "mallory".into(),
+        exp: NOW + 600,
+        nbf: None,
+        iat: None,
+        iss: None,
+        aud: None,
+        projects: HashMap::new(),
+        admin: true,
+    };
+    let forged = stranger.mint_claims(&claims).expect("mint");
+    let verifier = f.verifier(None, None);
+    assert_eq!(reason(verifier.verify(&forged)), "TOKEN_SIGNATURE_INVALID");
+    let hs384 = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS384),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&[7; 32]),
+    )
+    .expect("encode");
+    assert_eq!(reason(verifier.verify(&hs384)), "TOKEN_ALGORITHM_REFUSED");
+    assert_eq!(reason(verifier.verify("not.a.token")), "TOKEN_MALFORMED");
+}
+
+#[test]
+fn minted_tokens_carry_their_subject_roles_and_lifetime() {
+    let f = Fixture::new();
+    let token = f
+        .minter
+        .mint(
+            "alice",
+            &[("acme".into(), Role::Editor)],
+            false,
+            Duration::from_secs(600),
+        )
+        .expect("mint");
+    let minted_at = system_clock();
+    f.set_time(minted_at);
+    let caller = f.verifier(None, None).verify(&token).expect("valid now");
+    assert_eq!(caller.subject(), "alice");
+    let acme = ProjectId::parse("acme").expect("project");
+    assert_eq!(caller.role_in(&acme), Some(Role::Editor));
+    f.set_time(minted_at + 590);
+    assert_eq!(reason(f.verifier(None, None).verify(&token)), "ACCEPTED");
+    f.set_time(minted_at + 600 + LEEWAY + 2);
+    assert_eq!(
+        reason(f.verifier(None, None).verify(&token)),
+        "TOKEN_EXPIRED",
+        "valid for its ttl, not longer"
+    );
+}

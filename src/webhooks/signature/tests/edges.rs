@@ -134,3 +134,20 @@ fn only_standard_webhooks_secrets_have_a_shape() {
         assert_eq!(unusable_secret(scheme, "whsec_!!!notbase64"), None);
     }
 }
+
+/// The reasons the bridge answers senders with (and Diagnostics names).
+#[test]
+fn each_refusal_has_its_reason() {
+    let cases = [
+        (Refusal::MissingHeader("webhook-id"), "SIGNATURE_MISSING"),
+        (
+            Refusal::Malformed("webhook-signature"),
+            "SIGNATURE_MALFORMED",
+        ),
+        (Refusal::OutOfWindow(301), "TIMESTAMP_OUT_OF_WINDOW"),
+        (Refusal::Mismatch, "SIGNATURE_MISMATCH"),
+    ];
+    for (refusal, reason) in cases {
+        assert_eq!(refusal.reason(), reason, "{refusal:?}");
+    }
+}
