@@ -212,3 +212,81 @@ fn load_or_create_dev_secret(path: &Path) -> io::Result<(Vec<u8>, bool)> {
     })?;
     Ok((secret.into_bytes(), created))
 }
+
+#[cfg(test)]
+mod tests {
+    use tonic_types::StatusExt as _;
+
+    use super::*;
+    use crate::auth::{JwtVerifier, Role, TokenMinter};
+
+    fn no_flags() -> AuthArgs {
+        AuthArgs {
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_algorithm: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+        }
+    }
+
+    fn token(keys: &KeySource) -> String {
+        TokenMinter::new(keys, None, None)
+            .expect("HS256 mints")
+            .mint(
+                "alice",
+                &[("acme".into(), Role::Owner)],
+                false,
+                std::time::Duration::from_secs(60),
+            )
+            .expect("mint")
+    }
+
+    #[test]
+    fn a_missing_claim_is_named_in_the_error() {
+        let status = tonic::Status::from(ApiError::from(AuthError::MissingClaim("aud".into())));
+        let details = status.get_error_details();
+        let info = details.error_info().expect("error info");
+        assert_eq!(info.reason, "TOKEN_CLAIM_MISSING");
+        assert_eq!(info.metadata.get("claim").map(String::as_str), Some("aud"));
+    }
+
+    #[test]
+    fn secrets_shorter_than_the_hash_are_refused() {
+        assert!(matches!(
+            KeySource::from_secret(vec![1; MIN_SECRET_BYTES - 1]),
+            Err(KeyError::SecretTooShort)
+        ));
+        assert!(KeySource::from_secret(vec![1; MIN_SECRET_BYTES]).is_ok());
+        assert!(KeySource::from_secret(vec![1; 4 * MIN_SECRET_BYTES]).is_ok());
+    }
+
+    #[test]
+    fn the_development_secret_is_made_once_and_then_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = KeySource::resolve(&no_flags(), dir.path()).expect("made");
+        let made = first.dev_secret().expect("the development secret");
+        assert!(made.created, "this call made it");
+        assert_eq!(made.file, dir.path().join(DEV_SECRET_FILE));
+        let second = KeySource::resolve(&no_flags(), dir.path()).expect("kept");
+        assert!(!second.dev_secret().expect("the same file").created);
+
+        // The key is the file's contents, the same for both.
+        let stored = fs::read(dir.path().join(DEV_SECRET_FILE)).expect("the file");
+        assert_eq!(stored.len(), 43, "32 random bytes, base64url");
+        let from_file = KeySource::from_secret(stored).expect("long enough");
+        let verifier = JwtVerifier::new(&from_file, None, None);
+        assert!(verifier.verify(&token(&first)).is_ok());
+        assert!(verifier.verify(&token(&second)).is_ok());
+
+        let configured = AuthArgs {
+            jwt_secret: Some(Secret::new("c".repeat(MIN_SECRET_BYTES))),
+            ..no_flags()
+        };
+        let keys = KeySource::resolve(&configured, dir.path()).expect("configured");
+        assert!(
+            keys.dev_secret().is_none(),
+            "a configured secret is not one"
+        );
+    }
+}
