@@ -72,51 +72,117 @@ pub fn normalize(
 /// the provider's header when it names one, else the body's own field
 /// (read without building the document: only the few keys that name it).
 pub fn stored_event_type(header_event_type: String, body: &[u8]) -> String {
-    use std::{borrow::Cow, collections::HashMap};
-
-    use serde::de::IgnoredAny;
-
-    /// A string, or anything else (which names nothing).
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Text<'a> {
-        #[serde(borrow)]
-        Str(Cow<'a, str>),
-        Other(IgnoredAny),
-    }
-    type Object<'a> = HashMap<Cow<'a, str>, Text<'a>>;
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Element<'a> {
-        #[serde(borrow)]
-        Object(Object<'a>),
-        Other(IgnoredAny),
-    }
-    fn text<'a>(object: &'a Object<'_>, key: &str) -> Option<&'a str> {
-        match object.get(key)? {
-            Text::Str(s) => Some(s),
-            Text::Other(_) => None,
-        }
-    }
-
     if !header_event_type.is_empty() {
         return header_event_type;
     }
-    let name = |found: Option<&str>| found.unwrap_or_default().chars().take(128).collect();
-    match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => match serde_json::from_slice::<Object<'_>>(body) {
-            Ok(object) => name(text(&object, "type").or_else(|| text(&object, "_type"))),
-            Err(_) => String::new(),
-        },
+    let found = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => serde_json::from_slice::<Names>(body)
+            .ok()
+            .and_then(|n| n.kind.or(n.document_type)),
         // HubSpot batches: the first event names them.
-        Some(b'[') => match serde_json::from_slice::<Vec<Element<'_>>>(body) {
-            Ok(events) => match events.first() {
-                Some(Element::Object(first)) => name(text(first, "subscriptionType")),
-                _ => String::new(),
-            },
-            Err(_) => String::new(),
-        },
-        _ => String::new(),
+        Some(b'[') => serde_json::from_slice::<FirstOf>(body)
+            .ok()
+            .and_then(|first| first.0)
+            .and_then(|n| n.subscription_type),
+        _ => None,
+    };
+    found
+        .map(|t| t.chars().take(128).collect())
+        .unwrap_or_default()
+}
+
+/// The keys of one JSON object that can name its event; every other value
+/// is skipped unread, and (as with `Value`) a repeated key's last value wins.
+#[derive(Default)]
+struct Names {
+    kind: Option<String>,
+    document_type: Option<String>,
+    subscription_type: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for Names {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Names;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Names, A::Error> {
+                read_names(map)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+fn read_names<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Names, A::Error> {
+    let mut names = Names::default();
+    while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        let slot = match key.as_ref() {
+            "type" => &mut names.kind,
+            "_type" => &mut names.document_type,
+            "subscriptionType" => &mut names.subscription_type,
+            _ => {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+        };
+        *slot = map.next_value::<Text>()?.into_string();
+    }
+    Ok(names)
+}
+
+/// A string value, or any other (which names nothing).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Text {
+    Str(String),
+    Other(serde::de::IgnoredAny),
+}
+
+impl Text {
+    fn into_string(self) -> Option<String> {
+        match self {
+            Self::Str(s) => Some(s),
+            Self::Other(_) => None,
+        }
+    }
+}
+
+/// The first element of a JSON array, when it is an object; the rest is
+/// skipped unread.
+struct FirstOf(Option<Names>);
+
+/// An array element: an object's names, or anything else.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Element {
+    Object(Names),
+    Other(serde::de::IgnoredAny),
+}
+
+impl<'de> serde::Deserialize<'de> for FirstOf {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = FirstOf;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FirstOf, A::Error> {
+                let first = match seq.next_element::<Element>()? {
+                    Some(Element::Object(names)) => Some(names),
+                    _ => None,
+                };
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(FirstOf(first))
+            }
+        }
+        deserializer.deserialize_seq(Visitor)
     }
 }
 
