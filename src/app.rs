@@ -23,12 +23,12 @@ use crate::{
         integration_registry_server::IntegrationRegistryServer,
         status_service_server::StatusServiceServer,
     },
+    registry::catalog_snapshot::CatalogSnapshot,
     registry::{Registry, RegistryGrpc},
     status::{
         StatusGrpc,
         bus::{BusOptions, EventBus},
         cache::StatusCache,
-        catalog::CatalogSnapshot,
         prober::{Prober, ProberConfig},
         watch::Watches,
     },
@@ -213,7 +213,13 @@ pub async fn run(
         config.webhooks.clone(),
         stored.clone(),
     );
-    let processor = Processor::new(pool.clone(), bus.clone(), webhooks.config.clone(), stored);
+    let processor = Processor::new(
+        pool.clone(),
+        bus.clone(),
+        webhooks.config.clone(),
+        stored,
+        catalog.clone(),
+    );
     let processor_task = tokio::spawn(processor.run(token.clone()));
     let watches = Watches {
         bus: bus.clone(),

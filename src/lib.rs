@@ -10,8 +10,9 @@
 //!   failed RPC logged at the level its code deserves.
 //! - [`commands`] implements `serve`, `migrate` and `token`; [`config`] holds
 //!   the flags (with `PATCHBAY_*` environment fallbacks) they take.
-//! - [`adapters`] are the providers' clients behind one trait, used by the
-//!   status probes.
+//! - [`providers`]: one file per third-party service behind one trait
+//!   (its probe, actions, sync pages, webhook meaning and revocation
+//!   quirks), and the one list that registers them.
 //! - [`auth`] turns a bearer JWT into a typed [`auth::Caller`], once per
 //!   request, before the rate limits that key on it.
 //! - [`error`] is the one error type clients see, mapped to gRPC codes with
@@ -35,7 +36,6 @@
 //!   [`telemetry`] sets up logging.
 
 pub mod actions;
-pub mod adapters;
 pub mod app;
 pub mod auth;
 pub mod backoff;
@@ -55,6 +55,7 @@ pub mod list_filter;
 pub mod names;
 pub mod paging;
 pub mod proto;
+pub mod providers;
 pub mod rate_limit;
 pub mod registry;
 pub mod secret_file;

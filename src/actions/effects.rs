@@ -1,6 +1,6 @@
-//! What each action does, against the provider through its API: probes,
-//! reconnect and disconnect, a Vercel deployment, a GitHub repository
-//! dispatch, and sync (in `sync`).
+//! What each action does: the ones every connection has (probes,
+//! reconnect, disconnect and sync, in `sync`) here, and the rest by the
+//! connection's provider.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -8,15 +8,10 @@ use chrono::Utc;
 use deadpool_postgres::Pool;
 use serde_json::{Map, Value, json};
 
-use super::{
-    model::Action,
-    progress::Progress,
-    providers::{github_dispatch, vercel_deploy},
-    sync,
-};
+use super::{model::Action, progress::Progress, sync};
 use crate::{
-    adapters::ProbeError,
     error::{ApiError, ErrorCode},
+    providers::{self, ActionCall, Call, EffectError, ProbeError, Provider, object},
     registry::{
         Registry,
         catalog::TypeSpec,
@@ -27,58 +22,9 @@ use crate::{
     store::{self, StoreError},
 };
 
-/// An attempt that failed: retried when transient, final otherwise.
-#[derive(Debug)]
-pub struct EffectError {
-    pub error: ApiError,
-    pub transient: bool,
-    /// The provider's own wait, when it named one.
-    pub retry_after: Option<Duration>,
-}
-
-impl EffectError {
-    pub fn permanent(error: ApiError) -> Self {
-        Self {
-            error,
-            transient: false,
-            retry_after: None,
-        }
-    }
-
-    pub fn transient(error: ApiError) -> Self {
-        Self {
-            error,
-            transient: true,
-            retry_after: None,
-        }
-    }
-}
-
 impl From<StoreError> for EffectError {
     fn from(e: StoreError) -> Self {
         Self::transient(e.into())
-    }
-}
-
-impl From<ProbeError> for EffectError {
-    fn from(e: ProbeError) -> Self {
-        let problem = e.problem();
-        let reason = problem.code.as_str();
-        match &e {
-            ProbeError::Transient(_) => {
-                Self::transient(ApiError::unavailable(reason, problem.hint.clone()))
-            }
-            ProbeError::RateLimited(p) => Self {
-                error: ApiError::new(ErrorCode::ResourceExhausted, reason, p.hint.clone()),
-                transient: true,
-                retry_after: p.retry_after,
-            },
-            ProbeError::Definitive(p) => Self::permanent(ApiError::new(
-                ErrorCode::FailedPrecondition,
-                reason,
-                p.hint.clone(),
-            )),
-        }
     }
 }
 
@@ -92,39 +38,28 @@ pub struct Effects {
     pub(super) http: reqwest::Client,
 }
 
-/// A connection with its type and opened credentials, for provider calls.
+/// How long one provider request of an action may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A connection with its type, provider and opened credentials.
 pub struct Target {
     pub connection: Connection,
     pub spec: TypeSpec,
+    pub provider: Option<&'static dyn Provider>,
     pub base_uri: String,
     pub credentials: BTreeMap<String, String>,
 }
 
 impl Target {
-    pub fn setting(&self, key: &str) -> Option<&str> {
-        self.connection
-            .settings
-            .get(key)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    }
-
-    pub fn bearer(&self) -> Result<&str, EffectError> {
-        ["access_token", "token"]
-            .iter()
-            .find_map(|k| self.credentials.get(*k).filter(|v| !v.is_empty()))
-            .map(String::as_str)
-            .ok_or_else(|| {
-                EffectError::permanent(ApiError::new(
-                    ErrorCode::FailedPrecondition,
-                    "CREDENTIALS_MISSING",
-                    "the connection has no access token; set its credentials",
-                ))
-            })
-    }
-
-    pub fn is_oauth(&self) -> bool {
-        self.credentials.contains_key("refresh_token")
+    pub fn call<'a>(&'a self, http: &'a reqwest::Client) -> Call<'a> {
+        Call {
+            http,
+            base_uri: &self.base_uri,
+            settings: &self.connection.settings,
+            credentials: &self.credentials,
+            timeout: CALL_TIMEOUT,
+            now: Utc::now(),
+        }
     }
 }
 
@@ -132,7 +67,7 @@ impl Effects {
     pub fn new(pool: Pool, registry: Registry, prober: Prober) -> Self {
         let http = reqwest::Client::builder()
             .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
-            .timeout(Duration::from_secs(30))
+            .timeout(CALL_TIMEOUT)
             .build()
             .unwrap_or_default();
         Self {
@@ -153,24 +88,25 @@ impl Effects {
             "test-connection" | "refresh" | "configure" => self.probe(action).await,
             "reconnect" => self.reconnect(action).await,
             "disconnect" => self.disconnect(action).await,
-            "deploy" | "deploy-preview" => {
-                let target = self.target(action).await?;
-                progress.report(30, "creating the deployment").await?;
-                vercel_deploy(&self.http, &target, action).await
-            }
-            "push" | "pull" => {
-                let target = self.target(action).await?;
-                github_dispatch(&self.http, &target, action).await
-            }
             "sync" => {
                 let target = self.target(action).await?;
                 sync::run(self, &target, action, progress).await
             }
-            other => Err(EffectError::permanent(ApiError::new(
-                ErrorCode::Unimplemented,
-                "ACTION_NOT_SUPPORTED",
-                format!("{other} has no effect Patchbay can run"),
-            ))),
+            other => {
+                let target = self.target(action).await?;
+                let Some(provider) = target.provider else {
+                    return Err(providers::unsupported(other));
+                };
+                let call = ActionCall {
+                    action: other,
+                    params: &action.params,
+                    progress,
+                };
+                provider
+                    .act(&target.call(&self.http), &call)
+                    .await
+                    .unwrap_or_else(|| Err(providers::unsupported(other)))
+            }
         }
     }
 
@@ -217,6 +153,7 @@ impl Effects {
                 .base_urls()
                 .api(connection.type_id.as_str(), &spec, &connection.settings);
         Ok(Target {
+            provider: providers::find(&spec.probe),
             connection,
             spec,
             base_uri,
@@ -328,12 +265,5 @@ impl Effects {
         Ok(object(
             json!({"state": "REVOKED", "revoked_upstream": revoked_upstream}),
         ))
-    }
-}
-
-pub fn object(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
     }
 }

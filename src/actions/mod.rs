@@ -8,10 +8,8 @@ mod grpc;
 pub mod model;
 mod progress;
 mod proto;
-mod providers;
 mod service;
 mod sync;
-mod sync_sources;
 mod worker;
 
 use std::{sync::Arc, time::Duration};

@@ -6,6 +6,7 @@ use deadpool_postgres::Pool;
 use super::model::{Action, ActionState};
 use crate::{
     names::ActionName,
+    providers::{EffectError, Report},
     status::{bus::EventBus, events::EventPayload},
     store::{
         self, StoreError,
@@ -96,5 +97,15 @@ impl Progress {
         tx.commit().await?;
         self.bus.wake();
         Ok(kept)
+    }
+}
+
+/// Providers' actions report through the attempt's writer; a lost lease
+/// shows at the attempt's end, not here.
+#[tonic::async_trait]
+impl Report for Progress {
+    async fn report(&self, percent: i32, message: &str) -> Result<(), EffectError> {
+        Progress::report(self, percent, message).await?;
+        Ok(())
     }
 }

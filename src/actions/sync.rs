@@ -1,4 +1,4 @@
-//! Sync: pulls a provider's records page by page (see `sync_sources`),
+//! Sync: pulls a provider's records page by page (its `SyncSource`),
 //! maps each through the project's default template for its entity (when
 //! there is one), and upserts them into `records`. Re-running is safe:
 //! upserts are keyed by (connection, entity, external id).
@@ -8,13 +8,13 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 
 use super::{
-    effects::{EffectError, Effects, Target, object},
+    effects::{Effects, Target},
     model::Action,
     progress::Progress,
-    sync_sources::Source,
 };
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorCode},
+    providers::{EffectError, object},
     registry::transform::transform,
     store::{self, StoreError},
 };
@@ -28,7 +28,21 @@ pub async fn run(
     action: &Action,
     progress: &Progress,
 ) -> Result<Map<String, Value>, EffectError> {
-    let source = Source::for_target(target)?;
+    let unsupported = || {
+        EffectError::permanent(ApiError::new(
+            ErrorCode::Unimplemented,
+            "SYNC_NOT_SUPPORTED",
+            format!(
+                "sync is not available for {} connections",
+                target.connection.type_id
+            ),
+        ))
+    };
+    let call = target.call(&effects.http);
+    let source = target
+        .provider
+        .and_then(|p| p.sync_source(&call))
+        .ok_or_else(unsupported)??;
     let entities: Vec<String> = match action.params.get("entities").and_then(Value::as_array) {
         Some(list) => list
             .iter()
@@ -68,9 +82,7 @@ pub async fn run(
         let mut pages = 0usize;
         let mut stored = 0usize;
         loop {
-            let page = source
-                .page(&effects.http, target, entity, cursor.as_deref())
-                .await?;
+            let page = source.page(&call, entity, cursor.as_deref()).await?;
             let mut rows = Vec::with_capacity(page.records.len());
             for (id, record) in page.records {
                 let data = match (&template, record) {

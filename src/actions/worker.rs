@@ -14,13 +14,14 @@ use uuid::Uuid;
 
 use super::{
     ActionConfig, Wake,
-    effects::{EffectError, Effects},
+    effects::Effects,
     model::{Action, ActionState},
     progress::{self, Progress},
 };
 use crate::{
     backoff::backoff,
     error::{ApiError, ErrorCode},
+    providers::EffectError,
     status::bus::{BusEvent, EventBus},
     store::{
         self, StoreError,

@@ -17,17 +17,6 @@ use crate::{
     store::{self, StoreError},
 };
 
-/// The probes (status adapters) a type may name.
-pub const PROBES: [&str; 7] = [
-    "github",
-    "vercel",
-    "sanity",
-    "supabase",
-    "hubspot",
-    "salesforce",
-    "http",
-];
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Category {

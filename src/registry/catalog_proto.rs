@@ -3,7 +3,7 @@
 pub use super::proto_enums::category_to_proto;
 use super::{
     catalog::{
-        ActionSpec, ConfigField, FieldKind, IntegrationType, OAuthSpec, PROBES, SignatureScheme,
+        ActionSpec, ConfigField, FieldKind, IntegrationType, OAuthSpec, SignatureScheme,
         TypeDefinition, TypeQuery, TypeSpec,
     },
     proto_enums::{
@@ -284,10 +284,11 @@ pub fn definition_from_proto(p: &pb::IntegrationType) -> Result<TypeDefinition, 
             }
         },
     };
-    if !PROBES.contains(&p.probe.as_str()) {
+    if crate::providers::find(&p.probe).is_none() {
+        let ids: Vec<&str> = crate::providers::ids().collect();
         v.push(FieldViolation::new(
             "integration_type.probe",
-            format!("must be one of {}", PROBES.join(", ")),
+            format!("must be one of {}", ids.join(", ")),
         ));
     }
     // Base URIs may hold `{setting}` placeholders (Sanity's per-project host).

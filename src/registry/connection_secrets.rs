@@ -145,7 +145,7 @@ impl Registry {
         })
     }
 
-    /// The decrypted credentials, for adapters; `None` when none are stored.
+    /// The decrypted credentials, for providers; `None` when none are stored.
     pub async fn credentials(
         &self,
         name: &ConnectionName,

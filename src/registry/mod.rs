@@ -6,6 +6,7 @@
 
 pub mod catalog;
 mod catalog_proto;
+pub mod catalog_snapshot;
 mod connection_proto;
 pub mod connection_secrets;
 pub mod connections;
@@ -24,7 +25,7 @@ use std::{sync::Arc, time::Duration};
 use deadpool_postgres::Pool;
 pub use grpc::RegistryGrpc;
 
-use crate::{adapters::BaseUrls, crypto::Keyring};
+use crate::{crypto::Keyring, providers::BaseUrls};
 
 /// How long a rotated webhook secret stays valid, unless configured.
 pub const DEFAULT_SECRET_GRACE: Duration = Duration::from_secs(24 * 3600);

@@ -7,15 +7,11 @@ use std::{collections::BTreeMap, time::Duration};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{
-    Registry,
-    catalog::{OAuthSpec, TypeSpec},
-    connections::seal_context,
-    settings::parse_expiry,
-};
+use super::{Registry, catalog::TypeSpec, connections::seal_context, settings::parse_expiry};
 use crate::{
     etag::new_etag,
     names::{ConnectionName, TypeId},
+    providers,
     store::{self, StoreError},
 };
 
@@ -146,11 +142,9 @@ impl Registry {
 
 impl Registry {
     /// Revokes a connection's token where its type has a revocation
-    /// endpoint; says whether it tried. `{refresh_token}`, `{access_token}`
-    /// and `{client_id}` in the URI are filled in; a URI that names the
-    /// token is called with DELETE (HubSpot), otherwise the token is POSTed
-    /// as a form (RFC 7009, as Salesforce does). Failures are logged, never
-    /// with the URI (it may hold the token): the connection goes regardless.
+    /// endpoint, in the shape its provider takes; says whether it tried.
+    /// Failures are logged, never with the URI (it may hold the token): the
+    /// connection goes regardless.
     pub async fn revoke_upstream(
         &self,
         name: &ConnectionName,
@@ -158,57 +152,31 @@ impl Registry {
         spec: &TypeSpec,
         credentials: &BTreeMap<String, String>,
     ) -> bool {
-        match self.base_urls.oauth(type_id.as_str(), spec) {
-            Some(oauth) if !oauth.revoke_uri.is_empty() => {
-                revoke(&self.http, &oauth, credentials, name).await
+        let Some(oauth) = self.base_urls.oauth(type_id.as_str(), spec) else {
+            return false;
+        };
+        if oauth.revoke_uri.is_empty() {
+            return false;
+        }
+        let request = match providers::find(&spec.probe) {
+            Some(provider) => provider.revocation(&self.http, &oauth.revoke_uri, credentials),
+            None => providers::standard_revocation(&self.http, &oauth.revoke_uri, credentials),
+        };
+        let Some(request) = request else {
+            return false;
+        };
+        match request.timeout(Duration::from_secs(10)).send().await {
+            Ok(response) if response.status().is_success() => {
+                tracing::info!(connection = %name, "token revoked upstream");
             }
-            _ => false,
+            Ok(response) => {
+                tracing::warn!(connection = %name, status = response.status().as_u16(), "upstream token revocation refused");
+            }
+            Err(e) => {
+                let e = e.without_url();
+                tracing::warn!(connection = %name, error = %e, "upstream token revocation failed");
+            }
         }
+        true
     }
-}
-
-async fn revoke(
-    http: &reqwest::Client,
-    oauth: &OAuthSpec,
-    credentials: &BTreeMap<String, String>,
-    name: &ConnectionName,
-) -> bool {
-    let Some(token) = credentials
-        .get("refresh_token")
-        .or_else(|| credentials.get("access_token"))
-    else {
-        return false;
-    };
-    let mut uri = oauth.revoke_uri.clone();
-    let names_token = uri.contains("{refresh_token}") || uri.contains("{access_token}");
-    for key in ["refresh_token", "access_token", "client_id"] {
-        if let Some(value) = credentials.get(key) {
-            uri = uri.replace(&format!("{{{key}}}"), value);
-        }
-    }
-    let request = if names_token {
-        http.delete(&uri)
-    } else {
-        let mut request = http.post(&uri).form(&[("token", token.as_str())]);
-        if let (Some(id), Some(secret)) = (
-            credentials.get("client_id"),
-            credentials.get("client_secret"),
-        ) {
-            request = request.basic_auth(id, Some(secret));
-        }
-        request
-    };
-    match request.timeout(Duration::from_secs(10)).send().await {
-        Ok(response) if response.status().is_success() => {
-            tracing::info!(connection = %name, "token revoked upstream");
-        }
-        Ok(response) => {
-            tracing::warn!(connection = %name, status = response.status().as_u16(), "upstream token revocation refused");
-        }
-        Err(e) => {
-            let e = e.without_url();
-            tracing::warn!(connection = %name, error = %e, "upstream token revocation failed");
-        }
-    }
-    true
 }

@@ -8,7 +8,7 @@ use rand::Rng as _;
 
 use super::model::{self, Circuit, ItemStatus, Level, Problem};
 use crate::{
-    adapters::{Observation, ProbeError},
+    providers::{Observation, ProbeError},
     store::probes::ProbeJob,
 };
 

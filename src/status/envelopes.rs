@@ -8,11 +8,12 @@ use std::{
 
 use prost::bytes::Bytes;
 
-use super::{cache::ProjectStatus, catalog::CatalogSnapshot};
+use super::cache::ProjectStatus;
 use crate::{
     auth::Role,
     names::{ProjectId, TypeId},
     proto::v1 as pb,
+    registry::catalog_snapshot::CatalogSnapshot,
 };
 
 /// Envelopes kept at most; emptied when full.

@@ -7,7 +7,6 @@ use tonic::{Request, Response, Status};
 
 use super::{
     bus::EventBus,
-    catalog::CatalogSnapshot,
     envelopes::{Audience, EnvelopeCache},
     prober::Prober,
     views,
@@ -18,6 +17,7 @@ use crate::{
     error::{ApiError, ErrorCode, FieldViolation},
     names::{ConnectionName, ProjectId, TypeId},
     proto::{self, v1 as pb, v1::status_service_server::StatusService},
+    registry::catalog_snapshot::CatalogSnapshot,
 };
 
 /// Forced probes per caller and target per minute.

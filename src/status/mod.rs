@@ -6,7 +6,6 @@
 
 pub mod bus;
 pub mod cache;
-pub mod catalog;
 pub mod circuit;
 pub mod envelopes;
 pub mod events;

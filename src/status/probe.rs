@@ -1,5 +1,5 @@
 //! One probe of one connection, under a lease its claim holds: admit it
-//! past the circuit breaker, refresh an expiring token, call the adapter
+//! past the circuit breaker, refresh an expiring token, ask the provider
 //! with a timeout, apply the outcome and write it (with its event when it
 //! changed), fenced on the claim's lease.
 
@@ -14,8 +14,8 @@ use super::{
     prober::Prober,
 };
 use crate::{
-    adapters::{self, ProbeContext, ProbeError, problem},
     error::ApiError,
+    providers::{self, Call, ProbeError, problem},
     registry::oauth::RefreshError,
     store::{
         self, StoreError,
@@ -66,7 +66,7 @@ impl Prober {
                     job.item = self.show_half_open(&job).await?;
                 }
                 let probe_started = Instant::now();
-                let answer = self.run_adapter(&job).await?;
+                let answer = self.ask_provider(&job).await?;
                 let latency = probe_started.elapsed();
                 let outcome = circuit::apply(&job, running, answer.clone(), latency, policy, now);
                 (outcome, Some((answer, latency)))
@@ -119,10 +119,10 @@ impl Prober {
         Ok(item)
     }
 
-    async fn run_adapter(
+    async fn ask_provider(
         &self,
         job: &ProbeJob,
-    ) -> Result<Result<adapters::Observation, ProbeError>, ApiError> {
+    ) -> Result<Result<providers::Observation, ProbeError>, ApiError> {
         let client = self.pool.get().await.map_err(StoreError::from)?;
         let ty = store::catalog::get(&client, &job.type_id)
             .await?
@@ -131,7 +131,7 @@ impl Prober {
             })?;
         drop(client);
         let spec = &ty.definition.spec;
-        let Some(adapter) = adapters::adapter(&spec.probe) else {
+        let Some(provider) = providers::find(&spec.probe) else {
             return Ok(Err(ProbeError::misconfigured(format!(
                 "no probe named {}",
                 spec.probe
@@ -162,7 +162,7 @@ impl Prober {
             .registry
             .base_urls()
             .api(job.type_id.as_str(), spec, &job.settings);
-        let ctx = ProbeContext {
+        let call = Call {
             http: &self.http,
             base_uri: &base_uri,
             settings: &job.settings,
@@ -172,7 +172,7 @@ impl Prober {
         };
         let result = tokio::time::timeout(
             self.config.timeout + Duration::from_secs(1),
-            adapter.probe(&ctx),
+            provider.probe(&call),
         )
         .await
         .unwrap_or_else(|_| {
@@ -188,5 +188,5 @@ impl Prober {
 /// provider was asked (an open circuit's cool-down asks nothing).
 pub(super) struct Probed {
     pub outcome: Outcome,
-    pub answer: Option<(Result<adapters::Observation, ProbeError>, Duration)>,
+    pub answer: Option<(Result<providers::Observation, ProbeError>, Duration)>,
 }

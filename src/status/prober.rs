@@ -16,9 +16,9 @@ use uuid::Uuid;
 
 use super::{bus::EventBus, circuit::ProbePolicy, model::ItemStatus, probe::Probed};
 use crate::{
-    adapters::{self, BaseUrls, ProbeError},
     error::ApiError,
     names::ConnectionName,
+    providers::{self, BaseUrls, ProbeError},
     registry::Registry,
     store::{self, StoreError, probes::ProbeJob},
 };
@@ -70,7 +70,7 @@ pub struct LiveProbe {
     /// The stored item after the probe (a stale fallback when it failed).
     pub item: ItemStatus,
     /// The provider's answer, never a cached one.
-    pub answer: Result<adapters::Observation, ProbeError>,
+    pub answer: Result<providers::Observation, ProbeError>,
     /// How long the provider took to give it.
     pub latency: Duration,
 }

@@ -5,13 +5,13 @@ use chrono::Utc;
 
 use super::{
     cache::ProjectStatus,
-    catalog::CatalogSnapshot,
     model::{Circuit, ConfiguredReason, ItemStatus, Level, ProblemCode},
 };
 use crate::{
     auth::Role,
     names::{ProjectId, TypeId},
     proto::{self, v1 as pb},
+    registry::catalog_snapshot::CatalogSnapshot,
 };
 
 pub fn level(l: Level) -> pb::StatusLevel {

@@ -12,7 +12,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     bus::{BusEvent, EventBus},
-    catalog::CatalogSnapshot,
     events::{EventPayload, StoredEvent},
     views,
 };
@@ -21,6 +20,7 @@ use crate::{
     error::{ApiError, ErrorCode},
     names::{ProjectId, TypeId},
     proto::{self, v1 as pb},
+    registry::catalog_snapshot::CatalogSnapshot,
     store,
 };
 

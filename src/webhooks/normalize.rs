@@ -1,7 +1,10 @@
 //! What a delivery says, read from its body once it is stored: the event
-//! type, and whether it tells us something about the connection's health.
+//! type, and (asking the connection's provider) whether it tells us
+//! something about the connection's health.
 
 use serde_json::Value;
+
+use crate::providers::{Health, Provider};
 
 /// A delivery, understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,23 +13,11 @@ pub struct Normalized {
     pub health: Option<Health>,
 }
 
-/// What an event says about its connection's status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
-    /// A deployment failed (Vercel `deployment.error`): shown as ERROR now.
-    DeploymentFailed {
-        environment: String,
-        url: Option<String>,
-    },
-    /// Something changed upstream (a push, a new deployment): probe again
-    /// now rather than at the next TTL.
-    Changed,
-}
-
-/// Reads `body` for a connection of type `type_id`; `header_event_type` is
-/// what the provider put in a header, if anything.
+/// Reads `body` for a connection of `provider` (`None`: a type whose
+/// provider is unknown here, whose events mean nothing for health);
+/// `header_event_type` is what the provider put in a header, if anything.
 pub fn normalize(
-    type_id: &str,
+    provider: Option<&dyn Provider>,
     header_event_type: &str,
     body: &[u8],
 ) -> Result<Normalized, String> {
@@ -46,25 +37,7 @@ pub fn normalize(
     } else {
         header_event_type.to_owned()
     };
-    let health = match (type_id, event_type.as_str()) {
-        ("vercel", "deployment.error" | "deployment.canceled") => {
-            let payload = &json["payload"];
-            Some(Health::DeploymentFailed {
-                environment: payload["target"]
-                    .as_str()
-                    .filter(|t| !t.is_empty())
-                    .unwrap_or("preview")
-                    .to_owned(),
-                url: payload["deployment"]["url"]
-                    .as_str()
-                    .or_else(|| payload["url"].as_str())
-                    .map(str::to_owned),
-            })
-        }
-        ("vercel", "deployment.succeeded" | "deployment.ready" | "deployment.promoted")
-        | ("github", "push") => Some(Health::Changed),
-        _ => None,
-    };
+    let health = provider.and_then(|p| p.webhook_health(&event_type, &json));
     Ok(Normalized { event_type, health })
 }
 
@@ -200,11 +173,12 @@ fn body_event_type(json: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers;
 
     #[test]
     fn vercel_deployment_errors_say_which_environment_failed() {
         let body = br#"{"type":"deployment.error","payload":{"target":"production","deployment":{"url":"app-x.vercel.app"}}}"#;
-        let n = normalize("vercel", "", body).expect("json");
+        let n = normalize(providers::find("vercel"), "", body).expect("json");
         assert_eq!(n.event_type, "deployment.error");
         assert_eq!(
             n.health,
@@ -218,15 +192,24 @@ mod tests {
     #[test]
     fn event_types_come_from_headers_then_bodies() {
         assert_eq!(
-            normalize("github", "push", b"{}").expect("json").event_type,
+            normalize(providers::find("github"), "push", b"{}")
+                .expect("json")
+                .event_type,
             "push"
         );
         let hubspot = br#"[{"subscriptionType":"contact.creation","objectId":1}]"#;
         assert_eq!(
-            normalize("hubspot", "", hubspot).expect("json").event_type,
+            normalize(providers::find("hubspot"), "", hubspot)
+                .expect("json")
+                .event_type,
             "contact.creation"
         );
-        assert_eq!(normalize("http", "", b"").expect("empty").event_type, "");
+        assert_eq!(
+            normalize(providers::find("http"), "", b"")
+                .expect("empty")
+                .event_type,
+            ""
+        );
     }
 
     #[test]
@@ -245,7 +228,7 @@ mod tests {
             br#"[[1, 2, "z"]]"#,
         ];
         for body in bodies {
-            let processed = normalize("http", "", body).map(|n| n.event_type);
+            let processed = normalize(providers::find("http"), "", body).map(|n| n.event_type);
             let stored = stored_event_type(String::new(), body);
             assert_eq!(stored, processed.unwrap_or_default(), "{body:?}");
         }
@@ -254,8 +237,8 @@ mod tests {
 
     #[test]
     fn broken_json_fails_and_other_bodies_pass_as_they_are() {
-        assert!(normalize("http", "", br#"{"truncated": "#).is_err());
-        let form = normalize("slack-app", "", b"token=x&command=%2Fdeploy").expect("form body");
+        assert!(normalize(providers::find("http"), "", br#"{"truncated": "#).is_err());
+        let form = normalize(None, "", b"token=x&command=%2Fdeploy").expect("form body");
         assert_eq!(form.event_type, "");
     }
 }

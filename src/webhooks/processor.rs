@@ -18,13 +18,12 @@ use deadpool_postgres::{GenericClient, Pool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    WebhookConfig,
-    normalize::{Health, normalize},
-};
+use super::{WebhookConfig, normalize::normalize};
 use crate::{
     backoff::backoff,
     names::{ConnectionName, ProjectId},
+    providers::Health,
+    registry::catalog_snapshot::CatalogSnapshot,
     status::{
         bus::EventBus,
         events::EventPayload,
@@ -47,15 +46,24 @@ pub struct Processor {
     config: Arc<WebhookConfig>,
     /// Notified by the writer after each committed batch.
     stored: Arc<Notify>,
+    /// Which provider reads each type's deliveries.
+    types: CatalogSnapshot,
 }
 
 impl Processor {
-    pub fn new(pool: Pool, bus: EventBus, config: Arc<WebhookConfig>, stored: Arc<Notify>) -> Self {
+    pub fn new(
+        pool: Pool,
+        bus: EventBus,
+        config: Arc<WebhookConfig>,
+        stored: Arc<Notify>,
+        types: CatalogSnapshot,
+    ) -> Self {
         Self {
             pool,
             bus,
             config,
             stored,
+            types,
         }
     }
 
@@ -103,6 +111,16 @@ impl Processor {
         let cursor = store::deliveries::cursor(&tx).await?;
         let fresh = store::deliveries::after_cursor(&tx, cursor, BATCH).await?;
         let retries = store::deliveries::retries_due(&tx, BATCH).await?;
+        // A type registered since the snapshot was loaded: load it again,
+        // once, so its deliveries are read by their provider.
+        let unknown = fresh
+            .iter()
+            .chain(&retries)
+            .filter_map(|d| d.type_id.as_deref())
+            .any(|t| !self.types.knows(t));
+        if unknown {
+            self.types.refresh(&self.pool).await?;
+        }
         let mut done = Done::default();
         for delivery in &fresh {
             self.process(&tx, delivery, &mut done).await?;
@@ -142,7 +160,8 @@ impl Processor {
             // The connection is gone: nothing to attach to.
             return Ok(true);
         };
-        match normalize(type_id, &delivery.event_type, &delivery.body) {
+        let provider = self.types.provider(type_id);
+        match normalize(provider, &delivery.event_type, &delivery.body) {
             Ok(normalized) => {
                 if let Some(health) = &normalized.health {
                     apply_health(tx, &delivery.connection, health).await?;

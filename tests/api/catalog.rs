@@ -9,7 +9,7 @@ use tonic::Code;
 
 use crate::helpers::{assert_error, spawn_app, violations};
 
-const BUILTINS: [&str; 7] = [
+const BUILTINS: [&str; 9] = [
     "github",
     "salesforce",
     "sanity",
@@ -17,6 +17,8 @@ const BUILTINS: [&str; 7] = [
     "hubspot",
     "vercel",
     "http",
+    "stripe",
+    "slack",
 ];
 
 fn list(page_size: i32, page_token: &str) -> ListIntegrationTypesRequest {
@@ -71,7 +73,7 @@ async fn the_builtin_catalog_is_seeded_with_real_fields() {
         .await
         .expect("list")
         .into_inner();
-    assert_eq!(all.total_size, 7);
+    assert_eq!(all.total_size, 9);
     let mut names: Vec<&str> = all
         .integration_types
         .iter()
@@ -205,7 +207,10 @@ async fn list_filters_by_category_capability_text_and_popularity() {
         .expect("list")
         .into_inner();
     let (popular, _) = names(popular);
-    assert_eq!(popular, ["github", "hubspot", "supabase", "vercel"]);
+    assert_eq!(
+        popular,
+        ["github", "hubspot", "slack", "stripe", "supabase", "vercel"]
+    );
 }
 
 #[tokio::test]
@@ -218,12 +223,12 @@ async fn list_pages_to_the_end_with_tokens() {
     let mut pages = 0;
     loop {
         let page = registry
-            .list_integration_types(list(3, &page_token))
+            .list_integration_types(list(4, &page_token))
             .await
             .expect("page")
             .into_inner();
-        assert_eq!(page.total_size, 7, "total_size covers every page");
-        assert!(page.integration_types.len() <= 3);
+        assert_eq!(page.total_size, 9, "total_size covers every page");
+        assert!(page.integration_types.len() <= 4);
         seen.extend(page.integration_types.into_iter().map(|t| t.name));
         pages += 1;
         if page.next_page_token.is_empty() {
@@ -236,15 +241,15 @@ async fn list_pages_to_the_end_with_tokens() {
     sorted.sort();
     sorted.dedup();
     assert_eq!(seen, sorted, "pages are ordered and never repeat");
-    assert_eq!(seen.len(), 7);
+    assert_eq!(seen.len(), 9);
 
     // Exactly one full page: no token for an empty page after it.
     let exact = registry
-        .list_integration_types(list(7, ""))
+        .list_integration_types(list(9, ""))
         .await
         .expect("page")
         .into_inner();
-    assert_eq!(exact.integration_types.len(), 7);
+    assert_eq!(exact.integration_types.len(), 9);
     assert!(exact.next_page_token.is_empty());
 
     let negative = registry.list_integration_types(list(-1, "")).await;

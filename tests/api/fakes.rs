@@ -52,6 +52,7 @@ impl Reply {
 /// What the fake saw of one request.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    pub method: String,
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -128,6 +129,7 @@ impl FakeProvider {
 
 async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
+    let method = request.method().to_string();
     let full = request
         .uri()
         .path_and_query()
@@ -137,6 +139,7 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         .await
         .unwrap_or_default();
     inner.seen.lock().expect("lock").push(Seen {
+        method,
         path: path.clone(),
         headers,
         body,

@@ -155,6 +155,63 @@ async fn deleting_a_connection_revokes_its_token_upstream() {
 }
 
 #[tokio::test]
+async fn github_tokens_are_revoked_the_way_github_takes_them() {
+    // DELETE /applications/{client_id}/token, as the OAuth app (basic
+    // auth), the access token in a JSON body.
+    let fake = FakeProvider::start().await;
+    let app = fast_app(&fake).await;
+    set_oauth(
+        &app,
+        "github",
+        format!("{}/login/oauth/access_token", fake.url()),
+        format!("{}/applications/{{client_id}}/token", fake.url()),
+    )
+    .await;
+    fake.set("/applications/Iv1.app/token", Reply::status(204));
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    create_github(&app, "acme", "web").await;
+    set_credentials(
+        &app,
+        &owner,
+        "web",
+        &[
+            ("access_token", "gho_live"),
+            ("client_id", "Iv1.app"),
+            ("client_secret", "app-secret"),
+        ],
+    )
+    .await;
+    app.registry(Some(&owner))
+        .delete_connection(patchbay::proto::v1::DeleteConnectionRequest {
+            name: "projects/acme/connections/web".into(),
+            etag: String::new(),
+        })
+        .await
+        .expect("delete");
+    let revocation = fake
+        .seen()
+        .into_iter()
+        .find(|s| s.path == "/applications/Iv1.app/token")
+        .expect("the token was revoked at GitHub");
+    assert_eq!(revocation.method, "DELETE");
+    let basic = format!("Basic {}", base64_of("Iv1.app:app-secret"));
+    assert_eq!(
+        revocation
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+        Some(basic.as_str())
+    );
+    let body: serde_json::Value = serde_json::from_slice(&revocation.body).expect("json");
+    assert_eq!(body, json!({"access_token": "gho_live"}));
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[tokio::test]
 async fn refresh_and_revocation_honour_the_provider_base_url() {
     // The built-in hubspot type keeps its real OAuth endpoints; only
     // --provider-base-url points hubspot at the fake.

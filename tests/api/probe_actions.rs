@@ -40,7 +40,7 @@ pub fn error_reason(action: &Action) -> String {
 }
 
 /// Polls until the action has ended (20 s at most).
-async fn ended(app: &TestApp, name: &str) -> Action {
+pub async fn ended(app: &TestApp, name: &str) -> Action {
     let token = app.token("owner", &[("acme", Role::Owner)]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {

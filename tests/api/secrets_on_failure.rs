@@ -32,6 +32,7 @@ fn settings_for(type_id: &str, fake: &FakeProvider) -> Struct {
         "sanity" => settings(&[("project_id", s("p1")), ("dataset", s("production"))]),
         "salesforce" => settings(&[("instance_url", s("https://acme.my.salesforce.com"))]),
         "http" => settings(&[("health_url", s(&format!("{}/health", fake.url())))]),
+        "slack" => settings(&[("channel", s("C0123"))]),
         _ => Struct::default(),
     }
 }
@@ -70,10 +71,17 @@ async fn secrets_stay_out_of_the_logs_when_providers_fail() {
         Reply::json(400, json!({"error": "invalid_grant"})),
     );
     let hang_up = HangUp::start().await;
-    let mut overrides: Vec<String> = ["github", "vercel", "sanity", "salesforce"]
-        .iter()
-        .map(|ty| format!("{ty}={}", fake.url()))
-        .collect();
+    let mut overrides: Vec<String> = [
+        "github",
+        "vercel",
+        "sanity",
+        "salesforce",
+        "stripe",
+        "slack",
+    ]
+    .iter()
+    .map(|ty| format!("{ty}={}", fake.url()))
+    .collect();
     overrides.push(format!("hubspot={}", hang_up.url()));
     let args: Vec<String> = [
         "--provider-base-url",
@@ -103,7 +111,7 @@ async fn secrets_stay_out_of_the_logs_when_providers_fail() {
         .expect("catalog")
         .into_inner()
         .integration_types;
-    assert!(types.len() >= 7, "every built-in type");
+    assert!(types.len() >= 9, "every built-in type");
     let mut secrets = Vec::new();
     let mut started = Vec::new();
     let mut disconnects = Vec::new();

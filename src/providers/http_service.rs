@@ -2,14 +2,18 @@
 
 use std::time::Duration;
 
-use super::{Adapter, Observation, ProbeContext, ProbeError, problem, request};
+use super::{Call, Observation, ProbeError, Provider, problem, request};
 use crate::status::model::{Level, ProblemCode};
 
 pub struct HttpService;
 
 #[tonic::async_trait]
-impl Adapter for HttpService {
-    async fn probe(&self, ctx: &ProbeContext<'_>) -> Result<Observation, ProbeError> {
+impl Provider for HttpService {
+    fn id(&self) -> &'static str {
+        "http"
+    }
+
+    async fn probe(&self, ctx: &Call<'_>) -> Result<Observation, ProbeError> {
         let Some(url) = ctx.setting("health_url") else {
             return Err(ProbeError::misconfigured("health_url must be set"));
         };

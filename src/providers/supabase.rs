@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::{NoTls, error::SqlState};
 
-use super::{Adapter, Observation, ProbeContext, ProbeError, problem};
+use super::{Call, Observation, ProbeError, Provider, problem};
 use crate::status::model::{Level, ProblemCode};
 
 const DEFAULT_SLOW_MS: i64 = 500;
@@ -33,8 +33,12 @@ fn classify(e: &tokio_postgres::Error) -> ProbeError {
 }
 
 #[tonic::async_trait]
-impl Adapter for Supabase {
-    async fn probe(&self, ctx: &ProbeContext<'_>) -> Result<Observation, ProbeError> {
+impl Provider for Supabase {
+    fn id(&self) -> &'static str {
+        "supabase"
+    }
+
+    async fn probe(&self, ctx: &Call<'_>) -> Result<Observation, ProbeError> {
         let Some(url) = ctx.credential("database_url") else {
             return Err(ProbeError::misconfigured(
                 "database_url credential is missing",

@@ -1,5 +1,6 @@
-//! The catalog's types in memory, for the actions each status item offers:
-//! reads must not wait on the database. Refreshed in the background.
+//! The catalog's types in memory, for what must not wait on the database:
+//! the actions each status item offers, and which provider reads a
+//! webhook. Refreshed in the background.
 
 use std::{
     collections::HashMap,
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     names::TypeId,
     paging::MAX_PAGE_SIZE,
+    providers::Provider,
     registry::catalog::{TypeQuery, TypeSpec},
     store,
 };
@@ -34,6 +36,17 @@ impl CatalogSnapshot {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(id)
             .cloned()
+    }
+
+    /// The provider of the type `type_id` names, when the type is known.
+    pub fn provider(&self, type_id: &str) -> Option<&'static dyn Provider> {
+        let spec = self.spec(&TypeId::parse(type_id).ok()?)?;
+        crate::providers::find(&spec.probe)
+    }
+
+    /// Whether `type_id` is a type this snapshot holds.
+    pub fn knows(&self, type_id: &str) -> bool {
+        TypeId::parse(type_id).is_ok_and(|id| self.spec(&id).is_some())
     }
 
     pub fn version(&self) -> u64 {

@@ -1,8 +1,14 @@
-//! HubSpot: the account's details, and how much of the API budget is left.
+//! HubSpot: the account's details and how much of the API budget is
+//! left; contacts, companies and deals for sync. Its refresh tokens are
+//! revoked by DELETE on a URI that names them, which the standard
+//! revocation does from the catalog's `revoke_uri`.
 
 use serde::Deserialize;
+use serde_json::Value;
 
-use super::{Adapter, Observation, ProbeContext, ProbeError, problem, request};
+use super::{
+    Call, EffectError, Observation, ProbeError, Provider, SyncPage, SyncSource, problem, request,
+};
 use crate::status::model::{Level, ProblemCode};
 
 pub struct HubSpot;
@@ -15,8 +21,12 @@ struct Account {
 }
 
 #[tonic::async_trait]
-impl Adapter for HubSpot {
-    async fn probe(&self, ctx: &ProbeContext<'_>) -> Result<Observation, ProbeError> {
+impl Provider for HubSpot {
+    fn id(&self) -> &'static str {
+        "hubspot"
+    }
+
+    async fn probe(&self, ctx: &Call<'_>) -> Result<Observation, ProbeError> {
         let mut request = ctx
             .http
             .get(format!("{}/account-info/v3/details", ctx.base_uri))
@@ -77,5 +87,45 @@ impl Adapter for HubSpot {
             ));
         }
         Ok(observation)
+    }
+
+    fn sync_source(&self, _call: &Call<'_>) -> Option<Result<Box<dyn SyncSource>, EffectError>> {
+        Some(Ok(Box::new(CrmObjects)))
+    }
+}
+
+/// CRM objects through the v3 objects API, cursor-paged by `after`.
+struct CrmObjects;
+
+const PAGE_SIZE: usize = 100;
+
+#[tonic::async_trait]
+impl SyncSource for CrmObjects {
+    fn default_entities(&self) -> Result<Vec<String>, EffectError> {
+        Ok(["contacts", "companies", "deals"].map(str::to_owned).into())
+    }
+
+    async fn page(
+        &self,
+        call: &Call<'_>,
+        entity: &str,
+        cursor: Option<&str>,
+    ) -> Result<SyncPage, EffectError> {
+        let token = call.bearer("access_token")?;
+        let mut url = format!(
+            "{}/crm/v3/objects/{entity}?limit={PAGE_SIZE}",
+            call.base_uri
+        );
+        if let Some(after) = cursor {
+            url.push_str("&after=");
+            url.push_str(after);
+        }
+        let response =
+            request::send(call.http.get(url).bearer_auth(token), call.is_oauth()).await?;
+        let page: Value = request::json(response).await?;
+        Ok(SyncPage {
+            records: SyncPage::records(&page["results"], "id"),
+            next: page["paging"]["next"]["after"].as_str().map(str::to_owned),
+        })
     }
 }

@@ -1,17 +1,17 @@
-//! The HubSpot, Salesforce and http adapters against fake providers: what
+//! The HubSpot, Salesforce and http probes against fake providers: what
 //! each answer means for the status.
 
 use std::time::Duration;
 
 use patchbay::{
-    adapters::ProbeError,
+    providers::ProbeError,
     status::model::{Level, ProblemCode},
 };
 use serde_json::json;
 
 use crate::{
-    adapters::{code, probe},
     fakes::{FakeProvider, Reply},
+    providers::{code, probe},
 };
 
 #[tokio::test]

@@ -1,12 +1,12 @@
-//! Every adapter case against fake providers (and a real PostgreSQL for
+//! Every provider's probe against fake providers (and a real PostgreSQL for
 //! Supabase): what each answer means for the status. GitHub, Vercel, Sanity
-//! and Supabase here; HubSpot, Salesforce and http in `adapters_crm_http`.
+//! and Supabase here; HubSpot, Salesforce and http in `providers_crm_http`.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use chrono::Utc;
 use patchbay::{
-    adapters::{self, Observation, ProbeContext, ProbeError},
+    providers::{self, Call, Observation, ProbeError},
     status::model::{Level, ProblemCode},
 };
 use serde_json::{Value, json};
@@ -30,8 +30,8 @@ pub async fn probe(
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let base = adapters::resolve_base_uri(base, &settings);
-    let ctx = ProbeContext {
+    let base = providers::resolve_base_uri(base, &settings);
+    let call = Call {
         http: &http,
         base_uri: &base,
         settings: &settings,
@@ -39,9 +39,9 @@ pub async fn probe(
         timeout: Duration::from_millis(500),
         now: Utc::now(),
     };
-    adapters::adapter(probe)
+    providers::find(probe)
         .expect("a known probe")
-        .probe(&ctx)
+        .probe(&call)
         .await
 }
 

@@ -1,0 +1,210 @@
+//! GitHub: the repository and branch (CONNECTED while the branch saw a push
+//! in the last 7 days), repository dispatches for `push` and `pull`, push
+//! webhooks as a reason to probe again, and GitHub's token revocation.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use reqwest::RequestBuilder;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{
+    ActionCall, Call, EffectError, Health, Observation, ProbeError, Provider, age_words, request,
+};
+use crate::status::model::{Level, ProblemCode};
+
+const FRESH_DAYS: i64 = 7;
+const API_VERSION: &str = "2022-11-28";
+
+pub struct GitHub;
+
+#[derive(Deserialize)]
+struct Repo {
+    default_branch: String,
+    pushed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    private: bool,
+}
+
+#[derive(Deserialize)]
+struct Branch {
+    commit: BranchCommit,
+}
+
+#[derive(Deserialize)]
+struct BranchCommit {
+    commit: CommitDetail,
+}
+
+#[derive(Deserialize)]
+struct CommitDetail {
+    committer: Option<Signature>,
+}
+
+#[derive(Deserialize)]
+struct Signature {
+    date: Option<DateTime<Utc>>,
+}
+
+/// Every GitHub API request: its media type, its pinned version, a user
+/// agent (GitHub refuses requests without one) and the token when set.
+fn api(call: &Call<'_>, request: RequestBuilder) -> RequestBuilder {
+    let request = request
+        .header("accept", "application/vnd.github+json")
+        .header("x-github-api-version", API_VERSION)
+        .header("user-agent", "patchbay");
+    match call.credential("access_token") {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+}
+
+fn get(call: &Call<'_>, path: &str) -> RequestBuilder {
+    api(
+        call,
+        call.http
+            .get(format!("{}{path}", call.base_uri))
+            .timeout(call.timeout),
+    )
+}
+
+/// A 404 from GitHub means the repository or branch is not there for this
+/// token: say which.
+fn not_found_means(hint: String) -> impl FnOnce(ProbeError) -> ProbeError {
+    move |e| match e {
+        ProbeError::Definitive(mut p) if p.code == ProblemCode::Misconfigured => {
+            p.hint = hint;
+            ProbeError::Definitive(p)
+        }
+        other => other,
+    }
+}
+
+#[tonic::async_trait]
+impl Provider for GitHub {
+    fn id(&self) -> &'static str {
+        "github"
+    }
+
+    async fn probe(&self, call: &Call<'_>) -> Result<Observation, ProbeError> {
+        let (Some(owner), Some(repo)) = (call.setting("owner"), call.setting("repo")) else {
+            return Err(ProbeError::misconfigured("owner and repo must be set"));
+        };
+        let response = request::send(
+            get(call, &format!("/repos/{owner}/{repo}")),
+            call.is_oauth(),
+        )
+        .await
+        .map_err(not_found_means(format!(
+            "repository {owner}/{repo} not found, or the token cannot see it"
+        )))?;
+        let repository: Repo = request::json(response).await?;
+        let branch = call
+            .setting("branch")
+            .unwrap_or(&repository.default_branch)
+            .to_owned();
+        let response = request::send(
+            get(call, &format!("/repos/{owner}/{repo}/branches/{branch}")),
+            call.is_oauth(),
+        )
+        .await
+        .map_err(not_found_means(format!(
+            "branch {branch} does not exist in {owner}/{repo}"
+        )))?;
+        let head: Branch = request::json(response).await?;
+        let last_push = head
+            .commit
+            .commit
+            .committer
+            .and_then(|c| c.date)
+            .or(repository.pushed_at);
+        let kind = if repository.private {
+            "Private repository"
+        } else {
+            "Repository"
+        };
+        let Some(last_push) = last_push else {
+            return Ok(Observation::new(
+                Level::Warning,
+                format!("{owner}/{repo}@{branch}: no pushes yet"),
+                format!("{kind}: no pushes yet"),
+            ));
+        };
+        let age = call.now.signed_duration_since(last_push);
+        let words = age_words(age.num_days().max(0), age.num_hours().max(0));
+        let level = if age.num_days() < FRESH_DAYS {
+            Level::Connected
+        } else {
+            Level::Warning
+        };
+        Ok(Observation::new(
+            level,
+            format!("{owner}/{repo}@{branch}: last push {words}"),
+            format!("{kind}: last push {words}"),
+        ))
+    }
+
+    async fn act(
+        &self,
+        call: &Call<'_>,
+        action: &ActionCall<'_>,
+    ) -> Option<Result<Map<String, Value>, EffectError>> {
+        match action.action {
+            "push" | "pull" => Some(dispatch(call, action).await),
+            _ => None,
+        }
+    }
+
+    fn webhook_health(&self, event_type: &str, _body: &Value) -> Option<Health> {
+        (event_type == "push").then_some(Health::Changed)
+    }
+
+    /// GitHub revokes an OAuth app's token with DELETE on
+    /// `/applications/{client_id}/token`, authenticated as the app, the
+    /// token in a JSON body; without the app's credentials it cannot.
+    fn revocation(
+        &self,
+        http: &reqwest::Client,
+        revoke_uri: &str,
+        credentials: &BTreeMap<String, String>,
+    ) -> Option<RequestBuilder> {
+        let token = credentials.get("access_token")?;
+        let id = credentials.get("client_id")?;
+        let secret = credentials.get("client_secret")?;
+        Some(
+            http.delete(revoke_uri.replace("{client_id}", id))
+                .basic_auth(id, Some(secret))
+                .header("accept", "application/vnd.github+json")
+                .header("x-github-api-version", API_VERSION)
+                .json(&json!({"access_token": token})),
+        )
+    }
+}
+
+/// A repository_dispatch (`patchbay.push` / `patchbay.pull`, or
+/// `params.event_type`) carrying `params.client_payload`.
+async fn dispatch(
+    call: &Call<'_>,
+    action: &ActionCall<'_>,
+) -> Result<Map<String, Value>, EffectError> {
+    let (Some(owner), Some(repo)) = (call.setting("owner"), call.setting("repo")) else {
+        return Err(ProbeError::misconfigured("the owner and repo settings are required").into());
+    };
+    call.bearer("access_token")?;
+    let event_type = action
+        .param_str("event_type")
+        .map_or_else(|| format!("patchbay.{}", action.action), str::to_owned);
+    let payload = action
+        .params
+        .get("client_payload")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let url = format!("{}/repos/{owner}/{repo}/dispatches", call.base_uri);
+    let request = api(call, call.http.post(url))
+        .json(&json!({"event_type": event_type, "client_payload": payload}));
+    request::send(request, call.is_oauth()).await?;
+    Ok(super::object(
+        json!({"repository": format!("{owner}/{repo}"), "event_type": event_type}),
+    ))
+}

@@ -1,0 +1,232 @@
+//! Vercel: the latest deployment per environment, rolled up; deployments
+//! for `deploy` and `deploy-preview`; deployment webhooks as the status of
+//! their environment.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{
+    ActionCall, Call, EffectError, Health, Observation, ProbeError, Provider, object, request,
+};
+use crate::status::model::{EnvironmentStatus, Level};
+
+pub struct Vercel;
+
+#[derive(Deserialize)]
+struct Deployments {
+    deployments: Vec<Deployment>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Deployment {
+    url: Option<String>,
+    #[serde(alias = "readyState")]
+    state: Option<String>,
+    target: Option<String>,
+    created_at: Option<i64>,
+}
+
+fn level_of(state: &str) -> (Level, &'static str) {
+    match state {
+        "READY" => (Level::Connected, "ready"),
+        "ERROR" => (Level::Error, "failed"),
+        "CANCELED" => (Level::Warning, "cancelled"),
+        "BUILDING" | "QUEUED" | "INITIALIZING" => (Level::Warning, "deploying"),
+        _ => (Level::Warning, "unknown state"),
+    }
+}
+
+#[tonic::async_trait]
+impl Provider for Vercel {
+    fn id(&self) -> &'static str {
+        "vercel"
+    }
+
+    async fn probe(&self, ctx: &Call<'_>) -> Result<Observation, ProbeError> {
+        let Some(project) = ctx.setting("project_id") else {
+            return Err(ProbeError::misconfigured("project_id must be set"));
+        };
+        let mut query = vec![
+            ("projectId", project.to_owned()),
+            ("limit", "20".to_owned()),
+        ];
+        if let Some(team) = ctx.setting("team_id") {
+            query.push(("teamId", team.to_owned()));
+        }
+        let mut request = ctx
+            .http
+            .get(format!("{}/v6/deployments", ctx.base_uri))
+            .query(&query)
+            .timeout(ctx.timeout);
+        if let Some(token) = ctx.credential("access_token") {
+            request = request.bearer_auth(token);
+        }
+        let listing: Deployments = request::json(request::send(request, false).await?).await?;
+        let mut environments: Vec<EnvironmentStatus> = Vec::new();
+        for name in ["production", "preview"] {
+            let latest = listing
+                .deployments
+                .iter()
+                .filter(|d| d.target.as_deref().unwrap_or("preview") == name)
+                .max_by_key(|d| d.created_at.unwrap_or(0));
+            let Some(latest) = latest else { continue };
+            let (level, word) = level_of(latest.state.as_deref().unwrap_or(""));
+            let url = latest.url.as_ref().map(|u| {
+                if u.starts_with("http") {
+                    u.clone()
+                } else {
+                    format!("https://{u}")
+                }
+            });
+            environments.push(EnvironmentStatus {
+                name: name.to_owned(),
+                level,
+                summary: match &url {
+                    Some(url) => format!("{word}: {url}"),
+                    None => word.to_owned(),
+                },
+                url,
+                last_deploy_at: latest
+                    .created_at
+                    .and_then(DateTime::<Utc>::from_timestamp_millis),
+            });
+        }
+        let Some(worst) = environments
+            .iter()
+            .map(|e| e.level)
+            .max_by_key(|l| l.severity())
+        else {
+            return Ok(Observation::new(
+                Level::Warning,
+                format!("{project}: no deployments yet"),
+                "No deployments yet",
+            ));
+        };
+        let words: Vec<String> = environments
+            .iter()
+            .map(|e| format!("{} {}", e.name, level_of_word(e.level)))
+            .collect();
+        let mut observation = Observation::new(
+            worst,
+            format!("{project}: {}", words.join(", ")),
+            capitalize(&words.join(", ")),
+        );
+        observation.environments = environments;
+        Ok(observation)
+    }
+
+    async fn act(
+        &self,
+        call: &Call<'_>,
+        action: &ActionCall<'_>,
+    ) -> Option<Result<Map<String, Value>, EffectError>> {
+        let production = match action.action {
+            "deploy" => true,
+            "deploy-preview" => false,
+            _ => return None,
+        };
+        Some(deploy(call, action, production).await)
+    }
+
+    fn webhook_health(&self, event_type: &str, body: &Value) -> Option<Health> {
+        match event_type {
+            "deployment.error" | "deployment.canceled" => {
+                let payload = &body["payload"];
+                Some(Health::DeploymentFailed {
+                    environment: payload["target"]
+                        .as_str()
+                        .filter(|t| !t.is_empty())
+                        .unwrap_or("preview")
+                        .to_owned(),
+                    url: payload["deployment"]["url"]
+                        .as_str()
+                        .or_else(|| payload["url"].as_str())
+                        .map(str::to_owned),
+                })
+            }
+            "deployment.succeeded" | "deployment.ready" | "deployment.promoted" => {
+                Some(Health::Changed)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Creates a deployment (production or preview) from `params.git_source`
+/// or `params.deployment_id`, else by redeploying the project's latest
+/// deployment of that target.
+async fn deploy(
+    call: &Call<'_>,
+    action: &ActionCall<'_>,
+    production: bool,
+) -> Result<Map<String, Value>, EffectError> {
+    let project = call
+        .setting("project_id")
+        .ok_or_else(|| ProbeError::misconfigured("the project_id setting is missing"))?;
+    let token = call.bearer("access_token")?;
+    action
+        .progress
+        .report(30, "creating the deployment")
+        .await?;
+    let team = call
+        .setting("team_id")
+        .map(|t| format!("&teamId={t}"))
+        .unwrap_or_default();
+    let mut body = json!({"name": project, "project": project});
+    if production {
+        body["target"] = json!("production");
+    }
+    if let Some(source) = action.params.get("git_source") {
+        body["gitSource"] = source.clone();
+    } else {
+        let from = match action.param_str("deployment_id") {
+            Some(id) => id.to_owned(),
+            None => {
+                let target_filter = if production { "&target=production" } else { "" };
+                let url = format!(
+                    "{}/v6/deployments?projectId={project}&limit=1{target_filter}{team}",
+                    call.base_uri
+                );
+                let response = request::send(call.http.get(url).bearer_auth(token), false).await?;
+                let list: Value = request::json(response).await?;
+                list["deployments"][0]["uid"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        ProbeError::misconfigured(
+                            "the project has no deployment to redeploy; pass git_source",
+                        )
+                    })?
+            }
+        };
+        body["deploymentId"] = json!(from);
+    }
+    let url = format!("{}/v13/deployments?forceNew=1{team}", call.base_uri);
+    let response = request::send(call.http.post(url).bearer_auth(token).json(&body), false).await?;
+    let created: Value = request::json(response).await?;
+    Ok(object(json!({
+        "deployment_id": created["id"],
+        "url": created["url"],
+        "state": created["readyState"],
+        "target": if production { "production" } else { "preview" },
+    })))
+}
+
+fn level_of_word(level: Level) -> &'static str {
+    match level {
+        Level::Connected => "ready",
+        Level::Warning => "degraded",
+        Level::Error => "failed",
+        Level::Disconnected => "disconnected",
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
+}

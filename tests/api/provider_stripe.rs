@@ -1,0 +1,235 @@
+//! The built-in Stripe type end to end against a fake Stripe: the account
+//! probe, customer sync paged with `starting_after` through the project's
+//! default mapping template, and Stripe-signed webhooks.
+
+use std::time::Duration;
+
+use patchbay::{
+    auth::Role,
+    proto::v1::{
+        CreateMappingTemplateRequest, FieldType, MappingTemplate, StatusLevel, Transformation,
+        status_update::Event,
+    },
+};
+use serde_json::{Value, json};
+
+use crate::{
+    action_effects::{result, run},
+    actions::start_request,
+    connections::settings,
+    fakes::{FakeProvider, Reply},
+    probe_actions::{ended, error_reason},
+    provider_setup::{app_calling, connect},
+    status::{level, wait_for},
+    templates::mapping,
+    watch::{next_event, watch, watch_request},
+    webhook_signing::sign,
+    webhooks::{now, post},
+};
+
+const KEY: &str = "sk_test_fake";
+const WEBHOOK_SECRET: &str = "whsec_stripe_e2e";
+
+fn account(charges_enabled: bool) -> Reply {
+    Reply::json(
+        200,
+        json!({
+            "id": "acct_1",
+            "charges_enabled": charges_enabled,
+            "details_submitted": true,
+            "business_profile": {"name": "Acme Inc"}
+        }),
+    )
+}
+
+fn customer(id: &str, email: &str) -> Value {
+    json!({"id": id, "object": "customer", "email": email, "name": "Ada"})
+}
+
+#[tokio::test]
+async fn stripe_probes_the_account_with_the_secret_key() {
+    let fake = FakeProvider::start().await;
+    fake.set("/v1/account", account(true));
+    let app = app_calling(&fake, "stripe").await;
+    connect(
+        &app,
+        "pay",
+        "stripe",
+        settings(&[]),
+        &[("secret_key", KEY)],
+        "",
+    )
+    .await;
+
+    let item = wait_for(&app, "pay", "CONNECTED", |i| {
+        level(i) == StatusLevel::Connected
+    })
+    .await;
+    assert_eq!(item.summary, "Acme Inc (acct_1): charges enabled");
+    let seen = fake.seen();
+    let asked = seen
+        .iter()
+        .find(|s| s.path == "/v1/account")
+        .expect("the account was asked");
+    assert_eq!(
+        asked
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer sk_test_fake")
+    );
+    assert!(
+        asked.headers.contains_key("stripe-version"),
+        "the API version is pinned"
+    );
+
+    // An account that cannot take charges is a warning; test-connection
+    // reports it live.
+    fake.set("/v1/account", account(false));
+    let tested = run(&app, Role::Editor, "pay", "test-connection", json!({})).await;
+    assert_eq!(
+        result(&tested)["status"],
+        "WARNING",
+        "{:?}",
+        result(&tested)
+    );
+
+    // A refused key fails the test with the problem's code.
+    fake.set("/v1/account", Reply::status(401));
+    let token = app.token("editor", &[("acme", Role::Editor)]);
+    let started = app
+        .actions(Some(&token))
+        .start_action(start_request("pay", "test-connection", json!({})))
+        .await
+        .expect("start")
+        .into_inner();
+    let failed = ended(&app, &started.name).await;
+    assert_eq!(error_reason(&failed), "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn stripe_syncs_customers_page_by_page_through_the_default_template() {
+    let fake = FakeProvider::start().await;
+    fake.set("/v1/account", account(true));
+    fake.set(
+        "/v1/customers?limit=100",
+        Reply::json(
+            200,
+            json!({"object": "list", "has_more": true,
+                   "data": [customer("cus_1", " ADA@Example.com "), customer("cus_2", "grace@example.com")]}),
+        ),
+    );
+    fake.set(
+        "/v1/customers?limit=100&starting_after=cus_2",
+        Reply::json(
+            200,
+            json!({"object": "list", "has_more": false, "data": [customer("cus_3", "alan@example.com")]}),
+        ),
+    );
+    let app = app_calling(&fake, "stripe").await;
+    connect(
+        &app,
+        "pay",
+        "stripe",
+        settings(&[]),
+        &[("secret_key", KEY)],
+        "",
+    )
+    .await;
+    let editor = app.token("editor", &[("acme", Role::Editor)]);
+    app.registry(Some(&editor))
+        .create_mapping_template(CreateMappingTemplateRequest {
+            parent: "projects/acme".into(),
+            mapping_template_id: "stripe-customers".into(),
+            mapping_template: Some(MappingTemplate {
+                display_name: "Stripe customers".into(),
+                integration_type: "integrationTypes/stripe".into(),
+                entity_type: "customers".into(),
+                fields: vec![mapping(
+                    "email",
+                    "email",
+                    FieldType::String,
+                    &[Transformation::Trim, Transformation::Lower],
+                )],
+                default_for_entity: true,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("template");
+
+    let done = run(&app, Role::Editor, "pay", "sync", json!({})).await;
+    let summary = result(&done);
+    assert_eq!(summary["processed"], 3, "{summary}");
+    assert_eq!(summary["entities"], json!({"customers": 3}));
+    let rows = app
+        .db()
+        .await
+        .query(
+            "SELECT external_id, data FROM records WHERE entity = 'customers' ORDER BY external_id",
+            &[],
+        )
+        .await
+        .expect("records");
+    let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(ids, ["cus_1", "cus_2", "cus_3"]);
+    assert_eq!(
+        rows[0].get::<_, Value>(1),
+        json!({"email": "ada@example.com"}),
+        "mapped through the default template"
+    );
+    assert_eq!(fake.hits_on("/v1/customers"), 2, "two pages, then done");
+}
+
+#[tokio::test]
+async fn stripe_signed_webhooks_are_verified_and_processed() {
+    let fake = FakeProvider::start().await;
+    fake.set("/v1/account", account(true));
+    let app = app_calling(&fake, "stripe").await;
+    let connection = connect(
+        &app,
+        "pay",
+        "stripe",
+        settings(&[]),
+        &[("secret_key", KEY)],
+        WEBHOOK_SECRET,
+    )
+    .await;
+    let mut stream = watch(&app, watch_request(None, Duration::from_secs(60))).await;
+    while !matches!(
+        next_event(&mut stream).await.event,
+        Some(Event::SnapshotEnd(_))
+    ) {}
+    let body = br#"{"id":"evt_1","object":"event","type":"customer.created","data":{"object":{"id":"cus_9"}}}"#;
+
+    let forged = post(
+        &app,
+        &connection.webhook_key,
+        &sign("stripe", "whsec_someone_else", body, now(), "", ""),
+    )
+    .await;
+    assert_eq!(forged.status, 401, "{:?}", forged.body);
+    let stale = post(
+        &app,
+        &connection.webhook_key,
+        &sign("stripe", WEBHOOK_SECRET, body, now() - 301, "", ""),
+    )
+    .await;
+    assert_eq!(stale.status, 401, "outside Stripe's 5-minute tolerance");
+
+    let accepted = post(
+        &app,
+        &connection.webhook_key,
+        &sign("stripe", WEBHOOK_SECRET, body, now(), "", ""),
+    )
+    .await;
+    assert_eq!(accepted.status, 202, "{:?}", accepted.body);
+    let received = loop {
+        if let Some(Event::WebhookReceived(w)) = next_event(&mut stream).await.event {
+            break w;
+        }
+    };
+    assert_eq!(received.connection, connection.name);
+    assert_eq!(received.event_type, "customer.created");
+}
