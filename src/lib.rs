@@ -58,6 +58,7 @@ pub mod proto;
 pub mod providers;
 pub mod rate_limit;
 pub mod registry;
+pub mod secret;
 pub mod secret_file;
 pub mod status;
 pub mod store;

@@ -14,11 +14,11 @@ use crate::{
     providers::{self, ActionCall, Call, EffectError, ProbeError, Provider, object},
     registry::{
         Registry,
-        catalog::TypeSpec,
-        connections::{Connection, ConnectionState},
+        model::TypeSpec,
+        model::{Connection, ConnectionState},
         oauth::RefreshError,
     },
-    status::{items, model::ProblemCode, prober::Prober},
+    status::{model::ProblemCode, prober::Prober},
     store::{self, StoreError},
 };
 
@@ -222,18 +222,10 @@ impl Effects {
             )));
         }
         if target.connection.state != ConnectionState::Active {
-            let mut client = self.pool.get().await.map_err(StoreError::from)?;
-            let tx = client.transaction().await.map_err(StoreError::from)?;
-            store::connection_secrets::set_state(&tx, &action.connection, ConnectionState::Active)
-                .await?;
-            let item = items::for_state(
-                &action.connection,
-                &target.connection.type_id,
-                ConnectionState::Active,
-                Utc::now(),
-            );
-            store::status::record_item(&tx, &action.connection, &item, true).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            self.registry
+                .reactivate(&action.connection, &target.connection.type_id)
+                .await
+                .map_err(registry_failure)?;
         }
         self.probe(action).await
     }
@@ -251,19 +243,22 @@ impl Effects {
                 &target.credentials,
             )
             .await;
-        let mut client = self.pool.get().await.map_err(StoreError::from)?;
-        let tx = client.transaction().await.map_err(StoreError::from)?;
-        store::connection_secrets::revoke(&tx, &action.connection).await?;
-        let item = items::for_state(
-            &action.connection,
-            &target.connection.type_id,
-            ConnectionState::Revoked,
-            Utc::now(),
-        );
-        store::status::record_item(&tx, &action.connection, &item, false).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        self.registry
+            .mark_revoked(&action.connection, &target.connection.type_id)
+            .await
+            .map_err(registry_failure)?;
         Ok(object(
             json!({"state": "REVOKED", "revoked_upstream": revoked_upstream}),
         ))
+    }
+}
+
+/// A registry call that failed: worth retrying only when the database was
+/// away.
+fn registry_failure(error: ApiError) -> EffectError {
+    if error.code() == ErrorCode::Unavailable {
+        EffectError::transient(error)
+    } else {
+        EffectError::permanent(error)
     }
 }

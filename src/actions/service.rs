@@ -18,7 +18,7 @@ use crate::{
     idempotency::RequestKey,
     names::{ActionName, ConnectionName, ProjectId, ResourceId},
     paging::PageRequest,
-    registry::connections::ConnectionState,
+    registry::model::ConnectionState,
     status::bus::EventBus,
     store::{self, StoreError, actions::NewAction},
 };

@@ -8,8 +8,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use rand::RngCore as _;
 
 use crate::{
-    config::{AuthArgs, KeyAlgorithm, Secret},
+    config::{AuthArgs, KeyAlgorithm},
     error::ApiError,
+    secret::Secret,
     secret_file,
 };
 

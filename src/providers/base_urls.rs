@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::registry::catalog::{OAuthSpec, TypeSpec};
+use crate::registry::model::{OAuthSpec, TypeSpec};
 
 #[derive(Debug, Clone, Default)]
 pub struct BaseUrls {

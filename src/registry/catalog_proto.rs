@@ -2,7 +2,7 @@
 
 pub use super::proto_enums::category_to_proto;
 use super::{
-    catalog::{
+    model::{
         ActionSpec, ConfigField, FieldKind, IntegrationType, OAuthSpec, SignatureScheme,
         TypeDefinition, TypeQuery, TypeSpec,
     },

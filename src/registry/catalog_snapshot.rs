@@ -18,7 +18,7 @@ use crate::{
     names::TypeId,
     paging::MAX_PAGE_SIZE,
     providers::Provider,
-    registry::catalog::{TypeQuery, TypeSpec},
+    registry::model::{TypeQuery, TypeSpec},
     store,
 };
 

@@ -5,18 +5,16 @@ use std::collections::BTreeMap;
 
 use super::{
     connection_secrets::check_supplied_secret,
-    connections::{
-        Connection, ConnectionQuery, ConnectionState, ConnectionUpdate, NewConnectionInput,
-    },
+    model::{Connection, ConnectionQuery, ConnectionState, ConnectionUpdate, NewConnectionInput},
 };
 use crate::{
-    config::Secret,
     error::{ApiError, FieldViolation},
     field_mask::Selection,
     idempotency::RequestKey,
     list_filter::Filter,
     names::{ConnectionName, ProjectId, ResourceId, TypeId},
     proto::{self, v1 as pb},
+    secret::Secret,
 };
 
 const MAX_DISPLAY_NAME: usize = 200;

@@ -8,18 +8,18 @@ use chrono::Utc;
 
 use super::{
     Registry,
-    catalog::TypeSpec,
-    connections::{Connection, ConnectionState, WithSecret, seal_context},
-    settings,
+    connections::seal_context,
+    model::TypeSpec,
+    model::{Connection, ConnectionState, WithSecret},
+    settings, transitions,
 };
 use crate::{
     auth::{Caller, Role},
-    config::Secret,
     crypto::{self, Sealed},
     error::{ApiError, FieldViolation},
     etag::{check_etag, new_etag},
     names::ConnectionName,
-    status::items,
+    secret::Secret,
     store::{self, connection_secrets::NewCredentials},
     webhooks::signature,
 };
@@ -89,8 +89,7 @@ impl Registry {
         .await?;
         if updated.state != connection.state || updated.state == ConnectionState::Active {
             // New credentials: probe again now.
-            let item = items::for_state(name, &updated.type_id, updated.state, Utc::now());
-            store::status::record_item(&tx, name, &item, true).await?;
+            transitions::state_changed(&tx, name, &updated.type_id, updated.state).await?;
         }
         tx.commit().await.map_err(store::StoreError::from)?;
         tracing::info!(connection = %name, "credentials replaced");

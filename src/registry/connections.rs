@@ -1,97 +1,20 @@
 //! Connections: a project's link to one provider account, with settings,
 //! sealed credentials and a webhook signing secret.
 
-use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
-
-use super::{Registry, catalog::IntegrationType, connection_secrets, settings};
-use crate::status::items;
+use super::model::{
+    Connection, ConnectionQuery, ConnectionState, ConnectionUpdate, IntegrationType,
+    NewConnectionInput, WithSecret,
+};
+use super::{Registry, connection_secrets, settings, transitions};
 use crate::{
     auth::{Caller, Role},
-    config::Secret,
     crypto,
     error::{ApiError, ErrorCode},
     etag::{check_etag, new_etag},
-    idempotency::RequestKey,
-    names::{ConnectionName, ProjectId, TypeId},
+    names::{ConnectionName, TypeId},
     paging::PageRequest,
     store::{self, connections::NewConnection},
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ConnectionState {
-    Pending,
-    Active,
-    Disabled,
-    Revoked,
-}
-
-impl ConnectionState {
-    pub const ALL: [Self; 4] = [Self::Pending, Self::Active, Self::Disabled, Self::Revoked];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Active => "active",
-            Self::Disabled => "disabled",
-            Self::Revoked => "revoked",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|state| state.as_str() == s)
-    }
-}
-
-/// A connection as clients see it: no secret, only fingerprints.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Connection {
-    pub name: ConnectionName,
-    pub type_id: TypeId,
-    pub display_name: String,
-    pub settings: Map<String, Value>,
-    pub state: ConnectionState,
-    pub credentials_fingerprint: Option<String>,
-    pub credentials_expire_time: Option<DateTime<Utc>>,
-    pub webhook_key: String,
-    pub webhook_secret_fingerprint: String,
-    /// When the last verified webhook of this connection was received.
-    pub last_webhook_time: Option<DateTime<Utc>>,
-    pub etag: String,
-    pub create_time: DateTime<Utc>,
-    pub update_time: DateTime<Utc>,
-}
-
-/// A result that may carry a webhook secret Patchbay just generated: shown
-/// in this one response, never again.
-pub struct WithSecret<T> {
-    pub value: T,
-    pub generated_secret: Option<Secret<String>>,
-}
-
-pub struct NewConnectionInput {
-    pub name: ConnectionName,
-    pub type_id: TypeId,
-    pub display_name: String,
-    pub settings: Map<String, Value>,
-    pub webhook_secret: Option<Secret<String>>,
-    pub request: Option<RequestKey>,
-}
-
-/// The fields an update changes; `None` leaves a field alone.
-pub struct ConnectionUpdate {
-    pub name: ConnectionName,
-    pub etag: Option<String>,
-    pub display_name: Option<String>,
-    pub settings: Option<Map<String, Value>>,
-    pub state: Option<ConnectionState>,
-}
-
-pub struct ConnectionQuery {
-    pub project: ProjectId,
-    pub type_id: Option<TypeId>,
-    pub state: Option<ConnectionState>,
-}
 
 /// Where a sealed value lives; binds the ciphertext to its row and column.
 pub fn seal_context(name: &ConnectionName, column: &str) -> String {
@@ -183,13 +106,13 @@ impl Registry {
         .await?;
         let inserted = match inserted {
             Some(connection) => {
-                let item = items::for_state(
+                transitions::state_changed(
+                    &tx,
                     &connection.name,
                     &connection.type_id,
                     connection.state,
-                    Utc::now(),
-                );
-                store::status::record_item(&tx, &connection.name, &item, true).await?;
+                )
+                .await?;
                 tx.commit().await.map_err(store::StoreError::from)?;
                 Some(connection)
             }
@@ -343,8 +266,7 @@ impl Registry {
         let updated = store::connections::update(&tx, &connection, &new_etag()).await?;
         if status_changed {
             // New settings or state: what was probed no longer holds.
-            let item = items::for_state(&updated.name, &updated.type_id, updated.state, Utc::now());
-            store::status::record_item(&tx, &updated.name, &item, true).await?;
+            transitions::state_changed(&tx, &updated.name, &updated.type_id, updated.state).await?;
         }
         tx.commit().await.map_err(store::StoreError::from)?;
         Ok(updated)

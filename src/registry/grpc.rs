@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{Registry, catalog_proto, connection_proto, template_proto, templates::MappingSource};
+use super::{Registry, catalog_proto, connection_proto, model::MappingSource, template_proto};
 use crate::{
     auth::caller_of,
     error::ApiError,

@@ -11,6 +11,7 @@ mod connection_proto;
 pub mod connection_secrets;
 pub mod connections;
 mod grpc;
+pub mod model;
 pub mod oauth;
 mod proto_enums;
 pub mod rotation;
@@ -19,6 +20,7 @@ mod stats;
 mod template_proto;
 pub mod templates;
 pub mod transform;
+mod transitions;
 
 use std::{sync::Arc, time::Duration};
 

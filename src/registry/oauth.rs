@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, time::Duration};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{Registry, catalog::TypeSpec, connections::seal_context, settings::parse_expiry};
+use super::{Registry, connections::seal_context, model::TypeSpec, settings::parse_expiry};
 use crate::{
     etag::new_etag,
     names::{ConnectionName, TypeId},

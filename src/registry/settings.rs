@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::catalog::{ConfigField, FieldKind, TypeSpec};
+use super::model::{ConfigField, FieldKind, TypeSpec};
 use crate::error::FieldViolation;
 
 /// Largest credential value accepted, in bytes.
@@ -154,7 +154,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::registry::catalog::SignatureScheme;
+    use crate::registry::model::SignatureScheme;
 
     fn spec() -> TypeSpec {
         let field = |name: &str, kind, required, secret| ConfigField {

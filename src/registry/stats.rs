@@ -1,7 +1,7 @@
 //! GetRegistryStats: the catalog per category and connections per type and
 //! state, over the projects the caller can see.
 
-use super::{Registry, catalog::Category, connections::ConnectionState};
+use super::{Registry, model::Category, model::ConnectionState};
 use crate::{
     auth::Caller,
     error::ApiError,

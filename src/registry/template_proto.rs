@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::{
-    templates::{
+    model::{
         FieldMapping, FieldType, MappingTemplate, TemplateDefinition, TemplateQuery, Transformation,
     },
     transform::{FieldError, default_conforms},

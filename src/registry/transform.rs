@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde_json::{Map, Number, Value};
 
-use super::templates::{FieldMapping, FieldType, Transformation};
+use super::model::{FieldMapping, FieldType, Transformation};
 
 /// One field that could not be mapped.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,8 +27,6 @@ use crate::{
     store::{self, StoreError},
 };
 
-/// The NOTIFY channel writers signal after logging events.
-pub const CHANNEL: &str = "patchbay_events";
 /// Events read per query while following.
 const PAGE: i64 = 1000;
 
@@ -237,8 +235,7 @@ async fn listen(database: tokio_postgres::Config, wake: Arc<Notify>, token: Canc
             Ok((client, mut connection)) => {
                 delay = Duration::from_millis(200);
                 let mut messages = stream::poll_fn(move |cx| connection.poll_message(cx));
-                let sql = format!("LISTEN {CHANNEL}");
-                let subscribe = client.batch_execute(&sql);
+                let subscribe = store::status::listen_for_events(&client);
                 tokio::pin!(subscribe);
                 let mut subscribing = true;
                 loop {
@@ -247,7 +244,7 @@ async fn listen(database: tokio_postgres::Config, wake: Arc<Notify>, token: Canc
                         result = &mut subscribe, if subscribing => {
                             subscribing = false;
                             if let Err(e) = result {
-                                tracing::warn!(error = %e, "LISTEN failed");
+                                tracing::warn!(error = %crate::error::ErrorChain(&e), "LISTEN failed");
                                 break;
                             }
                             // Anything logged while we were away is read now.

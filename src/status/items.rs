@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::model::{Circuit, ConfiguredReason, ItemStatus, Level, Problem, ProblemCode};
-use crate::{names::ConnectionName, registry::connections::ConnectionState};
+use crate::{names::ConnectionName, registry::model::ConnectionState};
 
 pub fn for_state(
     name: &ConnectionName,

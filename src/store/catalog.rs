@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{StoreError, like_escape, query, query_one, query_opt};
 use crate::{
     names::TypeId,
-    registry::catalog::{Category, IntegrationType, TypeDefinition, TypeQuery},
+    registry::model::{Category, IntegrationType, TypeDefinition, TypeQuery},
 };
 
 const COLUMNS: &str = "id, display_name, category, description, capabilities, popular, active, \

@@ -13,7 +13,7 @@ use super::{
 use crate::{
     crypto::Sealed,
     names::{ConnectionName, ProjectId, ResourceId},
-    registry::connections::{Connection, ConnectionState},
+    registry::model::{Connection, ConnectionState},
 };
 
 pub struct NewCredentials<'a> {
@@ -248,7 +248,7 @@ pub async fn replace_credentials(
 /// public key names, its type's signing spec and its sealed secrets.
 pub struct WebhookReceiver {
     pub name: ConnectionName,
-    pub spec: crate::registry::catalog::TypeSpec,
+    pub spec: crate::registry::model::TypeSpec,
     pub secrets: SealedSecrets,
 }
 
@@ -276,41 +276,4 @@ pub async fn by_webhook_key(
             .map_err(|e| StoreError::corrupt("type spec", e))?,
         secrets: secrets_from_row(&row)?,
     }))
-}
-
-pub async fn set_state(
-    client: &impl GenericClient,
-    name: &ConnectionName,
-    state: ConnectionState,
-) -> Result<(), StoreError> {
-    execute(
-        client,
-        "UPDATE connections SET state = $3, etag = $4, update_time = now() \
-         WHERE project = $1 AND id = $2",
-        &[
-            &name.project.as_str(),
-            &name.id.as_str(),
-            &state.as_str(),
-            &crate::etag::new_etag(),
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Drops the credentials and marks the connection revoked (disconnect).
-pub async fn revoke(client: &impl GenericClient, name: &ConnectionName) -> Result<(), StoreError> {
-    execute(
-        client,
-        "UPDATE connections SET state = 'revoked', credentials = NULL, credentials_key_id = NULL, \
-         credentials_fingerprint = NULL, credentials_expire_time = NULL, \
-         etag = $3, update_time = now() WHERE project = $1 AND id = $2",
-        &[
-            &name.project.as_str(),
-            &name.id.as_str(),
-            &crate::etag::new_etag(),
-        ],
-    )
-    .await?;
-    Ok(())
 }

@@ -9,7 +9,7 @@ use super::{StoreError, execute, query, query_one, query_opt};
 use crate::{
     crypto::Sealed,
     names::{ConnectionName, ProjectId, ResourceId, TypeId},
-    registry::connections::{Connection, ConnectionState},
+    registry::model::{Connection, ConnectionState},
 };
 
 pub(super) const COLUMNS: &str = "project, id, type_id, display_name, settings, state, \
@@ -250,4 +250,42 @@ pub async fn state_counts(
             ))
         })
         .collect()
+}
+
+/// Sets a connection's state alone (reconnect).
+pub async fn set_state(
+    client: &impl GenericClient,
+    name: &ConnectionName,
+    state: ConnectionState,
+) -> Result<(), StoreError> {
+    execute(
+        client,
+        "UPDATE connections SET state = $3, etag = $4, update_time = now() \
+         WHERE project = $1 AND id = $2",
+        &[
+            &name.project.as_str(),
+            &name.id.as_str(),
+            &state.as_str(),
+            &crate::etag::new_etag(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Drops the credentials and marks the connection revoked (disconnect).
+pub async fn revoke(client: &impl GenericClient, name: &ConnectionName) -> Result<(), StoreError> {
+    execute(
+        client,
+        "UPDATE connections SET state = 'revoked', credentials = NULL, credentials_key_id = NULL, \
+         credentials_fingerprint = NULL, credentials_expire_time = NULL, \
+         etag = $3, update_time = now() WHERE project = $1 AND id = $2",
+        &[
+            &name.project.as_str(),
+            &name.id.as_str(),
+            &crate::etag::new_etag(),
+        ],
+    )
+    .await?;
+    Ok(())
 }

@@ -15,6 +15,18 @@ use crate::{
     },
 };
 
+/// The NOTIFY channel writers signal after logging events.
+const EVENTS_CHANNEL: &str = "patchbay_events";
+
+/// Subscribes `client`'s session to the events channel: its connection then
+/// yields a notification after every commit that logged events.
+pub async fn listen_for_events(client: &tokio_postgres::Client) -> Result<(), StoreError> {
+    client
+        .batch_execute(&format!("LISTEN {EVENTS_CHANNEL}"))
+        .await?;
+    Ok(())
+}
+
 /// Every event writer holds this transaction-scoped advisory lock while it
 /// inserts, so `seq` order is commit order: a reader that has seen seq N has
 /// seen every event below N.
@@ -105,12 +117,7 @@ pub(super) async fn insert_event(
     )
     .await?;
     // Delivered at commit; PostgreSQL folds repeats within one transaction.
-    query(
-        client,
-        "SELECT pg_notify($1, '')",
-        &[&crate::status::bus::CHANNEL],
-    )
-    .await?;
+    query(client, "SELECT pg_notify($1, '')", &[&EVENTS_CHANNEL]).await?;
     Ok(row.try_get(0)?)
 }
 
@@ -205,12 +212,7 @@ pub async fn append_many(
         &[&projects, &kinds, &payloads],
     )
     .await?;
-    query(
-        client,
-        "SELECT pg_notify($1, '')",
-        &[&crate::status::bus::CHANNEL],
-    )
-    .await?;
+    query(client, "SELECT pg_notify($1, '')", &[&EVENTS_CHANNEL]).await?;
     Ok(())
 }
 

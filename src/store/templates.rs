@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{StoreError, execute, is_unique_violation, query, query_opt};
 use crate::{
     names::{ProjectId, ResourceId, TemplateName, TypeId},
-    registry::templates::{MappingTemplate, TemplateDefinition, TemplateQuery},
+    registry::model::{MappingTemplate, TemplateDefinition, TemplateQuery},
 };
 
 const COLUMNS: &str = "project, id, display_name, type_id, entity_type, fields, \

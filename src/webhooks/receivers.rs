@@ -14,11 +14,11 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 
 use crate::{
-    config::Secret,
     crypto::{Keyring, Sealed},
     error::ApiError,
     names::ConnectionName,
-    registry::{catalog::SignatureScheme, connections::seal_context},
+    registry::{connections::seal_context, model::SignatureScheme},
+    secret::Secret,
     store::{self, connection_secrets::WebhookReceiver},
 };
 

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     error::{ApiError, ErrorCode},
-    registry::catalog::SignatureScheme,
+    registry::model::SignatureScheme,
     store::deliveries::NewDelivery,
 };
 

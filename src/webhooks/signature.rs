@@ -20,7 +20,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
 use self::hubspot::hubspot_uri;
-use crate::registry::catalog::SignatureScheme;
+use crate::registry::model::SignatureScheme;
 
 /// The window for schemes that sign a timestamp, unless the type sets one.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
