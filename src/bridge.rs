@@ -12,8 +12,9 @@ use axum::{
 use serde_json::json;
 use tower_http::trace::TraceLayer;
 
+use deadpool_postgres::Pool;
+
 use crate::{
-    app::AppState,
     error::{ApiError, ErrorCode},
     store::{self, migrate},
     webhooks::{self, Webhooks},
@@ -21,11 +22,11 @@ use crate::{
 
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn router(state: AppState, webhooks: Webhooks) -> Router {
+pub fn router(pool: Pool, webhooks: Webhooks) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state)
+        .with_state(pool)
         .merge(webhooks::router(webhooks))
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())
@@ -37,9 +38,9 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// Ready when the database answers and the schema is fully migrated.
-async fn readyz(State(state): State<AppState>) -> Response {
+async fn readyz(State(pool): State<Pool>) -> Response {
     let check = async {
-        let client = state.pool.get().await.map_err(store::StoreError::from)?;
+        let client = pool.get().await.map_err(store::StoreError::from)?;
         let applied = migrate::applied_version(&client).await?;
         Ok::<_, store::StoreError>(applied)
     };

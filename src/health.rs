@@ -12,9 +12,14 @@ use std::{
 use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
+use deadpool_postgres::Pool;
+
 use crate::{
-    app::{AppState, SERVICE_NAMES},
-    store::{self, replicas},
+    app::SERVICE_NAMES,
+    store::{
+        self,
+        replicas::{self, ReplicaInfo},
+    },
 };
 
 /// Checks the database on an interval and reports every service SERVING
@@ -23,16 +28,23 @@ use crate::{
 #[derive(Clone)]
 pub struct HealthMonitor {
     reporter: HealthReporter,
-    state: AppState,
+    pool: Pool,
+    replica: Arc<ReplicaInfo>,
     interval: Duration,
     serving: Arc<AtomicBool>,
 }
 
 impl HealthMonitor {
-    pub fn new(reporter: HealthReporter, state: AppState, interval: Duration) -> Self {
+    pub fn new(
+        reporter: HealthReporter,
+        pool: Pool,
+        replica: Arc<ReplicaInfo>,
+        interval: Duration,
+    ) -> Self {
         Self {
             reporter,
-            state,
+            pool,
+            replica,
             interval,
             serving: Arc::new(AtomicBool::new(false)),
         }
@@ -57,10 +69,9 @@ impl HealthMonitor {
     async fn check(&self) -> bool {
         let timeout = self.interval.max(Duration::from_secs(1));
         let check = async {
-            store::ping(&self.state.pool).await?;
-            let replica = &self.state.replica;
-            if !replicas::heartbeat(&self.state.pool, replica.id).await? {
-                replicas::register(&self.state.pool, replica).await?;
+            store::ping(&self.pool).await?;
+            if !replicas::heartbeat(&self.pool, self.replica.id).await? {
+                replicas::register(&self.pool, &self.replica).await?;
             }
             Ok::<_, store::StoreError>(())
         };

@@ -3,7 +3,6 @@
 use tonic::{Request, Response, Status};
 
 use crate::{
-    app::AppState,
     error::not_built_yet,
     proto::v1::{
         CompareDeploymentsRequest, CompareDeploymentsResponse, ConnectionDiagnosis, DeploymentInfo,
@@ -16,17 +15,8 @@ use crate::{
 };
 
 /// Serves `patchbay.v1.Diagnostics`.
-#[derive(Clone)]
-pub struct DiagnosticsGrpc {
-    #[allow(dead_code)]
-    state: AppState,
-}
-
-impl DiagnosticsGrpc {
-    pub fn new(state: AppState) -> Self {
-        Self { state }
-    }
-}
+#[derive(Clone, Default)]
+pub struct DiagnosticsGrpc;
 
 #[tonic::async_trait]
 impl Diagnostics for DiagnosticsGrpc {

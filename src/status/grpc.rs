@@ -1,92 +1,36 @@
 //! gRPC translation for StatusService.
 
-use std::{num::NonZeroU32, sync::Arc, time::Duration};
+use std::time::Duration;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tonic::{Request, Response, Status};
 
 use super::{
-    bus::EventBus,
     envelopes::{Audience, EnvelopeCache},
-    prober::Prober,
+    service::{RefreshTarget, Refreshed, StatusBoard},
     views,
-    watch::{DEFAULT_HEARTBEAT, UpdateStream, WatchParams, Watches},
+    watch::{DEFAULT_HEARTBEAT, UpdateStream, WatchParams},
 };
 use crate::{
     auth::{Role, caller_of},
-    error::{ApiError, ErrorCode, FieldViolation},
-    names::{ConnectionName, ProjectId, TypeId},
+    error::ApiError,
+    names::{ConnectionName, ProjectId},
     proto::{self, v1 as pb, v1::status_service_server::StatusService},
-    registry::catalog_snapshot::CatalogSnapshot,
 };
-
-/// Forced probes per caller and target per minute.
-const REFRESHES_PER_MINUTE: u32 = 6;
 
 /// Serves `patchbay.v1.StatusService`.
 #[derive(Clone)]
 pub struct StatusGrpc {
-    bus: EventBus,
-    catalog: CatalogSnapshot,
-    prober: Prober,
-    watches: Watches,
+    board: StatusBoard,
+    /// Envelopes built and encoded once per change and audience.
     envelopes: EnvelopeCache,
-    refresh_limit: Arc<DefaultKeyedRateLimiter<(String, String)>>,
 }
 
 impl StatusGrpc {
-    pub fn new(bus: EventBus, catalog: CatalogSnapshot, prober: Prober, watches: Watches) -> Self {
-        let quota =
-            Quota::per_minute(NonZeroU32::new(REFRESHES_PER_MINUTE).unwrap_or(NonZeroU32::MIN));
+    pub fn new(board: StatusBoard) -> Self {
         Self {
-            bus,
-            catalog,
-            prober,
-            watches,
+            board,
             envelopes: EnvelopeCache::default(),
-            refresh_limit: Arc::new(RateLimiter::keyed(quota)),
         }
-    }
-}
-
-impl StatusGrpc {
-    /// The requested placeholder types, each parsed and known to the
-    /// catalog; a type registered moments ago is looked up once more.
-    async fn include_types(&self, raw: &[String]) -> Result<Vec<TypeId>, ApiError> {
-        let mut violations = Vec::new();
-        let mut types = Vec::with_capacity(raw.len());
-        for (i, t) in raw.iter().enumerate() {
-            match TypeId::parse_loose(t) {
-                Ok(id) => types.push((i, id)),
-                Err(e) => violations.push(FieldViolation::new(
-                    format!("include_types[{i}]"),
-                    e.to_string(),
-                )),
-            }
-        }
-        let unknown = |catalog: &CatalogSnapshot| {
-            types
-                .iter()
-                .filter(|(_, id)| catalog.spec(id).is_none())
-                .count()
-        };
-        if unknown(&self.catalog) > 0 {
-            if let Err(e) = self.catalog.refresh(&self.watches.pool).await {
-                tracing::debug!(error = %crate::error::ErrorChain(&e), "catalog refresh failed");
-            }
-        }
-        for (i, id) in &types {
-            if self.catalog.spec(id).is_none() {
-                violations.push(FieldViolation::new(
-                    format!("include_types[{i}]"),
-                    format!("no integration type {id} is registered"),
-                ));
-            }
-        }
-        if !violations.is_empty() {
-            return Err(ApiError::invalid_argument(violations));
-        }
-        Ok(types.into_iter().map(|(_, id)| id).collect())
     }
 }
 
@@ -102,8 +46,9 @@ impl StatusService for StatusGrpc {
         let r = request.get_ref();
         let project = ProjectId::parse_name(&r.project).map_err(|e| e.at("project"))?;
         let role = caller.require(&project, Role::Viewer)?;
-        let types = self.include_types(&r.include_types).await?;
-        let (status, seq) = self.bus.cache().project(&project);
+        let types = self.board.include_types(&r.include_types).await?;
+        let catalog = self.board.catalog();
+        let (status, seq) = self.board.project(&project);
         if !r.if_none_match.is_empty() && r.if_none_match == status.hash {
             let mut not_modified = views::envelope(
                 &project,
@@ -111,24 +56,24 @@ impl StatusService for StatusGrpc {
                 seq,
                 role,
                 &types,
-                &self.catalog,
+                catalog,
                 &r.if_none_match,
             );
-            not_modified.stale = !self.bus.following();
+            not_modified.stale = self.board.stale();
             return Ok(Response::new(not_modified));
         }
-        // Built and encoded once per change; `seq` is the only fresh field.
         let audience = Audience {
             project: &project,
             role,
             include_types: &types,
         };
-        let mut envelope =
-            self.envelopes
-                .get_or_build(&audience, &status, &self.catalog, seq, || {
-                    views::envelope(&project, &status, seq, role, &types, &self.catalog, "")
-                });
-        envelope.stale = !self.bus.following();
+        // `seq` is the only fresh field of a cached envelope.
+        let mut envelope = self
+            .envelopes
+            .get_or_build(&audience, &status, catalog, seq, || {
+                views::envelope(&project, &status, seq, role, &types, catalog, "")
+            });
+        envelope.stale = self.board.stale();
         Ok(Response::new(envelope))
     }
 
@@ -139,13 +84,13 @@ impl StatusService for StatusGrpc {
         let caller = caller_of(&request)?;
         let name = ConnectionName::parse(&request.get_ref().name).map_err(|e| e.at("name"))?;
         let role = caller.require(&name.project, Role::Viewer)?;
-        let (status, _) = self.bus.cache().project(&name.project);
+        let (status, _) = self.board.project(&name.project);
         let item = status
             .item(&name)
             .ok_or_else(|| ApiError::not_found(&name))?;
-        let mut item = views::item(item, role, &self.catalog);
+        let mut item = views::item(item, role, self.board.catalog());
         // From memory while the log cannot be followed: it may be old.
-        item.stale |= !self.bus.following();
+        item.stale |= self.board.stale();
         Ok(Response::new(item))
     }
 
@@ -155,75 +100,25 @@ impl StatusService for StatusGrpc {
     ) -> Reply<pb::RefreshStatusResponse> {
         let caller = caller_of(&request)?;
         let target = &request.get_ref().name;
-        let (project, connection) = match ConnectionName::parse(target) {
-            Ok(name) => (name.project.clone(), Some(name)),
-            Err(_) => (
-                ProjectId::parse_name(target).map_err(|_| {
-                    ApiError::invalid_field(
-                        "name",
-                        "must be projects/{project} or projects/{project}/connections/{connection}",
-                    )
-                })?,
-                None,
-            ),
+        let target = match ConnectionName::parse(target) {
+            Ok(name) => RefreshTarget::Connection(name),
+            Err(_) => RefreshTarget::Project(ProjectId::parse_name(target).map_err(|_| {
+                ApiError::invalid_field(
+                    "name",
+                    "must be projects/{project} or projects/{project}/connections/{connection}",
+                )
+            })?),
         };
-        let role = caller.require(&project, Role::Editor)?;
-        if let Err(not_until) = self
-            .refresh_limit
-            .check_key(&(caller.subject().to_owned(), target.clone()))
-        {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            return Err(ApiError::new(
-                ErrorCode::ResourceExhausted,
-                "REFRESH_RATE_LIMITED",
-                "too many refreshes; retry later",
-            )
-            .with_retry_after(wait.max(Duration::from_secs(1)))
-            .with_quota_violation(
-                format!("{}:{target}", caller.subject()),
-                format!("{REFRESHES_PER_MINUTE} refreshes per minute"),
-            )
-            .into());
-        }
-        let result = match connection {
-            Some(name) => {
-                let probe = self.prober.probe_now(&name).await?;
-                pb::refresh_status_response::Result::ConnectionStatus(views::item(
-                    &probe.item,
-                    role,
-                    &self.catalog,
-                ))
-            }
-            None => {
-                let (status, _) = self.bus.cache().project(&project);
-                let names: Vec<ConnectionName> = status
-                    .items
-                    .iter()
-                    .filter_map(|i| i.connection.clone())
-                    .collect();
-                let probes = names.iter().map(|n| self.prober.probe_now(n));
-                for result in futures_util::future::join_all(probes).await {
-                    // A connection deleted meanwhile has nothing to refresh.
-                    if let Err(e) = result
-                        && e.code() != ErrorCode::NotFound
-                    {
-                        return Err(e.into());
-                    }
-                }
-                let status = self.bus.caught_up().await;
-                let (status, seq) = status.project(&project);
-                pb::refresh_status_response::Result::ProjectStatus(views::envelope(
-                    &project,
-                    &status,
-                    seq,
-                    role,
-                    &[],
-                    &self.catalog,
-                    "",
-                ))
-            }
+        let project = target.project().clone();
+        let (refreshed, role) = self.board.refresh(caller, target).await?;
+        let catalog = self.board.catalog();
+        let result = match refreshed {
+            Refreshed::Connection(item) => pb::refresh_status_response::Result::ConnectionStatus(
+                views::item(&item, role, catalog),
+            ),
+            Refreshed::Project(status, seq) => pb::refresh_status_response::Result::ProjectStatus(
+                views::envelope(&project, &status, seq, role, &[], catalog, ""),
+            ),
         };
         Ok(Response::new(pb::RefreshStatusResponse {
             result: Some(result),
@@ -257,13 +152,13 @@ impl StatusService for StatusGrpc {
             return Err(ApiError::invalid_field("resume_from", "must not be negative").into());
         }
         let stream = self
-            .watches
-            .open(WatchParams {
+            .board
+            .watch(WatchParams {
                 project,
                 role,
                 resume_from: r.resume_from,
                 heartbeat,
-                include_types: self.include_types(&r.include_types).await?,
+                include_types: self.board.include_types(&r.include_types).await?,
             })
             .await?;
         Ok(Response::new(stream))

@@ -14,8 +14,10 @@ pub mod items;
 pub mod model;
 mod probe;
 pub mod prober;
+mod service;
 pub mod views;
 pub mod watch;
 pub mod wire;
 
 pub use grpc::StatusGrpc;
+pub use service::{RefreshTarget, Refreshed, StatusBoard};
