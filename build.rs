@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         // Hand-written so the server can send envelopes it encoded once.
         .extern_path(
             ".patchbay.v1.StatusEnvelope",
-            "crate::status::wire::StatusEnvelope",
+            "crate::proto::v1::StatusEnvelope",
         )
         .compile_fds(descriptors)?;
 

@@ -5,7 +5,11 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{Registry, catalog_proto, connection_proto, model::MappingSource, template_proto};
+use super::{
+    Registry,
+    model::MappingSource,
+    proto::{catalog as catalog_proto, connection as connection_proto, template as template_proto},
+};
 use crate::{
     auth::caller_of,
     error::ApiError,

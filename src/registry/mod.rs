@@ -5,19 +5,16 @@
 //! holds the SQL; `grpc` only translates.
 
 pub mod catalog;
-mod catalog_proto;
 pub mod catalog_snapshot;
-mod connection_proto;
 pub mod connection_secrets;
 pub mod connections;
 mod grpc;
 pub mod model;
 pub mod oauth;
-mod proto_enums;
+mod proto;
 pub mod rotation;
 pub mod settings;
 mod stats;
-mod template_proto;
 pub mod templates;
 pub mod transform;
 mod transitions;

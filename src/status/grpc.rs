@@ -6,15 +6,15 @@ use tonic::{Request, Response, Status};
 
 use super::{
     envelopes::{Audience, EnvelopeCache},
+    proto,
     service::{RefreshTarget, Refreshed, StatusBoard},
-    views,
     watch::{DEFAULT_HEARTBEAT, UpdateStream, WatchParams},
 };
 use crate::{
     auth::{Role, caller_of},
     error::ApiError,
     names::{ConnectionName, ProjectId},
-    proto::{self, v1 as pb, v1::status_service_server::StatusService},
+    proto::{time::duration_from_proto, v1 as pb, v1::status_service_server::StatusService},
 };
 
 /// Serves `patchbay.v1.StatusService`.
@@ -50,7 +50,7 @@ impl StatusService for StatusGrpc {
         let catalog = self.board.catalog();
         let (status, seq) = self.board.project(&project);
         if !r.if_none_match.is_empty() && r.if_none_match == status.hash {
-            let mut not_modified = views::envelope(
+            let mut not_modified = proto::envelope(
                 &project,
                 &status,
                 seq,
@@ -71,7 +71,7 @@ impl StatusService for StatusGrpc {
         let mut envelope = self
             .envelopes
             .get_or_build(&audience, &status, catalog, seq, || {
-                views::envelope(&project, &status, seq, role, &types, catalog, "")
+                proto::envelope(&project, &status, seq, role, &types, catalog, "")
             });
         envelope.stale = self.board.stale();
         Ok(Response::new(envelope))
@@ -88,7 +88,7 @@ impl StatusService for StatusGrpc {
         let item = status
             .item(&name)
             .ok_or_else(|| ApiError::not_found(&name))?;
-        let mut item = views::item(item, role, self.board.catalog());
+        let mut item = proto::item(item, role, self.board.catalog());
         // From memory while the log cannot be followed: it may be old.
         item.stale |= self.board.stale();
         Ok(Response::new(item))
@@ -114,10 +114,10 @@ impl StatusService for StatusGrpc {
         let catalog = self.board.catalog();
         let result = match refreshed {
             Refreshed::Connection(item) => pb::refresh_status_response::Result::ConnectionStatus(
-                views::item(&item, role, catalog),
+                proto::item(&item, role, catalog),
             ),
             Refreshed::Project(status, seq) => pb::refresh_status_response::Result::ProjectStatus(
-                views::envelope(&project, &status, seq, role, &[], catalog, ""),
+                proto::envelope(&project, &status, seq, role, &[], catalog, ""),
             ),
         };
         Ok(Response::new(pb::RefreshStatusResponse {
@@ -137,7 +137,7 @@ impl StatusService for StatusGrpc {
         let role = caller.require(&project, Role::Viewer)?;
         let heartbeat = match &r.heartbeat_interval {
             None => DEFAULT_HEARTBEAT,
-            Some(d) => match proto::time::duration_from_proto(d) {
+            Some(d) => match duration_from_proto(d) {
                 Some(d) if d >= Duration::from_millis(100) && d <= Duration::from_secs(3600) => d,
                 _ => {
                     return Err(ApiError::invalid_field(

@@ -14,10 +14,9 @@ pub mod items;
 pub mod model;
 mod probe;
 pub mod prober;
+pub mod proto;
 mod service;
-pub mod views;
 pub mod watch;
-pub mod wire;
 
 pub use grpc::StatusGrpc;
 pub use service::{RefreshTarget, Refreshed, StatusBoard};

@@ -13,13 +13,13 @@ use tokio_util::sync::CancellationToken;
 use super::{
     bus::{BusEvent, EventBus},
     events::{EventPayload, StoredEvent},
-    views,
+    proto,
 };
 use crate::{
     auth::Role,
     error::{ApiError, ErrorCode},
     names::{ProjectId, TypeId},
-    proto::{self, v1 as pb},
+    proto::v1 as pb,
     registry::catalog_snapshot::CatalogSnapshot,
     store,
 };
@@ -86,7 +86,7 @@ impl Watches {
             None => {
                 // The snapshot includes every write committed before the watch.
                 let (status, head) = self.bus.caught_up().await.project(&params.project);
-                let envelope = views::envelope(
+                let envelope = proto::envelope(
                     &params.project,
                     &status,
                     head,
@@ -238,8 +238,8 @@ fn convert(s: &State, event: &StoredEvent) -> pb::StatusUpdate {
             overall,
             hash,
         } => Event::ItemChanged(pb::ItemChanged {
-            item: Some(views::item(item, role, catalog)),
-            overall: views::level(*overall).into(),
+            item: Some(proto::item(item, role, catalog)),
+            overall: proto::level(*overall).into(),
             hash: hash.clone(),
         }),
         EventPayload::ItemRemoved {
@@ -248,7 +248,7 @@ fn convert(s: &State, event: &StoredEvent) -> pb::StatusUpdate {
             hash,
         } => Event::ItemRemoved(pb::ItemRemoved {
             connection: connection.to_string(),
-            overall: views::level(*overall).into(),
+            overall: proto::level(*overall).into(),
             hash: hash.clone(),
         }),
         EventPayload::ActionProgress {
@@ -273,7 +273,7 @@ fn convert(s: &State, event: &StoredEvent) -> pb::StatusUpdate {
             connection: connection.clone(),
             delivery: delivery.clone(),
             event_type: event_type.clone(),
-            receive_time: Some(proto::time::timestamp(*receive_time)),
+            receive_time: Some(crate::proto::time::timestamp(*receive_time)),
         }),
     };
     update(event.seq, body)

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{
+use crate::registry::{
     model::{
         FieldMapping, FieldType, MappingTemplate, TemplateDefinition, TemplateQuery, Transformation,
     },

@@ -1,6 +1,6 @@
 //! The catalog's enums ⇄ their proto counterparts.
 
-use super::model::{Category, FieldKind, SignatureScheme};
+use crate::registry::model::{Category, FieldKind, SignatureScheme};
 use crate::{auth::Role, proto::v1 as pb};
 
 pub fn category_to_proto(c: Category) -> pb::IntegrationCategory {

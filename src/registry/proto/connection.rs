@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{
+use crate::registry::{
     connection_secrets::check_supplied_secret,
     model::{Connection, ConnectionQuery, ConnectionState, ConnectionUpdate, NewConnectionInput},
 };

@@ -1,12 +1,12 @@
 //! IntegrationType ⇄ proto, with the validation of admin-written types.
 
-pub use super::proto_enums::category_to_proto;
-use super::{
+pub use super::enums::category_to_proto;
+use crate::registry::{
     model::{
         ActionSpec, ConfigField, FieldKind, IntegrationType, OAuthSpec, SignatureScheme,
         TypeDefinition, TypeQuery, TypeSpec,
     },
-    proto_enums::{
+    proto::enums::{
         category_from_proto, kind_from_proto, kind_to_proto, role_from_proto, role_to_proto,
         scheme_from_proto, scheme_to_proto,
     },
