@@ -31,6 +31,22 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    pub const ALL: [Self; 13] = [
+        Self::InvalidArgument,
+        Self::Unauthenticated,
+        Self::PermissionDenied,
+        Self::NotFound,
+        Self::AlreadyExists,
+        Self::Aborted,
+        Self::FailedPrecondition,
+        Self::OutOfRange,
+        Self::ResourceExhausted,
+        Self::PayloadTooLarge,
+        Self::Unavailable,
+        Self::Unimplemented,
+        Self::Internal,
+    ];
+
     /// The gRPC code and HTTP status for each kind: the single table.
     const fn mapping(self) -> (tonic::Code, StatusCode) {
         match self {
@@ -313,43 +329,4 @@ impl fmt::Display for ErrorChain<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn internal_errors_hide_their_cause() {
-        let err = ApiError::internal("loading connection", "password=hunter2 in SQL");
-        let status = tonic::Status::from(err);
-        assert_eq!(status.code(), tonic::Code::Internal);
-        assert_eq!(status.message(), "internal error");
-        assert!(!format!("{status:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn invalid_argument_carries_every_violation() {
-        let err = ApiError::invalid_argument(vec![
-            FieldViolation::new("a", "missing"),
-            FieldViolation::new("b", "too long"),
-        ]);
-        let status = tonic::Status::from(err);
-        let details = status.get_error_details();
-        let bad = details.bad_request().expect("bad request details");
-        assert_eq!(bad.field_violations.len(), 2);
-        let info = details.error_info().expect("error info");
-        assert_eq!(info.domain, ERROR_DOMAIN);
-        assert_eq!(info.reason, "INVALID_ARGUMENT");
-    }
-
-    #[test]
-    fn every_code_maps_to_grpc_and_http() {
-        assert_eq!(ErrorCode::OutOfRange.grpc(), tonic::Code::OutOfRange);
-        assert_eq!(
-            ErrorCode::Unavailable.http(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        assert_eq!(
-            ErrorCode::ResourceExhausted.http(),
-            StatusCode::TOO_MANY_REQUESTS
-        );
-    }
-}
+mod tests;

@@ -182,7 +182,15 @@ async fn a_replayed_request_id_returns_the_same_action_and_a_changed_one_is_refu
         ActionState::Succeeded,
         "the replay shows the first action"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Effects run only from action rows: one row, finished, is one effect.
+    let rows: i64 = app
+        .db()
+        .await
+        .query_one("SELECT count(*) FROM actions", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(rows, 1, "the replay queued nothing");
     assert_eq!(fake.hits_on(DISPATCH), 1, "no second effect");
 
     let mut changed = request;

@@ -115,6 +115,21 @@ impl FakeProvider {
         self.seen().iter().filter(|s| s.path == path).count()
     }
 
+    /// Waits (10 s at most) until `path` has been asked `more` more times:
+    /// the signal that whatever calls it has kept running.
+    pub async fn hit_again(&self, path: &str, more: usize) {
+        let wanted = self.hits_on(path) + more;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.hits_on(path) < wanted {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path} was asked {} times, never {wanted}",
+                self.hits_on(path)
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// The most requests to `path` that were ever in flight at once.
     pub fn max_in_flight(&self, path: &str) -> usize {
         self.inner

@@ -2,7 +2,7 @@
 //! a refused refresh meaning the grant is revoked, and the refresh token
 //! revoked upstream when its connection is deleted.
 
-use std::{collections::HashMap, time::Duration};
+use std::collections::HashMap;
 
 use patchbay::{
     auth::Role,
@@ -61,7 +61,8 @@ async fn expiring_oauth_tokens_are_refreshed_once_and_refusals_mean_revoked() {
         level(i) == StatusLevel::Connected
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Three more probes, each of which would refresh a token still due.
+    fake.hit_again("/repos/acme/web", 3).await;
     assert_eq!(fake.hits_on("/oauth/token"), 1, "refreshed exactly once");
     let refresh = fake
         .seen()

@@ -19,7 +19,8 @@ use crate::{
     fakes::{FakeProvider, Reply},
     helpers::{TestOptions, assert_error, spawn_app_with},
     status::{
-        active_github, connected_app, fast_status, fresh_repo, level, two_replicas, wait_for,
+        active_github, active_github_repo, connected_app, fast_status, fresh_repo, level,
+        two_replicas, wait_for,
     },
 };
 
@@ -28,6 +29,9 @@ async fn the_circuit_opens_serves_stale_goes_half_open_and_closes() {
     let fake = FakeProvider::start().await;
     fresh_repo(&fake, "acme", "web", 1);
     let app = connected_app(&fake).await;
+    // A healthy neighbour whose probes show the prober is still working.
+    fresh_repo(&fake, "acme", "beat", 1);
+    active_github_repo(&app, "beat", "beat").await;
     let good = wait_for(&app, "web", "CONNECTED", |i| {
         level(i) == StatusLevel::Connected
     })
@@ -55,9 +59,10 @@ async fn the_circuit_opens_serves_stale_goes_half_open_and_closes() {
         "an open circuit is visible in the level"
     );
 
-    // While open, the provider is left alone.
+    // While open, the provider is left alone: the neighbour is probed
+    // twice meanwhile, well within the 1.5 s cool-down.
     let before = fake.hits_on("/repos/acme/web");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    fake.hit_again("/repos/acme/beat", 2).await;
     assert_eq!(
         fake.hits_on("/repos/acme/web"),
         before,
@@ -91,6 +96,8 @@ async fn rate_limits_wait_without_opening_the_circuit() {
     let fake = FakeProvider::start().await;
     fresh_repo(&fake, "acme", "web", 1);
     let app = connected_app(&fake).await;
+    fresh_repo(&fake, "acme", "beat", 1);
+    active_github_repo(&app, "beat", "beat").await;
     fake.set(
         "/repos/acme/web",
         Reply::status(429).header("retry-after", "30"),
@@ -108,8 +115,10 @@ async fn rate_limits_wait_without_opening_the_circuit() {
     );
     assert_eq!(limited.circuit_state, i32::from(CircuitState::Closed));
     assert!(limited.stale);
+    // The neighbour is probed three times meanwhile; the limited one waits
+    // out its 30 s.
     let hits = fake.hits_on("/repos/acme/web");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    fake.hit_again("/repos/acme/beat", 3).await;
     assert_eq!(
         fake.hits_on("/repos/acme/web"),
         hits,
@@ -155,10 +164,12 @@ async fn two_replicas_never_probe_one_connection_at_once() {
             .await
             .expect("credentials");
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
     for id in ids {
         let path = format!("/repos/acme/{id}");
-        assert!(fake.hits_on(&path) >= 3, "{id} was probed repeatedly");
+        fake.hit_again(&path, 3).await;
+    }
+    for id in ids {
+        let path = format!("/repos/acme/{id}");
         assert_eq!(
             fake.max_in_flight(&path),
             1,

@@ -18,7 +18,7 @@ use serde_json::json;
 use tonic::Code;
 
 use crate::{
-    connections::create_github,
+    connections::{create_github, create_request, s, settings},
     fakes::{FakeProvider, Reply},
     helpers::{TestApp, TestOptions, assert_error, random_secret, spawn_app_with},
 };
@@ -63,6 +63,21 @@ pub fn fresh_repo(fake: &FakeProvider, owner: &str, repo: &str, days_ago: i64) {
 /// Creates an active GitHub connection (credentials set) in `acme`.
 pub async fn active_github(app: &TestApp, id: &str) {
     create_github(app, "acme", id).await;
+    activate(app, id).await;
+}
+
+/// Creates an active GitHub connection `id` in `acme` watching `acme/{repo}`.
+pub async fn active_github_repo(app: &TestApp, id: &str, repo: &str) {
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    let settings = settings(&[("owner", s("acme")), ("repo", s(repo))]);
+    app.registry(Some(&owner))
+        .create_connection(create_request("acme", id, "github", settings))
+        .await
+        .expect("create");
+    activate(app, id).await;
+}
+
+async fn activate(app: &TestApp, id: &str) {
     let owner = app.token("owner", &[("acme", Role::Owner)]);
     app.registry(Some(&owner))
         .set_connection_credentials(SetConnectionCredentialsRequest {

@@ -233,7 +233,29 @@ async fn a_slow_consumer_drains_everything_in_order_without_gaps() {
     // Far more events than the live buffer holds, in one burst, while
     // nobody reads: the watcher's live feed overflows.
     log_progress_in(&app, "acme", 400, 400).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Overflowed for certain once this replica has read all 400: it has
+    // offered each to the watcher's live feed.
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let envelope = app
+            .status(Some(&owner))
+            .get_project_status(patchbay::proto::v1::GetProjectStatusRequest {
+                project: "projects/acme".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("status")
+            .into_inner();
+        if envelope.seq >= snapshot.seq + 400 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the log was never read"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let mut percents = Vec::new();
     let mut last = snapshot.seq;
     while percents.len() < 400 {
