@@ -1,39 +1,48 @@
 //! Patchbay: the integrations control plane.
 //!
-//! A map for newcomers:
+//! A map for newcomers, from the edge inwards (docs/architecture.md walks
+//! two requests through it):
 //!
-//! - [`app`] builds the shared state and runs the gRPC server and the HTTP
-//!   bridge on the listeners it is given, until shutdown; [`grpc`] builds
-//!   the gRPC server: our services behind authentication and request rate
-//!   limits ([`rate_limit`], shared with the bridge), health and reflection
-//!   open, undecodable requests answered as the client's errors, and each
-//!   failed RPC logged at the level its code deserves.
-//! - [`commands`] implements `serve`, `migrate` and `token`; [`config`] holds
-//!   the flags (with `PATCHBAY_*` environment fallbacks) they take.
-//! - [`providers`]: one file per third-party service behind one trait
-//!   (its probe, actions, sync pages, webhook meaning and revocation
-//!   quirks), and the one list that registers them.
+//! - [`commands`] implements `serve`, `migrate`, `token` and `rotate-keys`;
+//!   [`config`] holds their flags (with `PATCHBAY_*` environment fallbacks).
+//! - [`app`] runs a server in four steps on listeners it is given: build
+//!   the services, spawn the background work, serve, drain at shutdown.
+//! - [`grpc`] builds the gRPC server: our services behind authentication
+//!   and request rate limits ([`rate_limit`], shared with the bridge),
+//!   health and reflection open, undecodable requests answered as the
+//!   client's errors, each failed RPC logged at the level its code
+//!   deserves; [`coalesced_writes`] sends what one turn of HTTP/2 produces
+//!   in one write. [`bridge`] is the HTTP side: `/healthz`, `/readyz` and
+//!   the webhook route; [`health`] feeds `grpc.health.v1`.
 //! - [`auth`] turns a bearer JWT into a typed [`auth::Caller`], once per
 //!   request, before the rate limits that key on it.
-//! - [`error`] is the one error type clients see, mapped to gRPC codes with
-//!   google.rpc details and to HTTP statuses.
-//! - [`store`] owns PostgreSQL: the pool, migrations, the embedded server and
-//!   all SQL.
-//! - [`registry`], [`status`], [`actions`], [`diagnostics`]: one module per
-//!   service, each with a `grpc.rs` that only translates. [`status`] also
-//!   runs the probes (one per connection at a time, cluster-wide), the
-//!   event log follower and the watch streams.
-//! - [`bridge`] is the HTTP side; [`health`] feeds `grpc.health.v1` and
-//!   `/readyz`; [`coalesced_writes`] lets each gRPC connection send what
-//!   one turn of HTTP/2 produces in one write.
-//! - [`crypto`] seals secrets at rest under rotating keys; [`secret_file`]
-//!   keeps generated local secrets in the data directory.
-//! - [`names`] parses resource names at the edge; [`paging`], [`list_filter`],
-//!   [`field_mask`], [`etag`] and [`idempotency`] are the AIP conventions
-//!   every service shares.
-//! - [`webhooks`] verifies inbound webhook signatures, scheme by scheme.
-//! - [`proto`] is the generated code and its JSON/time conversions;
-//!   [`telemetry`] sets up logging.
+//! - The services, each a folder with its rules, a `grpc.rs` that only
+//!   translates and its proto conversions (`proto.rs` or `proto/`):
+//!   [`registry`] (the catalog, connections and their credentials, mapping
+//!   templates; its domain types in `registry::model`, the one owner of a
+//!   connection's state in `registry/transitions.rs`), [`status`] (the
+//!   probes, one per connection at a time cluster-wide, the event log
+//!   follower, reads from memory and watches), [`actions`] (the queue, its
+//!   workers and their effects) and [`diagnostics`].
+//! - [`webhooks`] verifies, stores and processes inbound deliveries, scheme
+//!   by scheme.
+//! - [`providers`]: one file per third-party service behind one trait (its
+//!   probe, actions, sync pages, webhook meaning and revocation quirks) and
+//!   the one list that registers them. Nothing else knows a provider.
+//! - [`store`] owns PostgreSQL: the pool, migrations, the embedded server
+//!   for tests and local runs, and all SQL, one file per table family. It
+//!   imports domain types only, never a service's rules.
+//! - [`error`] is the one error type clients see, mapped in one table to
+//!   gRPC codes with google.rpc details and to HTTP statuses.
+//! - [`crypto`] seals secrets at rest under rotating keys; [`secret`] is
+//!   the wrapper that keeps them out of logs; [`secret_file`] keeps
+//!   generated local secrets in the data directory.
+//! - [`names`] parses resource names at the edge; [`paging`],
+//!   [`list_filter`], [`field_mask`], [`etag`] and [`idempotency`] are the
+//!   AIP conventions every service shares; [`backoff`] is the retry delay
+//!   webhooks and actions share.
+//! - [`proto`] is the generated code, the hand-encoded status envelope and
+//!   their JSON and time conversions; [`telemetry`] sets up logging.
 
 pub mod actions;
 pub mod app;

@@ -39,7 +39,7 @@ pub struct ServerConfig {
     pub keys: KeySource,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
-    /// Public base URL of the bridge; `None` means http://<bridge address>.
+    /// Public base URL of the bridge; `None` means `http://<bridge address>`.
     pub public_url: Option<String>,
     pub health_interval: Duration,
     pub shutdown_grace: Duration,

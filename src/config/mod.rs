@@ -90,7 +90,7 @@ pub struct ServeArgs {
     pub http_addr: SocketAddr,
 
     /// The bridge's public base URL as providers reach it (behind a proxy, for
-    /// example); defaults to http://<http-addr>.
+    /// example); defaults to `http://<http-addr>`.
     #[arg(long, env = "PATCHBAY_PUBLIC_URL")]
     pub public_url: Option<String>,
 
@@ -181,7 +181,7 @@ pub struct DatabaseArgs {
     pub data_dir: DataDirArg,
 
     /// Directory holding initdb/postgres/pg_ctl for the embedded database.
-    /// Default: PATH, then /usr/lib/postgresql/<newest>/bin.
+    /// Default: PATH, then `/usr/lib/postgresql/<newest>/bin`.
     #[arg(long, env = "PATCHBAY_PG_BIN_DIR")]
     pub pg_bin_dir: Option<PathBuf>,
 

@@ -6,7 +6,7 @@
 //! field names; nothing outside these files matches on a provider's name.
 //!
 //! Adding one: a file here implementing [`Provider`], a line in
-//! [`BUILT_IN`], and a migration inserting its catalog entry.
+//! `BUILT_IN`, and a migration inserting its catalog entry.
 
 mod base_urls;
 mod call;

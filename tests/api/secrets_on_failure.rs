@@ -7,34 +7,44 @@ use std::{collections::HashMap, time::Duration};
 use patchbay::{
     auth::Role,
     proto::v1::{
-        ActionState, DeleteConnectionRequest, GetActionRequest, GetConnectionStatusRequest,
-        ListIntegrationTypesRequest, ProblemCode, SetConnectionCredentialsRequest,
-        action_service_client::ActionServiceClient,
+        ActionState, ConfigFieldType, DeleteConnectionRequest, GetActionRequest,
+        GetConnectionStatusRequest, IntegrationType, ListIntegrationTypesRequest, ProblemCode,
+        SetConnectionCredentialsRequest, action_service_client::ActionServiceClient,
         integration_registry_client::IntegrationRegistryClient,
         status_service_client::StatusServiceClient,
     },
 };
-use prost_types::Struct;
+use prost_types::{Struct, value::Kind};
 use serde_json::json;
 
 use crate::{
     actions::{start_request, state},
-    connections::{create_request, s, settings},
+    connections::{create_request, settings},
     fakes::{FakeProvider, HangUp, Reply},
     logged_server::{LoggedServer, assert_absent},
 };
 
-/// Each built-in type's required settings.
-fn settings_for(type_id: &str, fake: &FakeProvider) -> Struct {
-    match type_id {
-        "github" => settings(&[("owner", s("acme")), ("repo", s("web"))]),
-        "vercel" => settings(&[("project_id", s("prj_1"))]),
-        "sanity" => settings(&[("project_id", s("p1")), ("dataset", s("production"))]),
-        "salesforce" => settings(&[("instance_url", s("https://acme.my.salesforce.com"))]),
-        "http" => settings(&[("health_url", s(&format!("{}/health", fake.url())))]),
-        "slack" => settings(&[("channel", s("C0123"))]),
-        _ => Struct::default(),
-    }
+/// A value for each of a type's required settings, any URL pointing at
+/// the fake: enough for every built-in type (and any added later) to call
+/// its provider.
+fn settings_for(ty: &IntegrationType, fake: &FakeProvider) -> Struct {
+    let url = format!("{}/health", fake.url());
+    let pairs: Vec<(String, Kind)> = ty
+        .config_fields
+        .iter()
+        .filter(|f| f.required && !f.secret)
+        .map(|f| {
+            let value = match ConfigFieldType::try_from(f.r#type) {
+                Ok(ConfigFieldType::Url) => Kind::StringValue(url.clone()),
+                Ok(ConfigFieldType::Integer | ConfigFieldType::Number) => Kind::NumberValue(1.0),
+                Ok(ConfigFieldType::Boolean) => Kind::BoolValue(true),
+                _ => Kind::StringValue("acme".to_owned()),
+            };
+            (f.name.clone(), value)
+        })
+        .collect();
+    let pairs: Vec<(&str, Kind)> = pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    settings(&pairs)
 }
 
 /// A canary for every secret field; `expires_at` soon, so OAuth types
@@ -111,7 +121,10 @@ async fn secrets_stay_out_of_the_logs_when_providers_fail() {
         .expect("catalog")
         .into_inner()
         .integration_types;
-    assert!(types.len() >= 9, "every built-in type");
+    assert!(
+        types.len() >= patchbay::providers::ids().count(),
+        "every built-in type"
+    );
     let mut secrets = Vec::new();
     let mut started = Vec::new();
     let mut disconnects = Vec::new();
@@ -138,7 +151,7 @@ async fn secrets_stay_out_of_the_logs_when_providers_fail() {
                     "acme",
                     &id,
                     type_id,
-                    settings_for(type_id, &fake),
+                    settings_for(ty, &fake),
                 ))
                 .await
                 .expect("create");
