@@ -2,25 +2,16 @@
 //! the probe, `post-message` to the configured channel, and Slack-signed
 //! Events API requests.
 
-use std::time::Duration;
-
-use patchbay::{
-    auth::Role,
-    proto::v1::{StatusLevel, status_update::Event},
-};
+use patchbay::{auth::Role, proto::v1::StatusLevel};
 use serde_json::{Value, json};
 
 use crate::{
     action_effects::{result, run},
-    actions::start_request,
     connections::{s, settings},
     fakes::{FakeProvider, Reply},
-    probe_actions::{ended, error_reason},
-    provider_setup::{app_calling, connect},
+    probe_actions::error_reason,
+    provider_setup::{app_calling, connect, run_to_end, signed_webhooks_reach_watchers},
     status::{level, wait_for},
-    watch::{next_event, watch, watch_request},
-    webhook_signing::sign,
-    webhooks::{now, post},
 };
 
 const BOT_TOKEN: &str = "xoxb-fake";
@@ -75,14 +66,7 @@ async fn slack_probes_with_auth_test_and_reads_errors_from_the_body() {
         "/api/auth.test",
         Reply::json(200, json!({"ok": false, "error": "invalid_auth"})),
     );
-    let token = app.token("editor", &[("acme", Role::Editor)]);
-    let started = app
-        .actions(Some(&token))
-        .start_action(start_request("chat", "test-connection", json!({})))
-        .await
-        .expect("start")
-        .into_inner();
-    let failed = ended(&app, &started.name).await;
+    let failed = run_to_end(&app, "chat", "test-connection", json!({})).await;
     assert_eq!(error_reason(&failed), "UNAUTHORIZED");
 }
 
@@ -123,14 +107,7 @@ async fn post_message_sends_the_text_to_the_configured_channel() {
     );
 
     // No text: the caller's error, and nothing is sent.
-    let token = app.token("editor", &[("acme", Role::Editor)]);
-    let started = app
-        .actions(Some(&token))
-        .start_action(start_request("chat", "post-message", json!({})))
-        .await
-        .expect("start")
-        .into_inner();
-    let refused = ended(&app, &started.name).await;
+    let refused = run_to_end(&app, "chat", "post-message", json!({})).await;
     assert_eq!(
         refused.error.as_ref().map(|e| e.code),
         Some(tonic::Code::InvalidArgument as i32)
@@ -140,13 +117,7 @@ async fn post_message_sends_the_text_to_the_configured_channel() {
         "/api/chat.postMessage",
         Reply::json(200, json!({"ok": false, "error": "not_in_channel"})),
     );
-    let started = app
-        .actions(Some(&token))
-        .start_action(start_request("chat", "post-message", json!({"text": "hi"})))
-        .await
-        .expect("start")
-        .into_inner();
-    let failed = ended(&app, &started.name).await;
+    let failed = run_to_end(&app, "chat", "post-message", json!({"text": "hi"})).await;
     assert_eq!(error_reason(&failed), "MISCONFIGURED");
     assert_eq!(failed.attempts, 1);
     assert_eq!(fake.hits_on("/api/chat.postMessage"), 2);
@@ -166,41 +137,9 @@ async fn slack_signed_events_are_verified_and_processed() {
         .await
         .expect("get")
         .into_inner();
-    let mut stream = watch(&app, watch_request(None, Duration::from_secs(60))).await;
-    while !matches!(
-        next_event(&mut stream).await.event,
-        Some(Event::SnapshotEnd(_))
-    ) {}
     let body =
         br#"{"type":"event_callback","team_id":"T1","event":{"type":"app_mention","text":"hi"}}"#;
-
-    let forged = post(
-        &app,
-        &connection.webhook_key,
-        &sign("slack", "another-secret", body, now(), "", ""),
-    )
-    .await;
-    assert_eq!(forged.status, 401, "{:?}", forged.body);
-    let replayed_late = post(
-        &app,
-        &connection.webhook_key,
-        &sign("slack", SIGNING_SECRET, body, now() - 301, "", ""),
-    )
-    .await;
-    assert_eq!(replayed_late.status, 401, "outside Slack's 5-minute window");
-
-    let accepted = post(
-        &app,
-        &connection.webhook_key,
-        &sign("slack", SIGNING_SECRET, body, now(), "", ""),
-    )
-    .await;
-    assert_eq!(accepted.status, 202, "{:?}", accepted.body);
-    let received = loop {
-        if let Some(Event::WebhookReceived(w)) = next_event(&mut stream).await.event {
-            break w;
-        }
-    };
-    assert_eq!(received.connection, connection.name);
+    let received =
+        signed_webhooks_reach_watchers(&app, &connection, "slack", SIGNING_SECRET, body).await;
     assert_eq!(received.event_type, "event_callback");
 }

@@ -2,29 +2,22 @@
 //! probe, customer sync paged with `starting_after` through the project's
 //! default mapping template, and Stripe-signed webhooks.
 
-use std::time::Duration;
-
 use patchbay::{
     auth::Role,
     proto::v1::{
         CreateMappingTemplateRequest, FieldType, MappingTemplate, StatusLevel, Transformation,
-        status_update::Event,
     },
 };
 use serde_json::{Value, json};
 
 use crate::{
     action_effects::{result, run},
-    actions::start_request,
     connections::settings,
     fakes::{FakeProvider, Reply},
-    probe_actions::{ended, error_reason},
-    provider_setup::{app_calling, connect},
+    probe_actions::error_reason,
+    provider_setup::{app_calling, connect, run_to_end, signed_webhooks_reach_watchers},
     status::{level, wait_for},
     templates::mapping,
-    watch::{next_event, watch, watch_request},
-    webhook_signing::sign,
-    webhooks::{now, post},
 };
 
 const KEY: &str = "sk_test_fake";
@@ -96,14 +89,7 @@ async fn stripe_probes_the_account_with_the_secret_key() {
 
     // A refused key fails the test with the problem's code.
     fake.set("/v1/account", Reply::status(401));
-    let token = app.token("editor", &[("acme", Role::Editor)]);
-    let started = app
-        .actions(Some(&token))
-        .start_action(start_request("pay", "test-connection", json!({})))
-        .await
-        .expect("start")
-        .into_inner();
-    let failed = ended(&app, &started.name).await;
+    let failed = run_to_end(&app, "pay", "test-connection", json!({})).await;
     assert_eq!(error_reason(&failed), "UNAUTHORIZED");
 }
 
@@ -196,40 +182,8 @@ async fn stripe_signed_webhooks_are_verified_and_processed() {
         WEBHOOK_SECRET,
     )
     .await;
-    let mut stream = watch(&app, watch_request(None, Duration::from_secs(60))).await;
-    while !matches!(
-        next_event(&mut stream).await.event,
-        Some(Event::SnapshotEnd(_))
-    ) {}
     let body = br#"{"id":"evt_1","object":"event","type":"customer.created","data":{"object":{"id":"cus_9"}}}"#;
-
-    let forged = post(
-        &app,
-        &connection.webhook_key,
-        &sign("stripe", "whsec_someone_else", body, now(), "", ""),
-    )
-    .await;
-    assert_eq!(forged.status, 401, "{:?}", forged.body);
-    let stale = post(
-        &app,
-        &connection.webhook_key,
-        &sign("stripe", WEBHOOK_SECRET, body, now() - 301, "", ""),
-    )
-    .await;
-    assert_eq!(stale.status, 401, "outside Stripe's 5-minute tolerance");
-
-    let accepted = post(
-        &app,
-        &connection.webhook_key,
-        &sign("stripe", WEBHOOK_SECRET, body, now(), "", ""),
-    )
-    .await;
-    assert_eq!(accepted.status, 202, "{:?}", accepted.body);
-    let received = loop {
-        if let Some(Event::WebhookReceived(w)) = next_event(&mut stream).await.event {
-            break w;
-        }
-    };
-    assert_eq!(received.connection, connection.name);
+    let received =
+        signed_webhooks_reach_watchers(&app, &connection, "stripe", WEBHOOK_SECRET, body).await;
     assert_eq!(received.event_type, "customer.created");
 }
