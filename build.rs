@@ -33,7 +33,34 @@ fn main() -> Result<(), Box<dyn Error>> {
         .compile_fds(descriptors)?;
 
     embed_migrations(&out_dir)?;
+    embed_git_commit();
     Ok(())
+}
+
+/// `PATCHBAY_GIT_COMMIT` for GetDeploymentInfo: the variable when set (a
+/// build from a tarball), else the checkout's HEAD, else empty.
+fn embed_git_commit() {
+    println!("cargo:rerun-if-env-changed=PATCHBAY_GIT_COMMIT");
+    let commit = env::var("PATCHBAY_GIT_COMMIT").ok().or_else(|| {
+        let out = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    });
+    // Rebuild when HEAD moves; only for paths that exist, since a missing
+    // one would rerun this script on every build.
+    for path in [".git/HEAD", ".git/refs/heads", ".git/packed-refs"] {
+        if Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
+    println!(
+        "cargo:rustc-env=PATCHBAY_GIT_COMMIT={}",
+        commit.unwrap_or_default()
+    );
 }
 
 fn files_with_extension(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, Box<dyn Error>> {

@@ -168,6 +168,39 @@ impl fmt::Display for ConnectionName {
     }
 }
 
+/// `projects/{project}/connections/{connection}/deliveries/{delivery}`;
+/// the delivery id is the bridge's, 32 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeliveryName {
+    pub connection: ConnectionName,
+    pub id: String,
+}
+
+impl DeliveryName {
+    pub fn parse(name: &str) -> Result<Self, NameError> {
+        const EXPECTED: &str = "projects/{project}/connections/{connection}/deliveries/{delivery}";
+        let pattern = || NameError::Pattern {
+            expected: EXPECTED,
+            value: truncate_for_message(name),
+        };
+        let (connection, id) = name.rsplit_once("/deliveries/").ok_or_else(pattern)?;
+        if id.len() != 32
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(NameError::InvalidId {
+                kind: "delivery",
+                value: truncate_for_message(id),
+            });
+        }
+        Ok(Self {
+            connection: ConnectionName::parse(connection)?,
+            id: id.to_owned(),
+        })
+    }
+}
+
 /// `projects/{project}/mappingTemplates/{template}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TemplateName {

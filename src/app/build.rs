@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::{AppError, ServerConfig};
 use crate::{
     actions::{Actions, Effects, Workers},
+    diagnostics::{Diagnostics, deployment::DeploymentFacts},
     health::HealthMonitor,
     registry::{Registry, catalog_snapshot::CatalogSnapshot},
     status::{StatusBoard, bus::EventBus, cache::StatusCache, prober::Prober, watch::Watches},
@@ -38,6 +39,7 @@ pub(super) struct Services {
     pub status: StatusBoard,
     pub actions: Actions,
     pub webhooks: Webhooks,
+    pub diagnostics: Diagnostics,
 }
 
 /// The background work, built and not yet started.
@@ -141,6 +143,13 @@ pub(super) async fn build(
         catalog.clone(),
     );
 
+    let diagnostics = Diagnostics::new(
+        pool.clone(),
+        bus.clone(),
+        catalog.clone(),
+        Arc::new(DeploymentFacts::new(config)),
+    );
+
     let services = Services {
         pool,
         replica,
@@ -152,6 +161,7 @@ pub(super) async fn build(
         status,
         actions,
         webhooks,
+        diagnostics,
     };
     let jobs = Jobs {
         bus,

@@ -58,7 +58,7 @@ impl Servers {
                 AuthInterceptor,
             ))
             .add_service(DiagnosticsServer::with_interceptor(
-                DiagnosticsGrpc,
+                DiagnosticsGrpc::new(services.diagnostics.clone()),
                 AuthInterceptor,
             ))
             .clone()

@@ -1,85 +1,136 @@
-//! gRPC translation for Diagnostics: health, checks, webhook verification and deployment drift.
+//! gRPC translation for Diagnostics.
 
 use tonic::{Request, Response, Status};
 
+use super::{proto, service::Diagnostics};
 use crate::{
-    error::not_built_yet,
+    auth::caller_of,
+    error::{ApiError, not_built_yet},
+    paging::PageRequest,
     proto::v1::{
         CompareDeploymentsRequest, CompareDeploymentsResponse, ConnectionDiagnosis, DeploymentInfo,
         DiagnoseConnectionRequest, DiagnoseProjectRequest, GetDeploymentInfoRequest,
         GetServiceHealthRequest, ListWebhookDeliveriesRequest, ListWebhookDeliveriesResponse,
         ProjectDiagnosis, RedriveDeliveriesRequest, RedriveDeliveriesResponse,
         SendTestWebhookRequest, SendTestWebhookResponse, ServiceHealth, VerifyWebhookRequest,
-        VerifyWebhookResponse, diagnostics_server::Diagnostics,
+        VerifyWebhookResponse, diagnostics_server,
     },
+    store::delivery_log::Redrive,
 };
 
 /// Serves `patchbay.v1.Diagnostics`.
-#[derive(Clone, Default)]
-pub struct DiagnosticsGrpc;
+#[derive(Clone)]
+pub struct DiagnosticsGrpc {
+    diagnostics: Diagnostics,
+}
+
+impl DiagnosticsGrpc {
+    pub fn new(diagnostics: Diagnostics) -> Self {
+        Self { diagnostics }
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
-impl Diagnostics for DiagnosticsGrpc {
+impl diagnostics_server::Diagnostics for DiagnosticsGrpc {
     async fn get_service_health(
         &self,
-        _request: Request<GetServiceHealthRequest>,
-    ) -> Result<Response<ServiceHealth>, Status> {
-        not_built_yet("Diagnostics/GetServiceHealth")
+        request: Request<GetServiceHealthRequest>,
+    ) -> Reply<ServiceHealth> {
+        let caller = caller_of(&request)?;
+        let (components, overall) = self.diagnostics.service_health(caller).await;
+        Ok(Response::new(proto::service_health(&components, overall)))
     }
 
     async fn diagnose_connection(
         &self,
         _request: Request<DiagnoseConnectionRequest>,
-    ) -> Result<Response<ConnectionDiagnosis>, Status> {
+    ) -> Reply<ConnectionDiagnosis> {
         not_built_yet("Diagnostics/DiagnoseConnection")
     }
 
     async fn diagnose_project(
         &self,
         _request: Request<DiagnoseProjectRequest>,
-    ) -> Result<Response<ProjectDiagnosis>, Status> {
+    ) -> Reply<ProjectDiagnosis> {
         not_built_yet("Diagnostics/DiagnoseProject")
     }
 
     async fn verify_webhook(
         &self,
         _request: Request<VerifyWebhookRequest>,
-    ) -> Result<Response<VerifyWebhookResponse>, Status> {
+    ) -> Reply<VerifyWebhookResponse> {
         not_built_yet("Diagnostics/VerifyWebhook")
     }
 
     async fn send_test_webhook(
         &self,
         _request: Request<SendTestWebhookRequest>,
-    ) -> Result<Response<SendTestWebhookResponse>, Status> {
+    ) -> Reply<SendTestWebhookResponse> {
         not_built_yet("Diagnostics/SendTestWebhook")
     }
 
     async fn get_deployment_info(
         &self,
-        _request: Request<GetDeploymentInfoRequest>,
-    ) -> Result<Response<DeploymentInfo>, Status> {
-        not_built_yet("Diagnostics/GetDeploymentInfo")
+        request: Request<GetDeploymentInfoRequest>,
+    ) -> Reply<DeploymentInfo> {
+        let caller = caller_of(&request)?;
+        let info = self.diagnostics.deployment_info(caller).await?;
+        Ok(Response::new(proto::deployment_info(&info)))
     }
 
     async fn compare_deployments(
         &self,
         _request: Request<CompareDeploymentsRequest>,
-    ) -> Result<Response<CompareDeploymentsResponse>, Status> {
+    ) -> Reply<CompareDeploymentsResponse> {
         not_built_yet("Diagnostics/CompareDeployments")
     }
 
     async fn list_webhook_deliveries(
         &self,
-        _request: Request<ListWebhookDeliveriesRequest>,
-    ) -> Result<Response<ListWebhookDeliveriesResponse>, Status> {
-        not_built_yet("Diagnostics/ListWebhookDeliveries")
+        request: Request<ListWebhookDeliveriesRequest>,
+    ) -> Reply<ListWebhookDeliveriesResponse> {
+        let caller = caller_of(&request)?;
+        let r = request.get_ref();
+        let parent = proto::parent(&r.parent)?;
+        let query = proto::delivery_query(&r.filter, true)?;
+        let page = PageRequest::parse(r.page_size, &r.page_token, &[&r.parent, &r.filter])?;
+        let (deliveries, next_page_token) = self
+            .diagnostics
+            .list_deliveries(caller, &parent, &query, &page)
+            .await?;
+        Ok(Response::new(ListWebhookDeliveriesResponse {
+            deliveries: deliveries.iter().map(proto::delivery).collect(),
+            next_page_token,
+        }))
     }
 
     async fn redrive_deliveries(
         &self,
-        _request: Request<RedriveDeliveriesRequest>,
-    ) -> Result<Response<RedriveDeliveriesResponse>, Status> {
-        not_built_yet("Diagnostics/RedriveDeliveries")
+        request: Request<RedriveDeliveriesRequest>,
+    ) -> Reply<RedriveDeliveriesResponse> {
+        let caller = caller_of(&request)?;
+        let r = request.get_ref();
+        let parent = proto::parent(&r.parent)?;
+        if !r.names.is_empty() && !r.filter.is_empty() {
+            return Err(
+                ApiError::invalid_field("filter", "give names or a filter, not both").into(),
+            );
+        }
+        let ids = proto::delivery_ids(&parent, &r.names)?;
+        let query = proto::delivery_query(&r.filter, false)?;
+        let which = if ids.is_empty() {
+            Redrive::Matching(&query)
+        } else {
+            Redrive::Ids(&ids)
+        };
+        let moved = self
+            .diagnostics
+            .redrive(caller, &parent, which, r.validate_only)
+            .await?;
+        Ok(Response::new(RedriveDeliveriesResponse {
+            redriven_count: i32::try_from(moved).unwrap_or(i32::MAX),
+        }))
     }
 }

@@ -1,5 +1,12 @@
-//! Diagnostics: health, checks, webhook verification and deployment drift.
+//! Diagnostics: what is wrong and why. Service health from real component
+//! checks ([`health`]), what this deployment is ([`deployment`]), and the
+//! webhook delivery log with redrive.
 
+pub mod deployment;
 mod grpc;
+pub mod health;
+mod proto;
+mod service;
 
 pub use grpc::DiagnosticsGrpc;
+pub use service::{DeploymentInfo, Diagnostics};

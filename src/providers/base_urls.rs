@@ -21,6 +21,11 @@ impl BaseUrls {
             .insert(type_id.into(), url.trim_end_matches('/').to_owned());
     }
 
+    /// Every override, by type id.
+    pub fn overrides(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The API base of a connection of `type_id`: the override, else the
     /// type's own, with `{setting}` placeholders filled from `settings`.
     pub fn api(&self, type_id: &str, spec: &TypeSpec, settings: &Map<String, Value>) -> String {

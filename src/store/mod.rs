@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod connection_secrets;
 pub mod connections;
 pub mod deliveries;
+pub mod delivery_log;
 pub mod embedded;
 pub mod migrate;
 pub mod probes;
@@ -14,6 +15,7 @@ pub mod records;
 pub mod replicas;
 pub mod status;
 pub mod templates;
+pub mod vitals;
 
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,7 @@
 
 mod ingest;
 mod limits;
+pub mod model;
 mod normalize;
 pub mod processor;
 mod receivers;

@@ -17,6 +17,7 @@ mod connection_updates;
 mod connections;
 mod credentials;
 mod database;
+mod diagnostics_health;
 mod fakes;
 mod health;
 mod helpers;

@@ -1,5 +1,6 @@
 //! Status reads while the database is down: still answered from memory,
-//! and marked stale until the replica follows the event log again.
+//! and marked stale until the replica follows the event log again; service
+//! health says the database is the cause.
 
 use std::time::Duration;
 
@@ -68,6 +69,23 @@ async fn reads_during_an_outage_come_from_memory_marked_stale() {
         .expect("answered from memory")
         .into_inner();
     assert!(item.stale, "one connection's status says so too");
+    // Service health says why.
+    let health = app
+        .diagnostics(Some(&owner))
+        .get_service_health(patchbay::proto::v1::GetServiceHealthRequest {})
+        .await
+        .expect("health is answered without the database")
+        .into_inner();
+    let unhealthy = i32::from(patchbay::proto::v1::HealthState::Unhealthy);
+    assert_eq!(health.overall, unhealthy, "{health:#?}");
+    for name in ["database", "event_log", "webhook_backlog"] {
+        let component = health.components.iter().find(|c| c.name == name);
+        assert_eq!(
+            component.map(|c| c.state),
+            Some(unhealthy),
+            "{name}: {health:#?}"
+        );
+    }
 
     pg.restart().await.expect("start PostgreSQL again");
     wait_until_stale(&app, &owner, false).await;

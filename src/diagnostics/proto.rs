@@ -1,0 +1,147 @@
+//! Conversions between the Diagnostics service's types and `patchbay.v1`
+//! messages; requests are parsed here, at the edge.
+
+use crate::{
+    error::ApiError,
+    list_filter::Filter,
+    names::{ConnectionName, DeliveryName},
+    proto::{
+        time::{duration, timestamp},
+        v1 as pb,
+    },
+    webhooks::model::{DeliveryQuery, DeliveryRecord, DeliveryState},
+};
+
+use super::{
+    health::{Component, HealthState},
+    service::DeploymentInfo,
+};
+
+pub fn health_state(state: HealthState) -> pb::HealthState {
+    match state {
+        HealthState::Healthy => pb::HealthState::Healthy,
+        HealthState::Degraded => pb::HealthState::Degraded,
+        HealthState::Unhealthy => pb::HealthState::Unhealthy,
+    }
+}
+
+pub fn service_health(components: &[Component], overall: HealthState) -> pb::ServiceHealth {
+    pb::ServiceHealth {
+        components: components
+            .iter()
+            .map(|c| pb::ComponentHealth {
+                name: c.name.clone(),
+                state: health_state(c.state).into(),
+                detail: c.detail.clone(),
+                latency: c.latency.map(duration),
+            })
+            .collect(),
+        overall: health_state(overall).into(),
+    }
+}
+
+pub fn deployment_info(info: &DeploymentInfo) -> pb::DeploymentInfo {
+    let facts = &info.facts;
+    pb::DeploymentInfo {
+        version: facts.version.to_owned(),
+        git_commit: facts.git_commit.to_owned(),
+        schema_version: info.schema_version,
+        services: facts
+            .services
+            .iter()
+            .map(|(name, methods)| pb::ServedService {
+                name: name.clone(),
+                methods: methods.clone(),
+            })
+            .collect(),
+        catalog_hash: info.catalog_hash.clone(),
+        config_fingerprint: facts.config_fingerprint.clone(),
+        start_time: Some(timestamp(facts.start_time)),
+        config: facts.config.clone().into_iter().collect(),
+    }
+}
+
+fn delivery_state(state: DeliveryState) -> pb::DeliveryState {
+    match state {
+        DeliveryState::Pending => pb::DeliveryState::Pending,
+        DeliveryState::Processed => pb::DeliveryState::Processed,
+        DeliveryState::Retrying => pb::DeliveryState::Retrying,
+        DeliveryState::DeadLetter => pb::DeliveryState::DeadLetter,
+    }
+}
+
+pub fn delivery(d: &DeliveryRecord) -> pb::WebhookDelivery {
+    pb::WebhookDelivery {
+        name: format!("{}/deliveries/{}", d.connection, d.id),
+        delivery_id: d.dedupe_key.clone(),
+        event_type: d.event_type.clone(),
+        state: delivery_state(d.state).into(),
+        attempts: d.attempts,
+        last_error: d.last_error.clone(),
+        body_size: d.body_size,
+        receive_time: Some(timestamp(d.receive_time)),
+        process_time: d.process_time.map(timestamp),
+    }
+}
+
+/// `filter` as a query; `state` only where `with_state`.
+pub fn delivery_query(filter: &str, with_state: bool) -> Result<DeliveryQuery, ApiError> {
+    let keys: &[&str] = if with_state {
+        &["state", "event_type", "received_after", "received_before"]
+    } else {
+        &["event_type", "received_after", "received_before"]
+    };
+    let f = Filter::parse(filter, keys)?;
+    let time = |key: &str| {
+        f.get(key)
+            .map(|v| {
+                chrono::DateTime::parse_from_rfc3339(v)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|_| {
+                        ApiError::invalid_field("filter", format!("{key} must be an RFC 3339 time"))
+                    })
+            })
+            .transpose()
+    };
+    let state = f
+        .get("state")
+        .map(|v| {
+            let short = v.strip_prefix("DELIVERY_STATE_").unwrap_or(v);
+            DeliveryState::parse(&short.to_ascii_lowercase()).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "filter",
+                    "state must be PENDING, PROCESSED, RETRYING or DEAD_LETTER",
+                )
+            })
+        })
+        .transpose()?;
+    Ok(DeliveryQuery {
+        state,
+        event_type: f.get("event_type").map(str::to_owned),
+        received_after: time("received_after")?,
+        received_before: time("received_before")?,
+    })
+}
+
+pub fn parent(parent: &str) -> Result<ConnectionName, ApiError> {
+    ConnectionName::parse(parent).map_err(|e| e.at("parent"))
+}
+
+/// The named deliveries' ids, each of which must be under `parent`.
+pub fn delivery_ids(parent: &ConnectionName, names: &[String]) -> Result<Vec<String>, ApiError> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let field = format!("names[{i}]");
+            let parsed = DeliveryName::parse(name).map_err(|e| e.at(&field))?;
+            if parsed.connection != *parent {
+                return Err(ApiError::invalid_field(
+                    &field,
+                    "is not a delivery of parent",
+                ));
+            }
+            Ok(parsed.id)
+        })
+        .collect()
+}

@@ -1,0 +1,151 @@
+//! The Diagnostics service's rules: who may ask what, and the figures
+//! behind each answer. `grpc.rs` only translates.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+
+use super::{
+    deployment::DeploymentFacts,
+    health::{self, Component, HealthState},
+};
+use crate::{
+    auth::{Caller, Role},
+    error::ApiError,
+    names::ConnectionName,
+    paging::PageRequest,
+    registry::catalog_snapshot::CatalogSnapshot,
+    status::bus::EventBus,
+    store::{
+        self, StoreError,
+        delivery_log::{self, Redrive},
+        migrate,
+    },
+    webhooks::model::{DeliveryQuery, DeliveryRecord},
+};
+
+#[derive(Clone)]
+pub struct Diagnostics {
+    pool: Pool,
+    bus: EventBus,
+    catalog: CatalogSnapshot,
+    facts: Arc<DeploymentFacts>,
+}
+
+/// GetDeploymentInfo's answer: the fixed facts, and what the database and
+/// the catalog say now.
+pub struct DeploymentInfo {
+    pub facts: Arc<DeploymentFacts>,
+    pub schema_version: i64,
+    pub catalog_hash: String,
+}
+
+impl Diagnostics {
+    pub fn new(
+        pool: Pool,
+        bus: EventBus,
+        catalog: CatalogSnapshot,
+        facts: Arc<DeploymentFacts>,
+    ) -> Self {
+        Self {
+            pool,
+            bus,
+            catalog,
+            facts,
+        }
+    }
+
+    /// Any authenticated caller: it names no project's data.
+    pub async fn service_health(&self, _caller: &Caller) -> (Vec<Component>, HealthState) {
+        health::check(&self.pool, &self.bus).await
+    }
+
+    /// Platform admins: it describes the deployment's configuration.
+    pub async fn deployment_info(&self, caller: &Caller) -> Result<DeploymentInfo, ApiError> {
+        caller.require_platform_admin()?;
+        let client = self.pool.get().await.map_err(StoreError::from)?;
+        let schema_version = migrate::applied_version(&client).await?.unwrap_or(0);
+        drop(client);
+        // Current, not as of the last background refresh.
+        if let Err(e) = self.catalog.refresh(&self.pool).await {
+            tracing::debug!(error = %crate::error::ErrorChain(&e), "catalog refresh failed");
+        }
+        Ok(DeploymentInfo {
+            facts: self.facts.clone(),
+            schema_version,
+            catalog_hash: self.catalog.hash(),
+        })
+    }
+
+    /// A page of `connection`'s deliveries; any role in its project.
+    pub async fn list_deliveries(
+        &self,
+        caller: &Caller,
+        connection: &ConnectionName,
+        query: &DeliveryQuery,
+        page: &PageRequest,
+    ) -> Result<(Vec<DeliveryRecord>, String), ApiError> {
+        caller.require(&connection.project, Role::Viewer)?;
+        let client = self.pool.get().await.map_err(StoreError::from)?;
+        self.require_connection(&client, connection).await?;
+        let after = match &page.after {
+            None => None,
+            Some(token) => Some(parse_after(token)?),
+        };
+        let mut records =
+            delivery_log::list(&client, connection, query, after, page.fetch_limit()).await?;
+        let next = page.finish(&mut records, |d| {
+            format!("{}/{}", d.receive_time.timestamp_micros(), d.id)
+        });
+        Ok((records, next))
+    }
+
+    /// Puts dead letters back in the queue (or counts them); owners and
+    /// admins.
+    pub async fn redrive(
+        &self,
+        caller: &Caller,
+        connection: &ConnectionName,
+        which: Redrive<'_>,
+        validate_only: bool,
+    ) -> Result<i64, ApiError> {
+        caller.require(&connection.project, Role::Admin)?;
+        let client = self.pool.get().await.map_err(StoreError::from)?;
+        self.require_connection(&client, connection).await?;
+        let moved = delivery_log::redrive(
+            &client,
+            &connection.project,
+            &connection.id,
+            which,
+            validate_only,
+        )
+        .await?;
+        if !validate_only && moved > 0 {
+            tracing::info!(connection = %connection, deliveries = moved, "dead letters redriven");
+        }
+        Ok(moved)
+    }
+
+    async fn require_connection(
+        &self,
+        client: &deadpool_postgres::Client,
+        connection: &ConnectionName,
+    ) -> Result<(), ApiError> {
+        store::connections::get(client, connection)
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| ApiError::not_found(connection))
+    }
+}
+
+/// A page token's key: `{receive_time micros}/{id}`.
+fn parse_after(token: &str) -> Result<(DateTime<Utc>, String), ApiError> {
+    token
+        .split_once('/')
+        .and_then(|(micros, id)| {
+            let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+            Some((at, id.to_owned()))
+        })
+        .ok_or_else(|| ApiError::invalid_field("page_token", "is not a token this API issued"))
+}
