@@ -146,7 +146,6 @@ pub(super) async fn build(
     let diagnostics = Diagnostics::new(
         pool.clone(),
         bus.clone(),
-        catalog.clone(),
         Arc::new(DeploymentFacts::new(config)),
     );
 

@@ -14,8 +14,8 @@ use crate::{
     auth::{Caller, Role},
     error::ApiError,
     names::ConnectionName,
-    paging::PageRequest,
-    registry::catalog_snapshot::CatalogSnapshot,
+    paging::{MAX_PAGE_SIZE, PageRequest},
+    registry::model::TypeQuery,
     status::bus::EventBus,
     store::{
         self, StoreError,
@@ -29,7 +29,6 @@ use crate::{
 pub struct Diagnostics {
     pool: Pool,
     bus: EventBus,
-    catalog: CatalogSnapshot,
     facts: Arc<DeploymentFacts>,
 }
 
@@ -42,18 +41,8 @@ pub struct DeploymentInfo {
 }
 
 impl Diagnostics {
-    pub fn new(
-        pool: Pool,
-        bus: EventBus,
-        catalog: CatalogSnapshot,
-        facts: Arc<DeploymentFacts>,
-    ) -> Self {
-        Self {
-            pool,
-            bus,
-            catalog,
-            facts,
-        }
+    pub fn new(pool: Pool, bus: EventBus, facts: Arc<DeploymentFacts>) -> Self {
+        Self { pool, bus, facts }
     }
 
     /// Any authenticated caller: it names no project's data.
@@ -66,15 +55,11 @@ impl Diagnostics {
         caller.require_platform_admin()?;
         let client = self.pool.get().await.map_err(StoreError::from)?;
         let schema_version = migrate::applied_version(&client).await?.unwrap_or(0);
-        drop(client);
-        // Current, not as of the last background refresh.
-        if let Err(e) = self.catalog.refresh(&self.pool).await {
-            tracing::debug!(error = %crate::error::ErrorChain(&e), "catalog refresh failed");
-        }
+        let catalog_hash = catalog_hash(&client).await?;
         Ok(DeploymentInfo {
             facts: self.facts.clone(),
             schema_version,
-            catalog_hash: self.catalog.hash(),
+            catalog_hash,
         })
     }
 
@@ -137,6 +122,49 @@ impl Diagnostics {
             .map(|_| ())
             .ok_or_else(|| ApiError::not_found(connection))
     }
+}
+
+/// A hash of every type as stored, in id order: equal on two deployments
+/// whose catalogs agree in every field.
+async fn catalog_hash(client: &deadpool_postgres::Client) -> Result<String, StoreError> {
+    use sha2::{Digest as _, Sha256};
+    let mut digest = Sha256::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store::catalog::list(
+            client,
+            &TypeQuery::default(),
+            after.as_deref(),
+            MAX_PAGE_SIZE as i64,
+        )
+        .await?;
+        for ty in &page {
+            let d = &ty.definition;
+            let spec = serde_json::to_string(&d.spec).unwrap_or_default();
+            let fields = [
+                d.id.as_str(),
+                &d.display_name,
+                d.category.as_str(),
+                &d.description,
+                &d.capabilities.join(","),
+                if d.popular { "popular" } else { "" },
+                if d.active { "active" } else { "inactive" },
+                &spec,
+            ];
+            for field in fields {
+                digest.update(field.as_bytes());
+                digest.update([0]);
+            }
+        }
+        if page.len() < MAX_PAGE_SIZE {
+            break;
+        }
+        after = page.last().map(|t| t.definition.id.to_string());
+    }
+    Ok(digest.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// A page token's key: `{receive_time micros}/{id}`.

@@ -49,31 +49,6 @@ impl CatalogSnapshot {
         TypeId::parse(type_id).is_ok_and(|id| self.spec(&id).is_some())
     }
 
-    /// A hash of every type's id and spec, in id order: equal on two
-    /// deployments whose catalogs agree.
-    pub fn hash(&self) -> String {
-        use sha2::{Digest as _, Sha256};
-        let types = self
-            .types
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut ids: Vec<&TypeId> = types.keys().collect();
-        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        let mut digest = Sha256::new();
-        for id in ids {
-            digest.update(id.as_str().as_bytes());
-            digest.update([0]);
-            if let Ok(spec) = serde_json::to_vec(&*types[id]) {
-                digest.update(&spec);
-            }
-            digest.update([0]);
-        }
-        digest.finalize()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Acquire)
     }

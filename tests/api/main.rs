@@ -17,6 +17,8 @@ mod connection_updates;
 mod connections;
 mod credentials;
 mod database;
+mod diagnostics_deliveries;
+mod diagnostics_deployment;
 mod diagnostics_health;
 mod fakes;
 mod health;
