@@ -138,6 +138,9 @@ async fn the_readme_walkthrough_runs_top_to_bottom_as_written() {
         "STATUS_LEVEL_ERROR",
         "\"delivery_id\"",
         "ACTION_STATE_PENDING",
+        "HEALTH_STATE_HEALTHY",
+        "DELIVERY_STATE_PROCESSED",
+        "\"configFingerprint\"",
     ] {
         assert!(stdout.contains(expected), "no {expected} in:\n{stdout}");
     }
