@@ -75,6 +75,7 @@ pub async fn serve(args: Box<ServeArgs>) -> Result<(), CommandError> {
         jwt_issuer: args.auth.jwt_issuer,
         jwt_audience: args.auth.jwt_audience,
         public_url: args.public_url,
+        deployment_peers: args.deployment_peers,
         health_interval: args.health_interval,
         shutdown_grace: args.shutdown_grace,
         keyring,

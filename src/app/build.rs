@@ -147,6 +147,7 @@ pub(super) async fn build(
         pool.clone(),
         bus.clone(),
         Arc::new(DeploymentFacts::new(config)),
+        config.deployment_peers.clone(),
     );
 
     let services = Services {

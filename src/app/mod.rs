@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub keys: KeySource,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
+    /// Deployments CompareDeployments may call (`host:port`); no other.
+    pub deployment_peers: Vec<String>,
     /// Public base URL of the bridge; `None` means `http://<bridge address>`.
     pub public_url: Option<String>,
     pub health_interval: Duration,

@@ -94,6 +94,12 @@ pub struct ServeArgs {
     #[arg(long, env = "PATCHBAY_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Another deployment's gRPC address (`host:port`) that
+    /// CompareDeployments may call; repeat for several. No other target is
+    /// ever dialled.
+    #[arg(long = "deployment-peer", env = "PATCHBAY_DEPLOYMENT_PEERS", value_delimiter = ',', value_parser = parse_peer)]
+    pub deployment_peers: Vec<String>,
+
     /// How often the database is checked for health reporting.
     #[arg(long, env = "PATCHBAY_HEALTH_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     pub health_interval: Duration,
@@ -276,6 +282,16 @@ fn parse_base_url(s: &str) -> Result<(String, String), String> {
         type_id.trim().to_owned(),
         url.trim_end_matches('/').to_owned(),
     ))
+}
+
+fn parse_peer(s: &str) -> Result<String, String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("expected HOST:PORT, got {s:?}"))?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!("expected HOST:PORT, got {s:?}"));
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_project_role(s: &str) -> Result<(String, Role), String> {

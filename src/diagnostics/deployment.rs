@@ -112,6 +112,7 @@ fn effective_config(config: &ServerConfig, keyring: &Keyring) -> BTreeMap<String
         config.jwt_audience.clone().unwrap_or_default(),
     );
     set("public_url", config.public_url.clone().unwrap_or_default());
+    set("deployment_peers", config.deployment_peers.join(","));
     set(
         "encryption.keys",
         keyring.ids().collect::<Vec<_>>().join(","),

@@ -82,9 +82,22 @@ impl diagnostics_server::Diagnostics for DiagnosticsGrpc {
 
     async fn compare_deployments(
         &self,
-        _request: Request<CompareDeploymentsRequest>,
+        request: Request<CompareDeploymentsRequest>,
     ) -> Reply<CompareDeploymentsResponse> {
-        not_built_yet("Diagnostics/CompareDeployments")
+        let caller = caller_of(&request)?;
+        let r = request.get_ref();
+        if r.target.is_empty() {
+            return Err(ApiError::invalid_field("target", "is required: host:port").into());
+        }
+        let (local, remote) = self
+            .diagnostics
+            .compare(caller, &r.target, &r.bearer_token)
+            .await?;
+        let drift = super::compare::drift(&proto::deployment_info(&local), &remote);
+        Ok(Response::new(CompareDeploymentsResponse {
+            target: r.target.clone(),
+            drift: proto::drift(&drift),
+        }))
     }
 
     async fn list_webhook_deliveries(

@@ -2,6 +2,7 @@
 //! checks ([`health`]), what this deployment is ([`deployment`]), and the
 //! webhook delivery log with redrive.
 
+mod compare;
 pub mod deployment;
 mod grpc;
 pub mod health;

@@ -13,6 +13,7 @@ use crate::{
 };
 
 use super::{
+    compare::{Drift, Severity},
     health::{Component, HealthState},
     service::DeploymentInfo,
 };
@@ -142,6 +143,23 @@ pub fn delivery_ids(parent: &ConnectionName, names: &[String]) -> Result<Vec<Str
                 ));
             }
             Ok(parsed.id)
+        })
+        .collect()
+}
+
+pub fn drift(items: &[Drift]) -> Vec<pb::DriftItem> {
+    items
+        .iter()
+        .map(|d| pb::DriftItem {
+            field: d.field.clone(),
+            local: d.local.clone(),
+            remote: d.remote.clone(),
+            severity: match d.severity {
+                Severity::Info => pb::DriftSeverity::Info,
+                Severity::Warning => pb::DriftSeverity::Warning,
+                Severity::Critical => pb::DriftSeverity::Critical,
+            }
+            .into(),
         })
         .collect()
 }

@@ -7,12 +7,13 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 
 use super::{
+    compare,
     deployment::DeploymentFacts,
     health::{self, Component, HealthState},
 };
 use crate::{
     auth::{Caller, Role},
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     names::ConnectionName,
     paging::{MAX_PAGE_SIZE, PageRequest},
     registry::model::TypeQuery,
@@ -30,6 +31,8 @@ pub struct Diagnostics {
     pool: Pool,
     bus: EventBus,
     facts: Arc<DeploymentFacts>,
+    /// The only targets CompareDeployments dials.
+    peers: Arc<[String]>,
 }
 
 /// GetDeploymentInfo's answer: the fixed facts, and what the database and
@@ -41,8 +44,35 @@ pub struct DeploymentInfo {
 }
 
 impl Diagnostics {
-    pub fn new(pool: Pool, bus: EventBus, facts: Arc<DeploymentFacts>) -> Self {
-        Self { pool, bus, facts }
+    pub fn new(pool: Pool, bus: EventBus, facts: Arc<DeploymentFacts>, peers: Vec<String>) -> Self {
+        Self {
+            pool,
+            bus,
+            facts,
+            peers: peers.into(),
+        }
+    }
+
+    /// This deployment's info and a listed peer's (asked with `token`);
+    /// platform admins only.
+    pub async fn compare(
+        &self,
+        caller: &Caller,
+        target: &str,
+        token: &str,
+    ) -> Result<(DeploymentInfo, crate::proto::v1::DeploymentInfo), ApiError> {
+        caller.require_platform_admin()?;
+        if !self.peers.iter().any(|peer| peer == target) {
+            return Err(ApiError::new(
+                ErrorCode::PermissionDenied,
+                "DEPLOYMENT_PEER_NOT_LISTED",
+                "the target is not a deployment peer of this server (--deployment-peer)",
+            )
+            .with_metadata("target", target));
+        }
+        let local = self.deployment_info(caller).await?;
+        let remote = compare::remote_info(target, token).await?;
+        Ok((local, remote))
     }
 
     /// Any authenticated caller: it names no project's data.

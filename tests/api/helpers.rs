@@ -67,6 +67,7 @@ pub struct TestOptions {
     pub webhooks: WebhookConfig,
     pub actions: ActionConfig,
     pub grpc_limits: GrpcLimits,
+    pub deployment_peers: Vec<String>,
 }
 
 impl Default for TestOptions {
@@ -83,6 +84,7 @@ impl Default for TestOptions {
             webhooks: WebhookConfig::default(),
             actions: ActionConfig::default(),
             grpc_limits: GrpcLimits::default(),
+            deployment_peers: Vec::new(),
         }
     }
 }
@@ -143,6 +145,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         jwt_issuer: options.jwt_issuer,
         jwt_audience: options.jwt_audience,
         public_url: None,
+        deployment_peers: options.deployment_peers,
         health_interval: options.health_interval,
         shutdown_grace: Duration::from_secs(5),
         keyring: keyring.clone(),
