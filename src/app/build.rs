@@ -148,6 +148,7 @@ pub(super) async fn build(
         bus.clone(),
         Arc::new(DeploymentFacts::new(config)),
         config.deployment_peers.clone(),
+        webhooks.clone(),
     );
 
     let services = Services {

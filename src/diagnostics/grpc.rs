@@ -6,6 +6,7 @@ use super::{proto, service::Diagnostics};
 use crate::{
     auth::caller_of,
     error::{ApiError, not_built_yet},
+    names::ConnectionName,
     paging::PageRequest,
     proto::v1::{
         CompareDeploymentsRequest, CompareDeploymentsResponse, ConnectionDiagnosis, DeploymentInfo,
@@ -66,9 +67,18 @@ impl diagnostics_server::Diagnostics for DiagnosticsGrpc {
 
     async fn send_test_webhook(
         &self,
-        _request: Request<SendTestWebhookRequest>,
+        request: Request<SendTestWebhookRequest>,
     ) -> Reply<SendTestWebhookResponse> {
-        not_built_yet("Diagnostics/SendTestWebhook")
+        let caller = caller_of(&request)?;
+        let name =
+            ConnectionName::parse(&request.get_ref().connection).map_err(|e| e.at("connection"))?;
+        let sent = self.diagnostics.send_test_webhook(caller, &name).await?;
+        Ok(Response::new(SendTestWebhookResponse {
+            status_code: i32::from(sent.status),
+            latency: Some(crate::proto::time::duration(sent.latency)),
+            delivery: sent.delivery.unwrap_or_default(),
+            uri: sent.url,
+        }))
     }
 
     async fn get_deployment_info(

@@ -10,4 +10,4 @@ mod proto;
 mod service;
 
 pub use grpc::DiagnosticsGrpc;
-pub use service::{DeploymentInfo, Diagnostics};
+pub use service::{DeploymentInfo, Diagnostics, TestDelivery};

@@ -23,7 +23,10 @@ use crate::{
         delivery_log::{self, Redrive},
         migrate,
     },
-    webhooks::model::{DeliveryQuery, DeliveryRecord},
+    webhooks::{
+        Webhooks,
+        model::{DeliveryQuery, DeliveryRecord},
+    },
 };
 
 #[derive(Clone)]
@@ -33,7 +36,21 @@ pub struct Diagnostics {
     facts: Arc<DeploymentFacts>,
     /// The only targets CompareDeployments dials.
     peers: Arc<[String]>,
+    webhooks: Webhooks,
+    http: reqwest::Client,
 }
+
+/// SendTestWebhook's round trip.
+pub struct TestDelivery {
+    pub status: u16,
+    pub latency: std::time::Duration,
+    /// The stored delivery's name, when the bridge stored one.
+    pub delivery: Option<String>,
+    pub url: String,
+}
+
+/// How long SendTestWebhook waits for the bridge.
+const TEST_WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// GetDeploymentInfo's answer: the fixed facts, and what the database and
 /// the catalog say now.
@@ -44,13 +61,71 @@ pub struct DeploymentInfo {
 }
 
 impl Diagnostics {
-    pub fn new(pool: Pool, bus: EventBus, facts: Arc<DeploymentFacts>, peers: Vec<String>) -> Self {
+    pub fn new(
+        pool: Pool,
+        bus: EventBus,
+        facts: Arc<DeploymentFacts>,
+        peers: Vec<String>,
+        webhooks: Webhooks,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(TEST_WEBHOOK_TIMEOUT)
+            .build()
+            .unwrap_or_default();
         Self {
             pool,
             bus,
             facts,
             peers: peers.into(),
+            webhooks,
+            http,
         }
+    }
+
+    /// Signs a sample event with the connection's current secret and posts
+    /// it to this deployment's public bridge URL; owners and admins.
+    pub async fn send_test_webhook(
+        &self,
+        caller: &Caller,
+        name: &ConnectionName,
+    ) -> Result<TestDelivery, ApiError> {
+        caller.require(&name.project, Role::Admin)?;
+        let client = self.pool.get().await.map_err(StoreError::from)?;
+        let connection = store::connections::get(&client, name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(name))?;
+        drop(client);
+        let (url, signed) = self
+            .webhooks
+            .test_delivery(&connection.webhook_key)
+            .await?
+            .ok_or_else(|| ApiError::not_found(name))?;
+        let mut request = self.http.post(&url).body(signed.body);
+        for (header, value) in &signed.headers {
+            request = request.header(header, value);
+        }
+        let started = std::time::Instant::now();
+        let response = request.send().await.map_err(|e| {
+            tracing::info!(connection = %name, error = %e.without_url(), "test webhook not delivered");
+            ApiError::new(
+                ErrorCode::FailedPrecondition,
+                "PUBLIC_URL_UNREACHABLE",
+                format!("{url} could not be reached: is --public-url this deployment's bridge?"),
+            )
+            .with_metadata("uri", url.clone())
+        })?;
+        let status = response.status().as_u16();
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        let latency = started.elapsed();
+        let delivery = answer["delivery_id"]
+            .as_str()
+            .map(|id| format!("{name}/deliveries/{id}"));
+        Ok(TestDelivery {
+            status,
+            latency,
+            delivery,
+            url,
+        })
     }
 
     /// This deployment's info and a listed peer's (asked with `token`);

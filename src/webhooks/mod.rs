@@ -10,6 +10,7 @@ pub mod processor;
 mod receivers;
 mod route;
 pub mod signature;
+pub mod signing;
 
 use std::{sync::Arc, time::Duration};
 
@@ -90,3 +91,38 @@ impl Webhooks {
         }
     }
 }
+
+impl Webhooks {
+    /// A sample event for the connection behind `key`, signed with its
+    /// current secret as its scheme's provider would, and the public URL to
+    /// post it to; `None` when no connection has the key.
+    pub async fn test_delivery(
+        &self,
+        key: &str,
+    ) -> Result<Option<(String, signing::Signed)>, crate::error::ApiError> {
+        let Some(receiver) = self.receivers.load(key).await? else {
+            return Ok(None);
+        };
+        let now = chrono::Utc::now();
+        let Some(secret) = receiver.secrets_at(now).first().copied() else {
+            return Ok(None);
+        };
+        let url = format!("{}/webhooks/{key}", self.public_url);
+        let id = format!("patchbay_test_{}", uuid::Uuid::new_v4().simple());
+        let body = signing::sample_body(receiver.scheme, TEST_EVENT, &id, now.timestamp());
+        let signer = signing::Signer {
+            scheme: receiver.scheme,
+            header: receiver.header.as_deref(),
+            secret,
+            url: &url,
+            now: now.timestamp(),
+        };
+        Ok(Some((
+            url.clone(),
+            signing::sign(&signer, body, &id, TEST_EVENT),
+        )))
+    }
+}
+
+/// The event type of SendTestWebhook's sample deliveries.
+pub const TEST_EVENT: &str = "patchbay.test";

@@ -19,7 +19,7 @@ use sha1::Sha1;
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
-use self::hubspot::hubspot_uri;
+pub(crate) use self::hubspot::hubspot_uri;
 use crate::registry::model::SignatureScheme;
 
 /// The window for schemes that sign a timestamp, unless the type sets one.
@@ -304,7 +304,7 @@ fn standard_signatures(header: &str) -> Vec<Vec<u8>> {
 
 /// Standard Webhooks secrets are `whsec_<base64 key>`; Supabase shows them
 /// as `v1,whsec_...`.
-fn standard_key(secret: &str) -> Option<Vec<u8>> {
+pub(crate) fn standard_key(secret: &str) -> Option<Vec<u8>> {
     let secret = secret.strip_prefix("v1,").unwrap_or(secret);
     let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
     STANDARD.decode(encoded).ok()

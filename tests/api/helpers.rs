@@ -68,6 +68,7 @@ pub struct TestOptions {
     pub actions: ActionConfig,
     pub grpc_limits: GrpcLimits,
     pub deployment_peers: Vec<String>,
+    pub public_url: Option<String>,
 }
 
 impl Default for TestOptions {
@@ -85,6 +86,7 @@ impl Default for TestOptions {
             actions: ActionConfig::default(),
             grpc_limits: GrpcLimits::default(),
             deployment_peers: Vec::new(),
+            public_url: None,
         }
     }
 }
@@ -144,7 +146,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         keys: keys.clone(),
         jwt_issuer: options.jwt_issuer,
         jwt_audience: options.jwt_audience,
-        public_url: None,
+        public_url: options.public_url,
         deployment_peers: options.deployment_peers,
         health_interval: options.health_interval,
         shutdown_grace: Duration::from_secs(5),

@@ -21,6 +21,7 @@ mod diagnostics_compare;
 mod diagnostics_deliveries;
 mod diagnostics_deployment;
 mod diagnostics_health;
+mod diagnostics_test_webhook;
 mod fakes;
 mod health;
 mod helpers;

@@ -2,7 +2,7 @@
 
 /// HubSpot signs the URI with these escapes decoded (its v3 table); every
 /// other escape stays as sent.
-pub(super) fn hubspot_uri(url: &str) -> String {
+pub(crate) fn hubspot_uri(url: &str) -> String {
     const DECODED: [(&str, char); 12] = [
         ("3A", ':'),
         ("2F", '/'),
