@@ -149,6 +149,7 @@ pub(super) async fn build(
         Arc::new(DeploymentFacts::new(config)),
         config.deployment_peers.clone(),
         webhooks.clone(),
+        registry.clone(),
     );
 
     let services = Services {

@@ -17,6 +17,7 @@ use crate::{
         VerifyWebhookResponse, diagnostics_server,
     },
     store::delivery_log::Redrive,
+    webhooks::dry_run::Captured,
 };
 
 /// Serves `patchbay.v1.Diagnostics`.
@@ -60,9 +61,35 @@ impl diagnostics_server::Diagnostics for DiagnosticsGrpc {
 
     async fn verify_webhook(
         &self,
-        _request: Request<VerifyWebhookRequest>,
+        request: Request<VerifyWebhookRequest>,
     ) -> Reply<VerifyWebhookResponse> {
-        not_built_yet("Diagnostics/VerifyWebhook")
+        let caller = caller_of(&request)?;
+        let r = request.get_ref();
+        let name = ConnectionName::parse(&r.connection).map_err(|e| e.at("connection"))?;
+        if !r.path.starts_with('/') {
+            return Err(ApiError::invalid_field(
+                "path",
+                "must start with /, as the bridge was called",
+            )
+            .into());
+        }
+        let headers = proto::captured_headers(&r.headers)?;
+        let method = if r.method.is_empty() {
+            "POST"
+        } else {
+            r.method.as_str()
+        };
+        let captured = Captured {
+            method,
+            path: &r.path,
+            headers: &headers,
+            body: &r.body,
+        };
+        let run = self
+            .diagnostics
+            .verify_webhook(caller, &name, &captured)
+            .await?;
+        Ok(Response::new(proto::verdict(&run)))
     }
 
     async fn send_test_webhook(

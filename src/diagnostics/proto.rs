@@ -9,7 +9,10 @@ use crate::{
         time::{duration, timestamp},
         v1 as pb,
     },
-    webhooks::model::{DeliveryQuery, DeliveryRecord, DeliveryState},
+    webhooks::{
+        dry_run::{DryRun, Step},
+        model::{DeliveryQuery, DeliveryRecord, DeliveryState},
+    },
 };
 
 use super::{
@@ -162,4 +165,43 @@ pub fn drift(items: &[Drift]) -> Vec<pb::DriftItem> {
             .into(),
         })
         .collect()
+}
+
+pub fn verdict(run: &DryRun) -> pb::VerifyWebhookResponse {
+    let verdict = match (run.failed, run.duplicate) {
+        (_, true) => pb::WebhookVerdict::Duplicate,
+        (None, false) => pb::WebhookVerdict::Valid,
+        (Some(_), false) => pb::WebhookVerdict::Invalid,
+    };
+    let step = match run.failed {
+        None => pb::VerificationStep::Unspecified,
+        Some(Step::Headers) => pb::VerificationStep::Headers,
+        Some(Step::Timestamp) => pb::VerificationStep::Timestamp,
+        Some(Step::Signature) => pb::VerificationStep::Signature,
+        Some(Step::Dedupe) => pb::VerificationStep::Dedupe,
+    };
+    pb::VerifyWebhookResponse {
+        verdict: verdict.into(),
+        failed_step: step.into(),
+        reason: run.reason.clone(),
+        detail: run.detail.clone(),
+        likely_cause: run.likely_cause.unwrap_or_default().to_owned(),
+    }
+}
+
+/// The captured headers as the bridge would see them.
+pub fn captured_headers(
+    headers: &std::collections::HashMap<String, String>,
+) -> Result<axum::http::HeaderMap, ApiError> {
+    use axum::http::{HeaderName, HeaderValue};
+    let mut map = axum::http::HeaderMap::new();
+    for (name, value) in headers {
+        let field = format!("headers[{name}]");
+        let name = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+            .map_err(|_| ApiError::invalid_field(&field, "is not a header name"))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| ApiError::invalid_field(&field, "is not a header value"))?;
+        map.append(name, value);
+    }
+    Ok(map)
 }

@@ -16,6 +16,7 @@ use crate::{
     error::{ApiError, ErrorCode},
     names::ConnectionName,
     paging::{MAX_PAGE_SIZE, PageRequest},
+    registry::Registry,
     registry::model::TypeQuery,
     status::bus::EventBus,
     store::{
@@ -25,6 +26,7 @@ use crate::{
     },
     webhooks::{
         Webhooks,
+        dry_run::{Captured, DryRun},
         model::{DeliveryQuery, DeliveryRecord},
     },
 };
@@ -37,6 +39,7 @@ pub struct Diagnostics {
     /// The only targets CompareDeployments dials.
     peers: Arc<[String]>,
     webhooks: Webhooks,
+    registry: Registry,
     http: reqwest::Client,
 }
 
@@ -67,6 +70,7 @@ impl Diagnostics {
         facts: Arc<DeploymentFacts>,
         peers: Vec<String>,
         webhooks: Webhooks,
+        registry: Registry,
     ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(TEST_WEBHOOK_TIMEOUT)
@@ -78,8 +82,39 @@ impl Diagnostics {
             facts,
             peers: peers.into(),
             webhooks,
+            registry,
             http,
         }
+    }
+
+    /// Runs a captured request through the bridge's checks, storing
+    /// nothing; editors and up (the detail is for operators, never for
+    /// senders).
+    pub async fn verify_webhook(
+        &self,
+        caller: &Caller,
+        name: &ConnectionName,
+        captured: &Captured<'_>,
+    ) -> Result<DryRun, ApiError> {
+        caller.require(&name.project, Role::Editor)?;
+        let client = self.pool.get().await.map_err(StoreError::from)?;
+        let connection = store::connections::get(&client, name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(name))?;
+        drop(client);
+        let others: Vec<(String, String)> = self
+            .registry
+            .credentials(name)
+            .await
+            .unwrap_or_default()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, value)| !value.is_empty())
+            .collect();
+        self.webhooks
+            .dry_run(&connection.webhook_key, captured, &others)
+            .await?
+            .ok_or_else(|| ApiError::not_found(name))
     }
 
     /// Signs a sample event with the connection's current secret and posts

@@ -127,3 +127,26 @@ pub async fn redrive(
     .await?;
     Ok(row.try_get(0)?)
 }
+
+/// The id of `connection`'s stored delivery with `dedupe_key`, if any.
+pub async fn by_dedupe_key(
+    client: &impl GenericClient,
+    connection: &ConnectionName,
+    dedupe_key: &str,
+) -> Result<Option<String>, StoreError> {
+    let rows = query(
+        client,
+        "SELECT id FROM webhook_deliveries \
+         WHERE project = $1 AND connection_id = $2 AND dedupe_key = $3",
+        &[
+            &connection.project.as_str(),
+            &connection.id.as_str(),
+            &dedupe_key,
+        ],
+    )
+    .await?;
+    rows.first()
+        .map(|r| r.try_get(0))
+        .transpose()
+        .map_err(Into::into)
+}

@@ -2,6 +2,7 @@
 //! connection's signature scheme, stores it (group commit) before the 2xx,
 //! and a processor attaches it to its connection asynchronously.
 
+pub mod dry_run;
 mod ingest;
 mod limits;
 pub mod model;

@@ -65,6 +65,16 @@ impl Receivers {
         }
     }
 
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// A short keyed fingerprint of `secret`: names a secret version
+    /// without revealing it.
+    pub fn fingerprint(&self, secret: &str) -> String {
+        self.keyring.fingerprint(secret.as_bytes())
+    }
+
     /// The receiver behind `key`, from the cache while it is fresh.
     pub async fn get(&self, key: &str) -> Result<Option<Arc<Receiver>>, ApiError> {
         let cached = self

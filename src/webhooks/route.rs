@@ -153,7 +153,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 
 /// Schemes without a delivery id dedupe on the signature header and body
 /// (the body alone for shared-header, whose header is the secret).
-fn content_key(scheme: SignatureScheme, headers: &HeaderMap, body: &[u8]) -> String {
+pub(super) fn content_key(scheme: SignatureScheme, headers: &HeaderMap, body: &[u8]) -> String {
     let mut hash = Sha256::new();
     if let Some(name) = signature::signature_header(scheme) {
         if let Some(value) = headers.get(name) {

@@ -22,6 +22,7 @@ mod diagnostics_deliveries;
 mod diagnostics_deployment;
 mod diagnostics_health;
 mod diagnostics_test_webhook;
+mod diagnostics_verify;
 mod fakes;
 mod health;
 mod helpers;
