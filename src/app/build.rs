@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{AppError, ServerConfig};
 use crate::{
     actions::{Actions, Effects, Workers},
-    diagnostics::{Diagnostics, deployment::DeploymentFacts},
+    diagnostics::{Diagnostics, Parts, deployment::DeploymentFacts},
     health::HealthMonitor,
     registry::{Registry, catalog_snapshot::CatalogSnapshot},
     status::{StatusBoard, bus::EventBus, cache::StatusCache, prober::Prober, watch::Watches},
@@ -49,6 +49,7 @@ pub(super) struct Jobs {
     pub prober: Prober,
     pub workers: Workers,
     pub processor: Processor,
+    pub refusals: crate::webhooks::refusals::Refusals,
 }
 
 pub(super) async fn build(
@@ -143,15 +144,18 @@ pub(super) async fn build(
         catalog.clone(),
     );
 
-    let diagnostics = Diagnostics::new(
-        pool.clone(),
-        bus.clone(),
-        Arc::new(DeploymentFacts::new(config)),
-        config.deployment_peers.clone(),
-        webhooks.clone(),
-        registry.clone(),
-    );
+    let diagnostics = Diagnostics::new(Parts {
+        pool: pool.clone(),
+        bus: bus.clone(),
+        facts: Arc::new(DeploymentFacts::new(config)),
+        peers: config.deployment_peers.clone(),
+        webhooks: webhooks.clone(),
+        registry: registry.clone(),
+        prober: prober.clone(),
+        keyring: config.keyring.clone(),
+    });
 
+    let refusals = webhooks.refusals.clone();
     let services = Services {
         pool,
         replica,
@@ -171,6 +175,7 @@ pub(super) async fn build(
         prober,
         workers,
         processor,
+        refusals,
     };
     Ok((services, jobs))
 }

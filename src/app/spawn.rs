@@ -41,6 +41,11 @@ pub(super) fn spawn(services: &Services, jobs: Jobs, config: &ServerConfig) -> B
         tokio::spawn(jobs.prober.run(token.clone())),
         tokio::spawn(jobs.processor.run(token.clone())),
         tokio::spawn(jobs.workers.run(token.clone())),
+        tokio::spawn(jobs.refusals.run(
+            services.pool.clone(),
+            config.webhooks.refusal_flush,
+            token.clone(),
+        )),
     ];
     Background { monitor, loops }
 }

@@ -5,8 +5,8 @@ use tonic::{Request, Response, Status};
 use super::{proto, service::Diagnostics};
 use crate::{
     auth::caller_of,
-    error::{ApiError, not_built_yet},
-    names::ConnectionName,
+    error::ApiError,
+    names::{ConnectionName, ProjectId},
     paging::PageRequest,
     proto::v1::{
         CompareDeploymentsRequest, CompareDeploymentsResponse, ConnectionDiagnosis, DeploymentInfo,
@@ -47,16 +47,26 @@ impl diagnostics_server::Diagnostics for DiagnosticsGrpc {
 
     async fn diagnose_connection(
         &self,
-        _request: Request<DiagnoseConnectionRequest>,
+        request: Request<DiagnoseConnectionRequest>,
     ) -> Reply<ConnectionDiagnosis> {
-        not_built_yet("Diagnostics/DiagnoseConnection")
+        let caller = caller_of(&request)?;
+        let name = ConnectionName::parse(&request.get_ref().name).map_err(|e| e.at("name"))?;
+        let diagnosis = self.diagnostics.diagnose_connection(caller, &name).await?;
+        Ok(Response::new(proto::diagnosis(&diagnosis)))
     }
 
     async fn diagnose_project(
         &self,
-        _request: Request<DiagnoseProjectRequest>,
+        request: Request<DiagnoseProjectRequest>,
     ) -> Reply<ProjectDiagnosis> {
-        not_built_yet("Diagnostics/DiagnoseProject")
+        let caller = caller_of(&request)?;
+        let project =
+            ProjectId::parse_name(&request.get_ref().project).map_err(|e| e.at("project"))?;
+        let diagnoses = self.diagnostics.diagnose_project(caller, &project).await?;
+        Ok(Response::new(proto::project_diagnosis(
+            &project.name(),
+            &diagnoses,
+        )))
     }
 
     async fn verify_webhook(

@@ -2,6 +2,7 @@
 //! checks ([`health`]), what this deployment is ([`deployment`]), and the
 //! webhook delivery log with redrive.
 
+mod checks;
 mod compare;
 pub mod deployment;
 mod grpc;
@@ -10,4 +11,4 @@ mod proto;
 mod service;
 
 pub use grpc::DiagnosticsGrpc;
-pub use service::{DeploymentInfo, Diagnostics, TestDelivery};
+pub use service::{DeploymentInfo, Diagnostics, Parts, TestDelivery};

@@ -16,6 +16,7 @@ use crate::{
 };
 
 use super::{
+    checks::{Diagnosis, Outcome},
     compare::{Drift, Severity},
     health::{Component, HealthState},
     service::DeploymentInfo,
@@ -204,4 +205,45 @@ pub fn captured_headers(
         map.append(name, value);
     }
     Ok(map)
+}
+
+pub fn diagnosis(d: &Diagnosis) -> pb::ConnectionDiagnosis {
+    pb::ConnectionDiagnosis {
+        connection: d.connection.to_string(),
+        checks: d
+            .checks
+            .iter()
+            .map(|c| pb::DiagnosticCheck {
+                name: c.name.to_owned(),
+                result: match c.outcome {
+                    Outcome::Pass => pb::CheckResult::Pass,
+                    Outcome::Warn => pb::CheckResult::Warn,
+                    Outcome::Fail => pb::CheckResult::Fail,
+                }
+                .into(),
+                message: c.message.clone(),
+                remediation: c.remediation.clone(),
+                reason: c.reason.to_owned(),
+                action: c.action.unwrap_or_default().to_owned(),
+            })
+            .collect(),
+        recommendations: d.recommendations(),
+        critical_issues: d.critical_issues(),
+    }
+}
+
+pub fn project_diagnosis(project: &str, diagnoses: &[Diagnosis]) -> pb::ProjectDiagnosis {
+    let count = |outcome| {
+        i32::try_from(diagnoses.iter().filter(|d| d.worst() == outcome).count()).unwrap_or(i32::MAX)
+    };
+    pb::ProjectDiagnosis {
+        project: project.to_owned(),
+        connections: diagnoses.iter().map(diagnosis).collect(),
+        summary: Some(pb::DiagnosisSummary {
+            connections: i32::try_from(diagnoses.len()).unwrap_or(i32::MAX),
+            passing: count(Outcome::Pass),
+            warning: count(Outcome::Warn),
+            failing: count(Outcome::Fail),
+        }),
+    }
 }

@@ -7,18 +7,21 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 
 use super::{
+    checks::Diagnosis,
     compare,
     deployment::DeploymentFacts,
     health::{self, Component, HealthState},
 };
 use crate::{
     auth::{Caller, Role},
+    crypto::Keyring,
     error::{ApiError, ErrorCode},
-    names::ConnectionName,
+    names::{ConnectionName, ProjectId},
     paging::{MAX_PAGE_SIZE, PageRequest},
     registry::Registry,
     registry::model::TypeQuery,
     status::bus::EventBus,
+    status::prober::Prober,
     store::{
         self, StoreError,
         delivery_log::{self, Redrive},
@@ -31,15 +34,31 @@ use crate::{
     },
 };
 
+/// What Diagnostics reads from: the other services, never their tables'
+/// rules.
+#[derive(Clone)]
+pub struct Parts {
+    pub pool: Pool,
+    pub bus: EventBus,
+    pub facts: Arc<DeploymentFacts>,
+    /// The only targets CompareDeployments dials.
+    pub peers: Vec<String>,
+    pub webhooks: Webhooks,
+    pub registry: Registry,
+    pub prober: Prober,
+    pub keyring: Arc<Keyring>,
+}
+
 #[derive(Clone)]
 pub struct Diagnostics {
-    pool: Pool,
+    pub(super) pool: Pool,
     bus: EventBus,
     facts: Arc<DeploymentFacts>,
-    /// The only targets CompareDeployments dials.
     peers: Arc<[String]>,
     webhooks: Webhooks,
-    registry: Registry,
+    pub(super) registry: Registry,
+    pub(super) prober: Prober,
+    pub(super) keyring: Arc<Keyring>,
     http: reqwest::Client,
 }
 
@@ -51,6 +70,9 @@ pub struct TestDelivery {
     pub delivery: Option<String>,
     pub url: String,
 }
+
+/// Connections diagnosed at once by DiagnoseProject.
+const DIAGNOSE_CONCURRENCY: usize = 16;
 
 /// How long SendTestWebhook waits for the bridge.
 const TEST_WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -64,27 +86,85 @@ pub struct DeploymentInfo {
 }
 
 impl Diagnostics {
-    pub fn new(
-        pool: Pool,
-        bus: EventBus,
-        facts: Arc<DeploymentFacts>,
-        peers: Vec<String>,
-        webhooks: Webhooks,
-        registry: Registry,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
         let http = reqwest::Client::builder()
             .timeout(TEST_WEBHOOK_TIMEOUT)
             .build()
             .unwrap_or_default();
         Self {
-            pool,
-            bus,
-            facts,
-            peers: peers.into(),
-            webhooks,
-            registry,
+            pool: parts.pool,
+            bus: parts.bus,
+            facts: parts.facts,
+            peers: parts.peers.into(),
+            webhooks: parts.webhooks,
+            registry: parts.registry,
+            prober: parts.prober,
+            keyring: parts.keyring,
             http,
         }
+    }
+
+    /// Every check on one connection; any role in its project.
+    pub async fn diagnose_connection(
+        &self,
+        caller: &Caller,
+        name: &ConnectionName,
+    ) -> Result<Diagnosis, ApiError> {
+        caller.require(&name.project, Role::Viewer)?;
+        self.checks(name, self.probe_budget()).await
+    }
+
+    /// Every connection's checks, concurrently and bounded, within the
+    /// probe timeout and a second however many connections there are: a
+    /// probe that has not answered by then is reported as such.
+    pub async fn diagnose_project(
+        &self,
+        caller: &Caller,
+        project: &ProjectId,
+    ) -> Result<Vec<Diagnosis>, ApiError> {
+        use futures_util::StreamExt as _;
+        caller.require(project, Role::Viewer)?;
+        let client = self.pool.get().await.map_err(StoreError::from)?;
+        let mut names = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store::connections::list(
+                &client,
+                project,
+                None,
+                None,
+                after.as_deref(),
+                MAX_PAGE_SIZE as i64,
+            )
+            .await?;
+            after = page.last().map(|c| c.name.id.to_string());
+            let full = page.len() == MAX_PAGE_SIZE;
+            names.extend(page.into_iter().map(|c| c.name));
+            if !full {
+                break;
+            }
+        }
+        drop(client);
+        let deadline = tokio::time::Instant::now() + self.probe_budget();
+        let mut diagnoses: Vec<Diagnosis> = futures_util::stream::iter(names)
+            .map(|name| async move {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                self.checks(&name, left).await
+            })
+            .buffer_unordered(DIAGNOSE_CONCURRENCY)
+            .filter_map(|d| async move {
+                // A connection deleted meanwhile has nothing to diagnose.
+                match d {
+                    Err(e) if e.code() == ErrorCode::NotFound => None,
+                    other => Some(other),
+                }
+            })
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        diagnoses.sort_by(|a, b| a.connection.id.cmp(&b.connection.id));
+        Ok(diagnoses)
     }
 
     /// Runs a captured request through the bridge's checks, storing
@@ -115,6 +195,11 @@ impl Diagnostics {
             .dry_run(&connection.webhook_key, captured, &others)
             .await?
             .ok_or_else(|| ApiError::not_found(name))
+    }
+
+    /// How long a live probe may take in a diagnosis.
+    fn probe_budget(&self) -> std::time::Duration {
+        self.prober.timeout() + std::time::Duration::from_secs(1)
     }
 
     /// Signs a sample event with the connection's current secret and posts

@@ -104,6 +104,11 @@ impl Prober {
     }
 
     /// The lease outlives the probe's timeout with room to write the result.
+    /// Each probe's time limit.
+    pub fn timeout(&self) -> Duration {
+        self.config.timeout
+    }
+
     pub(super) fn lease(&self) -> Duration {
         self.config.timeout * 2 + Duration::from_secs(5)
     }

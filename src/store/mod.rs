@@ -16,6 +16,7 @@ pub mod replicas;
 pub mod status;
 pub mod templates;
 pub mod vitals;
+pub mod webhook_refusals;
 
 use std::time::{Duration, Instant};
 

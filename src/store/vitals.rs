@@ -105,3 +105,26 @@ pub async fn live_replicas(
     .await?
     .try_get(0)?)
 }
+
+/// One connection's recent trouble: dead letters and failed actions since
+/// `since`.
+pub async fn connection_failures(
+    client: &impl GenericClient,
+    connection: &crate::names::ConnectionName,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<(i64, i64), StoreError> {
+    let row = query_one(
+        client,
+        "SELECT (SELECT count(*) FROM webhook_deliveries WHERE project = $1 AND connection_id = $2 \
+                 AND state = 'dead_letter' AND receive_time >= $3), \
+                (SELECT count(*) FROM actions WHERE project = $1 AND connection_id = $2 \
+                 AND state = 'failed' AND update_time >= $3)",
+        &[
+            &connection.project.as_str(),
+            &connection.id.as_str(),
+            &since,
+        ],
+    )
+    .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}

@@ -9,6 +9,7 @@ pub mod model;
 mod normalize;
 pub mod processor;
 mod receivers;
+pub mod refusals;
 mod route;
 pub mod signature;
 pub mod signing;
@@ -42,6 +43,8 @@ pub struct WebhookConfig {
     pub max_batch: usize,
     /// How often the processor looks for work without being woken.
     pub poll: Duration,
+    /// How often refused-request counts are written.
+    pub refusal_flush: Duration,
 }
 
 impl Default for WebhookConfig {
@@ -61,6 +64,7 @@ impl Default for WebhookConfig {
             retry_base: Duration::from_secs(2),
             max_batch: 512,
             poll: Duration::from_secs(1),
+            refusal_flush: Duration::from_secs(5),
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct Webhooks {
     /// How HubSpot's signed URL is rebuilt behind a proxy.
     pub public_url: Arc<str>,
     pub config: Arc<WebhookConfig>,
+    /// Refused requests, counted per connection and reason.
+    pub refusals: refusals::Refusals,
 }
 
 impl Webhooks {
@@ -89,6 +95,7 @@ impl Webhooks {
             ingest: Ingest::start(pool, config.max_batch, stored),
             public_url,
             config: Arc::new(config),
+            refusals: refusals::Refusals::default(),
         }
     }
 }

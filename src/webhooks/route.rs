@@ -102,6 +102,7 @@ async fn accept(
         verdict = verify(&receiver);
     }
     let verified = verdict.map_err(|refusal| {
+        hooks.refusals.record(&receiver.name, refusal.reason());
         tracing::info!(connection = %receiver.name, reason = refusal.reason(), "webhook refused");
         ApiError::unauthenticated(refusal.reason(), refusal.to_string())
     })?;

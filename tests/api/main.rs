@@ -17,6 +17,7 @@ mod connection_updates;
 mod connections;
 mod credentials;
 mod database;
+mod diagnostics_checks;
 mod diagnostics_compare;
 mod diagnostics_deliveries;
 mod diagnostics_deployment;
