@@ -4,6 +4,7 @@
 
 mod checks;
 mod compare;
+mod deliveries;
 pub mod deployment;
 mod grpc;
 pub mod health;

@@ -1,0 +1,79 @@
+//! ListWebhookDeliveries and RedriveDeliveries: who may, and the page
+//! tokens; the queries are the store's.
+
+use chrono::{DateTime, Utc};
+
+use super::service::Diagnostics;
+use crate::{
+    auth::{Caller, Role},
+    error::ApiError,
+    names::ConnectionName,
+    paging::PageRequest,
+    store::{
+        StoreError,
+        delivery_log::{self, Redrive},
+    },
+    webhooks::model::{DeliveryQuery, DeliveryRecord},
+};
+
+impl Diagnostics {
+    /// A page of `connection`'s deliveries; any role in its project.
+    pub async fn list_deliveries(
+        &self,
+        caller: &Caller,
+        connection: &ConnectionName,
+        query: &DeliveryQuery,
+        page: &PageRequest,
+    ) -> Result<(Vec<DeliveryRecord>, String), ApiError> {
+        caller.require(&connection.project, Role::Viewer)?;
+        let client = self.pool.get().await.map_err(StoreError::from)?;
+        self.require_connection(&client, connection).await?;
+        let after = match &page.after {
+            None => None,
+            Some(token) => Some(parse_after(token)?),
+        };
+        let mut records =
+            delivery_log::list(&client, connection, query, after, page.fetch_limit()).await?;
+        let next = page.finish(&mut records, |d| {
+            format!("{}/{}", d.receive_time.timestamp_micros(), d.id)
+        });
+        Ok((records, next))
+    }
+
+    /// Puts dead letters back in the queue (or counts them); owners and
+    /// admins.
+    pub async fn redrive(
+        &self,
+        caller: &Caller,
+        connection: &ConnectionName,
+        which: Redrive<'_>,
+        validate_only: bool,
+    ) -> Result<i64, ApiError> {
+        caller.require(&connection.project, Role::Admin)?;
+        let client = self.pool.get().await.map_err(StoreError::from)?;
+        self.require_connection(&client, connection).await?;
+        let moved = delivery_log::redrive(
+            &client,
+            &connection.project,
+            &connection.id,
+            which,
+            validate_only,
+        )
+        .await?;
+        if !validate_only && moved > 0 {
+            tracing::info!(connection = %connection, deliveries = moved, "dead letters redriven");
+        }
+        Ok(moved)
+    }
+}
+
+/// A page token's key: `{receive_time micros}/{id}`.
+fn parse_after(token: &str) -> Result<(DateTime<Utc>, String), ApiError> {
+    token
+        .split_once('/')
+        .and_then(|(micros, id)| {
+            let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+            Some((at, id.to_owned()))
+        })
+        .ok_or_else(|| ApiError::invalid_field("page_token", "is not a token this API issued"))
+}
