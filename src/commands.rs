@@ -53,6 +53,12 @@ pub enum CommandError {
     Rotation(#[from] RotationError),
     #[error("invalid configuration: {0}")]
     Config(&'static str),
+    #[error("{0} cannot be reached")]
+    Unreachable(String),
+    #[error("the server refused: {0}")]
+    Refused(String),
+    #[error("{0} critical issues found")]
+    Critical(usize),
 }
 
 /// `patchbay serve`.

@@ -3,8 +3,9 @@
 //! A map for newcomers, from the edge inwards (docs/architecture.md walks
 //! two requests through it):
 //!
-//! - [`commands`] implements `serve`, `migrate`, `token` and `rotate-keys`;
-//!   [`config`] holds their flags (with `PATCHBAY_*` environment fallbacks).
+//! - [`commands`] implements `serve`, `migrate`, `token` and `rotate-keys`,
+//!   and [`doctor`] the report a person reads; [`config`] holds their flags
+//!   (with `PATCHBAY_*` environment fallbacks).
 //! - [`app`] runs a server in four steps on listeners it is given: build
 //!   the services, spawn the background work, serve, drain at shutdown.
 //! - [`grpc`] builds the gRPC server: our services behind authentication
@@ -54,6 +55,7 @@ pub mod commands;
 pub mod config;
 pub mod crypto;
 pub mod diagnostics;
+pub mod doctor;
 pub mod error;
 pub mod etag;
 pub mod field_mask;

@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
         Command::Migrate(args) => commands::migrate(args).await,
         Command::Token(args) => commands::token(args),
         Command::RotateKeys(args) => commands::rotate_keys(args).await,
+        Command::Doctor(args) => patchbay::doctor::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -58,6 +58,37 @@ pub enum Command {
     /// Re-encrypt every stored secret under the first key of
     /// PATCHBAY_ENCRYPTION_KEYS. Safe beside running servers.
     RotateKeys(RotateKeysArgs),
+    /// Ask a running server what is wrong: a project's diagnosis, or the
+    /// service's health without --project. Exits 1 when there are critical
+    /// issues.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The project to diagnose; without it, the service's health.
+    #[arg(long)]
+    pub project: Option<String>,
+
+    /// The server's gRPC address.
+    #[arg(
+        long,
+        env = "PATCHBAY_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub server: String,
+
+    /// A bearer token the server accepts; without it, one is minted as
+    /// `patchbay token` would (the development secret in --data-dir, or
+    /// --jwt-secret).
+    #[arg(long, env = "PATCHBAY_TOKEN", hide_env_values = true)]
+    pub token: Option<Secret<String>>,
+
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 #[derive(Debug, Args)]

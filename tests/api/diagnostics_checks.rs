@@ -148,18 +148,19 @@ async fn a_healthy_connection_passes_and_each_break_is_named() {
     }
     let late = sign("standard", &secret, b"{}", now() - 900, &new_id(), "");
     assert_eq!(post(&app, &connection.webhook_key, &late).await.status, 401);
-    let refused = wait_until(&app, "site", |d| {
-        check(d, "refused_webhooks").0 == CheckResult::Warn
-    })
-    .await;
-    let message = &refused
-        .checks
-        .iter()
-        .find(|c| c.name == "refused_webhooks")
-        .expect("check")
-        .message;
-    assert!(message.contains("SIGNATURE_MISMATCH ×3"), "{message}");
-    assert!(message.contains("TIMESTAMP_OUT_OF_WINDOW ×1"), "{message}");
+    // The counts reach the store within a flush or two: wait for all four.
+    let counted = |d: &ConnectionDiagnosis| {
+        d.checks.iter().any(|c| {
+            c.name == "refused_webhooks"
+                && c.message.contains("SIGNATURE_MISMATCH ×3")
+                && c.message.contains("TIMESTAMP_OUT_OF_WINDOW ×1")
+        })
+    };
+    let refused = wait_until(&app, "site", counted).await;
+    assert_eq!(
+        check(&refused, "refused_webhooks"),
+        (CheckResult::Warn, "WEBHOOKS_REFUSED".into())
+    );
 
     // A dead letter.
     let broken = sign(
@@ -263,6 +264,18 @@ async fn a_failing_provider_an_open_circuit_and_expired_tokens_are_named() {
         .expect("check");
     assert!(probe.message.starts_with("UNAUTHORIZED"), "{probe:?}");
     assert_eq!(probe.action, "test-connection");
+    assert_eq!(check(&refused, "failed_actions"), pass());
+    let failed =
+        crate::provider_setup::run_to_end(&app, "web", "test-connection", serde_json::json!({}))
+            .await;
+    assert_eq!(
+        patchbay::proto::v1::ActionState::try_from(failed.state),
+        Ok(patchbay::proto::v1::ActionState::Failed)
+    );
+    assert_eq!(
+        check(&diagnose(&app, "web").await, "failed_actions"),
+        (CheckResult::Warn, "ACTIONS_FAILED".into())
+    );
 
     // Failing repeatedly: the circuit opens.
     fake.set("/repos/acme/web", Reply::status(503));
@@ -352,5 +365,8 @@ async fn credentials_sealed_under_a_key_rotated_away_are_named() {
         .expect("check")
         .message;
     assert!(message.contains("rotated away"), "{message}");
-    assert!(message.contains("sealed under key test"), "the key is named: {message}");
+    assert!(
+        message.contains("sealed under key test"),
+        "the key is named: {message}"
+    );
 }

@@ -24,6 +24,7 @@ mod diagnostics_deployment;
 mod diagnostics_health;
 mod diagnostics_test_webhook;
 mod diagnostics_verify;
+mod doctor;
 mod fakes;
 mod health;
 mod helpers;

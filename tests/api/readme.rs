@@ -141,6 +141,7 @@ async fn the_readme_walkthrough_runs_top_to_bottom_as_written() {
         "HEALTH_STATE_HEALTHY",
         "DELIVERY_STATE_PROCESSED",
         "\"configFingerprint\"",
+        "overall: ",
     ] {
         assert!(stdout.contains(expected), "no {expected} in:\n{stdout}");
     }

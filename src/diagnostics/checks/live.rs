@@ -8,7 +8,7 @@ use crate::{
     diagnostics::service::Diagnostics,
     providers::ProbeError,
     registry::model::{Connection, ConnectionState},
-    status::model::Circuit,
+    status::model::{Circuit, ProblemCode},
 };
 
 impl Diagnostics {
@@ -68,13 +68,14 @@ impl Diagnostics {
             }
             Err(failed) => {
                 let problem = failed.problem();
+                let (fix, action) = remedy(problem.code);
                 Check::fail(
                     "live_probe",
                     "PROBE_FAILED",
                     format!("{}: {}", problem.code.as_str(), problem.hint),
                 )
-                .fix(problem.hint.clone())
-                .run("test-connection")
+                .fix(fix)
+                .run(action)
             }
         };
         let circuit = match probe.item.circuit {
@@ -94,6 +95,33 @@ impl Diagnostics {
             .run("test-connection"),
         };
         vec![live, circuit]
+    }
+}
+
+/// What to do about a failed probe, and the action that tells if it worked.
+fn remedy(code: ProblemCode) -> (&'static str, &'static str) {
+    match code {
+        ProblemCode::OauthRevoked => (
+            "authorize again: SetConnectionCredentials with new tokens, then run reconnect",
+            "reconnect",
+        ),
+        ProblemCode::Unauthorized => (
+            "SetConnectionCredentials with a token the provider accepts (and the scopes the probe needs), then run test-connection",
+            "test-connection",
+        ),
+        ProblemCode::Misconfigured => (
+            "UpdateConnection with settings that name a resource the provider has, then run test-connection",
+            "test-connection",
+        ),
+        ProblemCode::Timeout | ProblemCode::Unreachable => (
+            "check the provider is up and reachable from this deployment (its URL settings, DNS, firewalls, --provider-base-url), then run test-connection",
+            "test-connection",
+        ),
+        ProblemCode::RateLimited => ("wait for the provider's budget to reset", "test-connection"),
+        ProblemCode::Unknown => (
+            "see the provider's answer above; run test-connection once it is fixed",
+            "test-connection",
+        ),
     }
 }
 
