@@ -163,16 +163,6 @@ impl ApiError {
         Self::new(ErrorCode::Unavailable, reason, message).with_retry_after(Duration::from_secs(1))
     }
 
-    /// A method the contract defines but this build does not serve yet.
-    pub fn not_built_yet(method: &'static str) -> Self {
-        Self::new(
-            ErrorCode::Unimplemented,
-            "NOT_BUILT_YET",
-            format!("{method} is part of the contract but is not built yet"),
-        )
-        .with_metadata("method", method)
-    }
-
     /// A failure the client cannot act on. `context` and the cause are logged
     /// when the error is answered; the client sees only "internal error".
     pub fn internal(
@@ -306,11 +296,6 @@ impl axum::response::IntoResponse for ApiError {
         }
         response
     }
-}
-
-/// The answer of an RPC the contract defines but this build does not serve yet.
-pub fn not_built_yet<T>(method: &'static str) -> Result<T, tonic::Status> {
-    Err(ApiError::not_built_yet(method).into())
 }
 
 /// Formats an error with its whole `source()` chain, for logs.

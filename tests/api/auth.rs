@@ -4,8 +4,8 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use patchbay::{
     auth::{Audience, Claims, Role, TokenMinter},
     proto::v1::{
-        GetActionRequest, GetConnectionRequest, GetConnectionStatusRequest,
-        GetDeploymentInfoRequest,
+        DiagnoseConnectionRequest, GetActionRequest, GetConnectionRequest,
+        GetConnectionStatusRequest,
     },
 };
 use tonic::Code;
@@ -50,12 +50,14 @@ async fn call_every_service(app: &TestApp, token: Option<&str>) -> Vec<tonic::St
             name: "projects/acme/actions/a".into(),
         })
         .await
-        .expect_err("not built");
+        .expect_err("no such action");
     let diagnostics = app
         .diagnostics(token)
-        .get_deployment_info(GetDeploymentInfoRequest {})
+        .diagnose_connection(DiagnoseConnectionRequest {
+            name: "projects/acme/connections/gh".into(),
+        })
         .await
-        .expect_err("not built");
+        .expect_err("no such connection");
     vec![registry, status, actions, diagnostics]
 }
 
@@ -187,11 +189,7 @@ async fn a_valid_token_passes_authentication() {
     for status in call_every_service(&app, Some(&token)).await {
         assert_ne!(status.code(), Code::Unauthenticated, "{status:?}");
         assert_ne!(status.code(), Code::PermissionDenied, "{status:?}");
-        let expected = match status.code() {
-            Code::NotFound => "NOT_FOUND",
-            _ => "NOT_BUILT_YET",
-        };
-        assert_eq!(reason(&status), expected, "{status:?}");
+        assert_eq!(reason(&status), "NOT_FOUND", "{status:?}");
     }
 }
 
