@@ -69,9 +69,15 @@ impl Diagnostics {
             Err(failed) => {
                 let problem = failed.problem();
                 let (fix, action) = remedy(problem.code);
+                // A refresh the provider refused is its own reason.
+                let reason = if problem.code == ProblemCode::OauthRevoked {
+                    "OAUTH_REVOKED"
+                } else {
+                    "PROBE_FAILED"
+                };
                 Check::fail(
                     "live_probe",
-                    "PROBE_FAILED",
+                    reason,
                     format!("{}: {}", problem.code.as_str(), problem.hint),
                 )
                 .fix(fix)
