@@ -109,6 +109,28 @@ async fn expiring_oauth_tokens_are_refreshed_once_and_refusals_mean_revoked() {
     })
     .await;
     assert_eq!(level(&revoked), StatusLevel::Error);
+    // Diagnosis names it, with the action that fixes it.
+    let diagnosis = app
+        .diagnostics(Some(&owner))
+        .diagnose_connection(patchbay::proto::v1::DiagnoseConnectionRequest {
+            name: "projects/acme/connections/web".into(),
+        })
+        .await
+        .expect("diagnosis")
+        .into_inner();
+    let live = diagnosis
+        .checks
+        .iter()
+        .find(|c| c.name == "live_probe")
+        .expect("live probe check");
+    assert_eq!(live.reason, "OAUTH_REVOKED", "{diagnosis:#?}");
+    assert_eq!(live.action, "reconnect");
+    let expiry = diagnosis
+        .checks
+        .iter()
+        .find(|c| c.name == "token_expiry")
+        .expect("token expiry check");
+    assert_eq!(expiry.reason, "TOKEN_EXPIRING", "inside the refresh buffer");
 }
 
 #[tokio::test]
