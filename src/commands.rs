@@ -1,14 +1,15 @@
 //! The subcommands: turn validated arguments into running things.
 
-use std::{net::SocketAddr, str::FromStr as _, sync::Arc};
+use std::{net::SocketAddr, str::FromStr as _, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 
 use crate::{
     app::{self, AppError, ServerConfig, StatusConfig},
-    auth::{KeySource, TokenMinter},
+    auth::{KeySource, Role, TokenMinter},
     config::{
-        DatabaseArgs, EncryptionArgs, MigrateArgs, RotateKeysArgs, ServeArgs, StatusArgs, TokenArgs,
+        AuthArgs, DatabaseArgs, EncryptionArgs, MigrateArgs, RotateKeysArgs, ServeArgs, StatusArgs,
+        TokenArgs,
     },
     crypto::{CryptoError, Keyring},
     registry::rotation::{self, RotationError},
@@ -175,13 +176,14 @@ fn keyring(encryption: &EncryptionArgs, database: &DatabaseArgs) -> Result<Keyri
 
 /// `patchbay token`: the token alone on the last line of stdout.
 pub fn token(args: TokenArgs) -> Result<(), CommandError> {
-    let keys = KeySource::resolve(&args.auth, &args.data_dir.data_dir)?;
-    let minter = TokenMinter::new(
-        &keys,
-        args.auth.jwt_issuer.clone(),
-        args.auth.jwt_audience.clone(),
+    let (token, keys) = mint(
+        &args.auth,
+        &args.data_dir.data_dir,
+        &args.sub,
+        &args.projects,
+        args.admin,
+        args.ttl,
     )?;
-    let token = minter.mint(&args.sub, &args.projects, args.admin, args.ttl)?;
     // Which secret signed it, never the secret: a server with another one
     // refuses the token with TOKEN_SIGNATURE_INVALID.
     match keys.dev_secret() {
@@ -202,6 +204,21 @@ pub fn token(args: TokenArgs) -> Result<(), CommandError> {
     }
     println!("{token}");
     Ok(())
+}
+
+/// A token as `patchbay token` mints it, and the keys that signed it.
+pub fn mint(
+    auth: &AuthArgs,
+    data_dir: &std::path::Path,
+    sub: &str,
+    projects: &[(String, Role)],
+    admin: bool,
+    ttl: Duration,
+) -> Result<(String, KeySource), CommandError> {
+    let keys = KeySource::resolve(auth, data_dir)?;
+    let minter = TokenMinter::new(&keys, auth.jwt_issuer.clone(), auth.jwt_audience.clone())?;
+    let token = minter.mint(sub, projects, admin, ttl)?;
+    Ok((token, keys))
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, CommandError> {

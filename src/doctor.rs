@@ -9,7 +9,7 @@ use std::{fmt::Write as _, io::IsTerminal as _, time::Duration};
 use tonic::{Request, transport::Endpoint};
 
 use crate::{
-    auth::{KeySource, Role, TokenMinter},
+    auth::Role,
     commands::CommandError,
     config::DoctorArgs,
     proto::v1::{
@@ -69,23 +69,20 @@ fn authed<T>(token: &str, message: T) -> Request<T> {
 
 /// A short-lived token for this one call, as `patchbay token` mints them.
 fn mint(args: &DoctorArgs) -> Result<String, CommandError> {
-    let keys = KeySource::resolve(&args.auth, &args.data_dir.data_dir)?;
-    let minter = TokenMinter::new(
-        &keys,
-        args.auth.jwt_issuer.clone(),
-        args.auth.jwt_audience.clone(),
-    )?;
     let projects: Vec<(String, Role)> = args
         .project
         .iter()
         .map(|p| (p.trim_start_matches("projects/").to_owned(), Role::Viewer))
         .collect();
-    Ok(minter.mint(
+    let (token, _) = crate::commands::mint(
+        &args.auth,
+        &args.data_dir.data_dir,
         "patchbay-doctor",
         &projects,
         false,
         Duration::from_secs(300),
-    )?)
+    )?;
+    Ok(token)
 }
 
 #[derive(Clone, Copy)]

@@ -26,8 +26,8 @@ impl Diagnostics {
         page: &PageRequest,
     ) -> Result<(Vec<DeliveryRecord>, String), ApiError> {
         caller.require(&connection.project, Role::Viewer)?;
+        self.connection(connection).await?;
         let client = self.pool.get().await.map_err(StoreError::from)?;
-        self.require_connection(&client, connection).await?;
         let after = match &page.after {
             None => None,
             Some(token) => Some(parse_after(token)?),
@@ -50,8 +50,8 @@ impl Diagnostics {
         validate_only: bool,
     ) -> Result<i64, ApiError> {
         caller.require(&connection.project, Role::Admin)?;
+        self.connection(connection).await?;
         let client = self.pool.get().await.map_err(StoreError::from)?;
-        self.require_connection(&client, connection).await?;
         let moved = delivery_log::redrive(
             &client,
             &connection.project,

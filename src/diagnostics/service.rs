@@ -17,8 +17,8 @@ use crate::{
     error::{ApiError, ErrorCode},
     names::{ConnectionName, ProjectId},
     paging::MAX_PAGE_SIZE,
-    registry::Registry,
     registry::model::TypeQuery,
+    registry::{Registry, model::Connection},
     status::bus::EventBus,
     status::prober::Prober,
     store::{self, StoreError, migrate},
@@ -171,11 +171,7 @@ impl Diagnostics {
         captured: &Captured<'_>,
     ) -> Result<DryRun, ApiError> {
         caller.require(&name.project, Role::Editor)?;
-        let client = self.pool.get().await.map_err(StoreError::from)?;
-        let connection = store::connections::get(&client, name)
-            .await?
-            .ok_or_else(|| ApiError::not_found(name))?;
-        drop(client);
+        let connection = self.connection(name).await?;
         let others: Vec<(String, String)> = self
             .registry
             .credentials(name)
@@ -204,11 +200,7 @@ impl Diagnostics {
         name: &ConnectionName,
     ) -> Result<TestDelivery, ApiError> {
         caller.require(&name.project, Role::Admin)?;
-        let client = self.pool.get().await.map_err(StoreError::from)?;
-        let connection = store::connections::get(&client, name)
-            .await?
-            .ok_or_else(|| ApiError::not_found(name))?;
-        drop(client);
+        let connection = self.connection(name).await?;
         let (url, signed) = self
             .webhooks
             .test_delivery(&connection.webhook_key)
@@ -282,15 +274,12 @@ impl Diagnostics {
         })
     }
 
-    pub(super) async fn require_connection(
-        &self,
-        client: &deadpool_postgres::Client,
-        connection: &ConnectionName,
-    ) -> Result<(), ApiError> {
-        store::connections::get(client, connection)
+    /// The connection `name`, or NOT_FOUND.
+    pub(super) async fn connection(&self, name: &ConnectionName) -> Result<Connection, ApiError> {
+        let client = self.pool.get().await.map_err(StoreError::from)?;
+        store::connections::get(&client, name)
             .await?
-            .map(|_| ())
-            .ok_or_else(|| ApiError::not_found(connection))
+            .ok_or_else(|| ApiError::not_found(name))
     }
 }
 

@@ -292,37 +292,14 @@ async fn a_failing_provider_an_open_circuit_and_expired_tokens_are_named() {
 
     // An expired token with nothing to refresh it.
     let expired = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    app.registry(Some(&owner))
-        .set_connection_credentials(SetConnectionCredentialsRequest {
-            name: "projects/acme/connections/web".into(),
-            credentials: [
-                ("access_token", "ghp_old"),
-                ("expires_at", expired.as_str()),
-            ]
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-            etag: String::new(),
-        })
-        .await
-        .expect("credentials");
+    set_token(&app, &owner, "ghp_old", &expired).await;
     let lapsed = diagnose(&app, "web").await;
     assert_eq!(
         check(&lapsed, "token_expiry"),
         (CheckResult::Fail, "TOKEN_EXPIRED".into())
     );
     let fresh = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    app.registry(Some(&owner))
-        .set_connection_credentials(SetConnectionCredentialsRequest {
-            name: "projects/acme/connections/web".into(),
-            credentials: [("access_token", "ghp_new"), ("expires_at", fresh.as_str())]
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            etag: String::new(),
-        })
-        .await
-        .expect("credentials");
+    set_token(&app, &owner, "ghp_new", &fresh).await;
     assert_eq!(check(&diagnose(&app, "web").await, "token_expiry"), pass());
 
     // The project's view: one connection, failing.
@@ -369,4 +346,19 @@ async fn credentials_sealed_under_a_key_rotated_away_are_named() {
         message.contains("sealed under key test"),
         "the key is named: {message}"
     );
+}
+
+/// Sets `web`'s access token and its expiry.
+async fn set_token(app: &TestApp, owner: &str, token: &str, expires_at: &str) {
+    app.registry(Some(owner))
+        .set_connection_credentials(SetConnectionCredentialsRequest {
+            name: "projects/acme/connections/web".into(),
+            credentials: [("access_token", token), ("expires_at", expires_at)]
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            etag: String::new(),
+        })
+        .await
+        .expect("credentials");
 }

@@ -41,6 +41,16 @@ fn verdict(r: &VerifyWebhookResponse) -> WebhookVerdict {
     WebhookVerdict::try_from(r.verdict).unwrap_or(WebhookVerdict::Unspecified)
 }
 
+/// The value `signed` carries in `name`.
+fn header(signed: &Signed, name: &str) -> String {
+    signed
+        .headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .expect("signed")
+}
+
 fn without(mut signed: Signed, header: &str) -> Signed {
     signed.headers.retain(|(k, _)| k != header);
     signed
@@ -247,12 +257,7 @@ async fn the_mistakes_people_make_are_detected() {
 
     // The sha256= prefix left out.
     let good = sign("github", &github, body, now(), &new_id(), "");
-    let value = good
-        .headers
-        .iter()
-        .find(|(k, _)| k == "x-hub-signature-256")
-        .map(|(_, v)| v.clone())
-        .expect("signed");
+    let value = header(&good, "x-hub-signature-256");
     let bare = replace(
         good,
         "x-hub-signature-256",
@@ -266,12 +271,7 @@ async fn the_mistakes_people_make_are_detected() {
     let standard = secret_for("standard", 1);
     hook_connection(&app, "standard", "site", &standard).await;
     let good = sign("standard", &standard, body, now(), &new_id(), "");
-    let value = good
-        .headers
-        .iter()
-        .find(|(k, _)| k == "webhook-signature")
-        .map(|(_, v)| v.clone())
-        .expect("signed");
+    let value = header(&good, "webhook-signature");
     let bare = replace(
         good,
         "webhook-signature",
@@ -286,12 +286,7 @@ async fn the_mistakes_people_make_are_detected() {
     let shopify = secret_for("shopify", 1);
     hook_connection(&app, "shopify", "shopify", &shopify).await;
     let signed = sign("shopify", &shopify, body, now(), &new_id(), "");
-    let b64 = signed
-        .headers
-        .iter()
-        .find(|(k, _)| k == "x-shopify-hmac-sha256")
-        .map(|(_, v)| v.clone())
-        .expect("signed");
+    let b64 = header(&signed, "x-shopify-hmac-sha256");
     let hex: String = {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD
