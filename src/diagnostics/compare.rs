@@ -49,26 +49,28 @@ pub async fn remote_info(target: &str, token: &str) -> Result<pb::DeploymentInfo
         .parse()
         .map_err(|_| ApiError::invalid_field("bearer_token", "is not a valid header value"))?;
     request.metadata_mut().insert("authorization", bearer);
-    match DiagnosticsClient::new(channel)
+    DiagnosticsClient::new(channel)
         .get_deployment_info(request)
         .await
-    {
-        Ok(response) => Ok(response.into_inner()),
-        Err(status)
-            if matches!(
-                status.code(),
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
-            ) =>
-        {
-            Err(unreachable())
-        }
-        Err(status) => Err(ApiError::new(
+        .map(tonic::Response::into_inner)
+        .map_err(|status| peer_error(target, &status))
+}
+
+/// What a peer's failed answer means here: gone away, or refusing.
+fn peer_error(target: &str, status: &tonic::Status) -> ApiError {
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => ApiError::unavailable(
+            "DEPLOYMENT_PEER_UNREACHABLE",
+            format!("{target} did not answer"),
+        )
+        .with_metadata("target", target),
+        code => ApiError::new(
             ErrorCode::FailedPrecondition,
             "DEPLOYMENT_PEER_REFUSED",
-            format!("{target} refused: {:?}", status.code()),
+            format!("{target} refused: {code:?}"),
         )
         .with_metadata("target", target)
-        .with_metadata("peer_code", format!("{:?}", status.code()))),
+        .with_metadata("peer_code", format!("{code:?}")),
     }
 }
 
@@ -173,5 +175,30 @@ mod tests {
             ]
         );
         assert!(drift(&a, &a).is_empty());
+
+        let mut c = a.clone();
+        c.services.push(pb::ServedService {
+            name: "patchbay.v1.Extra".into(),
+            methods: vec!["Call".into()],
+        });
+        assert_eq!(
+            drift(&a, &c)
+                .iter()
+                .map(|d| (d.field.as_str(), d.severity))
+                .collect::<Vec<_>>(),
+            [("services.patchbay.v1.Extra", Severity::Critical)]
+        );
+    }
+
+    #[test]
+    fn a_peer_gone_away_is_unreachable_and_one_that_refuses_is_named() {
+        for gone in [tonic::Code::Unavailable, tonic::Code::DeadlineExceeded] {
+            let e = peer_error("peer:1", &tonic::Status::new(gone, "x"));
+            assert_eq!(e.code(), ErrorCode::Unavailable);
+            assert_eq!(e.reason(), "DEPLOYMENT_PEER_UNREACHABLE");
+        }
+        let e = peer_error("peer:1", &tonic::Status::unauthenticated("no"));
+        assert_eq!(e.code(), ErrorCode::FailedPrecondition);
+        assert_eq!(e.reason(), "DEPLOYMENT_PEER_REFUSED");
     }
 }
