@@ -23,6 +23,20 @@ impl Selection {
     }
 }
 
+/// Copies each listed field of `patch` onto `base` when `selection` wants
+/// it; "populated" means differing from the message's default.
+macro_rules! copy_selected {
+    ($base:expr, $patch:expr, $selection:expr, $default:expr; $($field:ident),* $(,)?) => {{
+        let default = $default;
+        $(
+            if $selection.wants(stringify!($field), $patch.$field != default.$field) {
+                $base.$field = $patch.$field.clone();
+            }
+        )*
+    }};
+}
+pub(crate) use copy_selected;
+
 /// The paths of `mask`, snake_cased (JSON clients send camelCase); `*`
 /// means every allowed path. `None` when the mask is absent or empty: the
 /// caller then updates the fields the request populates.

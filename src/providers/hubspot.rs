@@ -6,10 +6,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{
-    Call, EffectError, Observation, ProbeError, Provider, SyncPage, SyncSource, problem, request,
-};
-use crate::status::model::{Level, ProblemCode};
+use super::{Call, EffectError, Observation, ProbeError, Provider, SyncPage, SyncSource, request};
+use crate::status::model::Level;
 
 pub struct HubSpot;
 
@@ -67,26 +65,19 @@ impl Provider for HubSpot {
         let budget_words = daily
             .map(|(max, left)| format!("; {left} of {max} daily API calls left"))
             .unwrap_or_default();
-        let mut observation = Observation::new(
-            if low {
-                Level::Warning
-            } else {
-                Level::Connected
-            },
+        let observation = Observation::new(
+            Level::Connected,
             format!("portal {} ({kind}){budget_words}", account.portal_id),
-            if low {
-                "Account reachable; API budget nearly spent"
-            } else {
-                "Account reachable"
-            },
+            "Account reachable",
         );
-        if low {
-            observation.problem = Some(problem(
-                ProblemCode::RateLimited,
+        Ok(if low {
+            observation.budget_nearly_spent(
+                "Account reachable; API budget nearly spent",
                 "under 10% of the API budget is left",
-            ));
-        }
-        Ok(observation)
+            )
+        } else {
+            observation
+        })
     }
 
     fn sync_source(&self, _call: &Call<'_>) -> Option<Result<Box<dyn SyncSource>, EffectError>> {

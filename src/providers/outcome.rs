@@ -33,6 +33,17 @@ impl Observation {
             problem: None,
         }
     }
+
+    /// Reachable, but with under a tenth of the provider's API budget left:
+    /// a warning that names the budget, before calls start being refused.
+    pub fn budget_nearly_spent(self, redacted: &str, hint: &str) -> Self {
+        Self {
+            level: Level::Warning,
+            redacted_summary: redacted.to_owned(),
+            problem: Some(problem(ProblemCode::RateLimited, hint)),
+            ..self
+        }
+    }
 }
 
 /// A failed provider call, by what it means for the status.

@@ -62,29 +62,22 @@ impl Provider for Salesforce {
             )));
         }
         let low = daily.max > 0 && daily.remaining * 10 < daily.max;
-        let mut observation = Observation::new(
-            if low {
-                Level::Warning
-            } else {
-                Level::Connected
-            },
+        let observation = Observation::new(
+            Level::Connected,
             format!(
                 "{} of {} daily API requests left",
                 daily.remaining, daily.max
             ),
-            if low {
-                "Org reachable; API allowance nearly spent"
-            } else {
-                "Org reachable"
-            },
+            "Org reachable",
         );
-        if low {
-            observation.problem = Some(problem(
-                ProblemCode::RateLimited,
+        Ok(if low {
+            observation.budget_nearly_spent(
+                "Org reachable; API allowance nearly spent",
                 "under 10% of the daily API allowance is left",
-            ));
-        }
-        Ok(observation)
+            )
+        } else {
+            observation
+        })
     }
 
     fn sync_source(&self, call: &Call<'_>) -> Option<Result<Box<dyn SyncSource>, EffectError>> {

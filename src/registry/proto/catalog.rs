@@ -14,7 +14,7 @@ use crate::registry::{
 use crate::{
     auth::Role,
     error::{ApiError, FieldViolation},
-    field_mask::Selection,
+    field_mask::{Selection, copy_selected},
     names::TypeId,
     names::is_field_name,
     proto::{self, v1 as pb},
@@ -113,15 +113,7 @@ pub const UPDATABLE: [&str; 15] = [
 /// Copies the masked fields of `patch` onto `base`; without a mask, the
 /// fields `patch` populates.
 pub fn apply_mask(base: &mut pb::IntegrationType, patch: &pb::IntegrationType, fields: &Selection) {
-    let default = pb::IntegrationType::default();
-    macro_rules! copy {
-        ($($field:ident),*) => {$(
-            if fields.wants(stringify!($field), patch.$field != default.$field) {
-                base.$field = patch.$field.clone();
-            }
-        )*};
-    }
-    copy!(
+    copy_selected!(base, patch, fields, pb::IntegrationType::default();
         display_name,
         category,
         description,

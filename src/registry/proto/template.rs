@@ -10,7 +10,7 @@ use crate::registry::{
 };
 use crate::{
     error::{ApiError, FieldViolation},
-    field_mask::Selection,
+    field_mask::{Selection, copy_selected},
     list_filter::Filter,
     names::is_field_name,
     names::{ProjectId, TemplateName, TypeId},
@@ -243,15 +243,7 @@ pub const UPDATABLE: [&str; 5] = [
 ];
 
 pub fn apply_mask(base: &mut pb::MappingTemplate, patch: &pb::MappingTemplate, fields: &Selection) {
-    let default = pb::MappingTemplate::default();
-    macro_rules! copy {
-        ($($field:ident),*) => {$(
-            if fields.wants(stringify!($field), patch.$field != default.$field) {
-                base.$field = patch.$field.clone();
-            }
-        )*};
-    }
-    copy!(
+    copy_selected!(base, patch, fields, pb::MappingTemplate::default();
         display_name,
         integration_type,
         entity_type,
