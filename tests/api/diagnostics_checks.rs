@@ -20,7 +20,7 @@ use crate::{
     helpers::{TestApp, TestOptions, spawn_app_with},
     status::{connected_app, fast_status, wait_for},
     webhook_signing::{hook_connection, secret_for, sign},
-    webhooks::{new_id, now, post},
+    webhooks::{deliver, new_id, now, post, sign_now},
 };
 
 async fn diagnose(app: &TestApp, id: &str) -> ConnectionDiagnosis {
@@ -105,14 +105,7 @@ async fn a_healthy_connection_passes_and_each_break_is_named() {
         "{quiet:#?}"
     );
 
-    let good = sign(
-        "standard",
-        &secret,
-        br#"{"type":"x"}"#,
-        now(),
-        &new_id(),
-        "",
-    );
+    let good = sign_now("standard", &secret, br#"{"type":"x"}"#);
     assert_eq!(post(&app, &connection.webhook_key, &good).await.status, 202);
     wait_until(&app, "site", |d| check(d, "last_webhook") == pass()).await;
     let healthy = diagnose(&app, "site").await;
@@ -133,14 +126,7 @@ async fn a_healthy_connection_passes_and_each_break_is_named() {
 
     // Forged requests, counted by reason.
     for _ in 0..3 {
-        let forged = sign(
-            "standard",
-            &secret_for("standard", 2),
-            b"{}",
-            now(),
-            &new_id(),
-            "",
-        );
+        let forged = sign_now("standard", &secret_for("standard", 2), b"{}");
         assert_eq!(
             post(&app, &connection.webhook_key, &forged).await.status,
             401
@@ -163,16 +149,16 @@ async fn a_healthy_connection_passes_and_each_break_is_named() {
     );
 
     // A dead letter.
-    let broken = sign(
-        "standard",
-        &secret,
-        br#"{"truncated": "#,
-        now(),
-        &new_id(),
-        "",
-    );
     assert_eq!(
-        post(&app, &connection.webhook_key, &broken).await.status,
+        deliver(
+            &app,
+            &connection.webhook_key,
+            "standard",
+            &secret,
+            br#"{"truncated": "#
+        )
+        .await
+        .status,
         202
     );
     wait_until(&app, "site", |d| {

@@ -15,8 +15,8 @@ use tonic::Code;
 
 use crate::{
     helpers::{TestApp, TestOptions, assert_error, spawn_app_with},
-    webhook_signing::{hook_connection, secret_for, sign},
-    webhooks::{new_id, now, post},
+    webhook_signing::{hook_connection, secret_for},
+    webhooks::{post, sign_now},
 };
 
 const PARENT: &str = "projects/acme/connections/gh";
@@ -101,18 +101,11 @@ async fn deliveries_are_listed_newest_first_with_filters_and_pages() {
     let app = app().await;
     let secret = secret_for("github", 1);
     let connection = hook_connection(&app, "github", "gh", &secret).await;
-    let good = sign(
-        "github",
-        &secret,
-        br#"{"ref":"main"}"#,
-        now(),
-        &new_id(),
-        "",
-    );
+    let good = sign_now("github", &secret, br#"{"ref":"main"}"#);
     assert_eq!(post(&app, &connection.webhook_key, &good).await.status, 202);
     let between = chrono::Utc::now();
     for body in [&br#"{"ref":"dev"}"#[..], br#"{"truncated": "#] {
-        let signed = sign("github", &secret, body, now(), &new_id(), "");
+        let signed = sign_now("github", &secret, body);
         assert_eq!(
             post(&app, &connection.webhook_key, &signed).await.status,
             202
@@ -214,7 +207,7 @@ async fn dead_letters_are_redriven_once_by_filter_and_by_name() {
     let connection = hook_connection(&app, "github", "gh", &secret).await;
     for n in 0..3 {
         let body = format!("{{\"n\":{n}}}");
-        let signed = sign("github", &secret, body.as_bytes(), now(), &new_id(), "");
+        let signed = sign_now("github", &secret, body.as_bytes());
         assert_eq!(
             post(&app, &connection.webhook_key, &signed).await.status,
             202

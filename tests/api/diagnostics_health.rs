@@ -12,8 +12,8 @@ use crate::{
     fakes::{FakeProvider, Reply},
     helpers::{TestApp, TestOptions, spawn_app, spawn_app_with},
     status::{connected_app, wait_for},
-    webhook_signing::{hook_connection, secret_for, sign},
-    webhooks::{new_id, now, post},
+    webhook_signing::{hook_connection, secret_for},
+    webhooks::deliver,
 };
 
 async fn health(app: &TestApp) -> ServiceHealth {
@@ -143,16 +143,16 @@ async fn a_dead_letter_degrades_the_webhook_backlog() {
     .await;
     let secret = secret_for("github", 1);
     let connection = hook_connection(&app, "github", "gh", &secret).await;
-    let broken = sign(
-        "github",
-        &secret,
-        br#"{"truncated": "#,
-        now(),
-        &new_id(),
-        "",
-    );
     assert_eq!(
-        post(&app, &connection.webhook_key, &broken).await.status,
+        deliver(
+            &app,
+            &connection.webhook_key,
+            "github",
+            &secret,
+            br#"{"truncated": "#
+        )
+        .await
+        .status,
         202
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

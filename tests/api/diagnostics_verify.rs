@@ -15,7 +15,7 @@ use tonic::Code;
 use crate::{
     helpers::{TestApp, spawn_app},
     webhook_signing::{Signed, hook_connection, secret_for, sign},
-    webhooks::{delivery_rows, new_id, now, post},
+    webhooks::{delivery_rows, new_id, now, post, sign_now},
 };
 
 async fn verify(app: &TestApp, connection: &str, signed: &Signed) -> VerifyWebhookResponse {
@@ -72,7 +72,7 @@ async fn each_step_that_fails_is_named_with_why() {
     for scheme in ["standard", "github", "stripe", "slack"] {
         let secret = secret_for(scheme, 1);
         hook_connection(&app, scheme, scheme, &secret).await;
-        let good = sign(scheme, &secret, body, now(), &new_id(), "");
+        let good = sign_now(scheme, &secret, body);
         let valid = verify(&app, scheme, &good).await;
         assert_eq!(
             verdict(&valid),
@@ -126,14 +126,7 @@ async fn each_step_that_fails_is_named_with_why() {
     assert!(late.detail.contains("±300 s"), "{late:?}");
 
     // Malformed: a signature that is not hex.
-    let github = sign(
-        "github",
-        &secret_for("github", 1),
-        body,
-        now(),
-        &new_id(),
-        "",
-    );
+    let github = sign_now("github", &secret_for("github", 1), body);
     let garbled = verify(
         &app,
         "github",
@@ -154,27 +147,13 @@ async fn each_step_that_fails_is_named_with_why() {
         })
         .await
         .expect("rotate");
-    let forged = sign(
-        "github",
-        &secret_for("github", 9),
-        body,
-        now(),
-        &new_id(),
-        "",
-    );
+    let forged = sign_now("github", &secret_for("github", 9), body);
     let both = verify(&app, "github", &forged).await;
     assert!(
         both.detail.contains("current (") && both.detail.contains("previous ("),
         "{both:?}"
     );
-    let old = sign(
-        "github",
-        &secret_for("github", 1),
-        body,
-        now(),
-        &new_id(),
-        "",
-    );
+    let old = sign_now("github", &secret_for("github", 1), body);
     let grace = verify(&app, "github", &old).await;
     assert_eq!(verdict(&grace), WebhookVerdict::Valid);
     assert!(grace.detail.contains("previous secret"), "{grace:?}");
@@ -186,7 +165,7 @@ async fn a_delivery_already_received_is_a_duplicate() {
     let app = spawn_app().await;
     let secret = secret_for("standard", 1);
     let connection = hook_connection(&app, "standard", "site", &secret).await;
-    let signed = sign("standard", &secret, br#"{"n":1}"#, now(), &new_id(), "");
+    let signed = sign_now("standard", &secret, br#"{"n":1}"#);
     assert_eq!(
         post(&app, &connection.webhook_key, &signed).await.status,
         202
@@ -242,21 +221,14 @@ async fn the_mistakes_people_make_are_detected() {
     // whsec_ added where the scheme takes the secret as it is.
     let github = secret_for("github", 1);
     hook_connection(&app, "github", "github", &github).await;
-    let added = sign(
-        "github",
-        &format!("whsec_{github}"),
-        body,
-        now(),
-        &new_id(),
-        "",
-    );
+    let added = sign_now("github", &format!("whsec_{github}"), body);
     assert_eq!(
         cause(&verify(&app, "github", &added).await),
         "WHSEC_PREFIX_ADDED"
     );
 
     // The sha256= prefix left out.
-    let good = sign("github", &github, body, now(), &new_id(), "");
+    let good = sign_now("github", &github, body);
     let value = header(&good, "x-hub-signature-256");
     let bare = replace(
         good,
@@ -270,7 +242,7 @@ async fn the_mistakes_people_make_are_detected() {
     // The v1, prefix left out (Standard Webhooks).
     let standard = secret_for("standard", 1);
     hook_connection(&app, "standard", "site", &standard).await;
-    let good = sign("standard", &standard, body, now(), &new_id(), "");
+    let good = sign_now("standard", &standard, body);
     let value = header(&good, "webhook-signature");
     let bare = replace(
         good,
@@ -285,7 +257,7 @@ async fn the_mistakes_people_make_are_detected() {
     // Hex where base64 belongs (Shopify).
     let shopify = secret_for("shopify", 1);
     hook_connection(&app, "shopify", "shopify", &shopify).await;
-    let signed = sign("shopify", &shopify, body, now(), &new_id(), "");
+    let signed = sign_now("shopify", &shopify, body);
     let b64 = header(&signed, "x-shopify-hmac-sha256");
     let hex: String = {
         use base64::Engine as _;
@@ -303,7 +275,7 @@ async fn the_mistakes_people_make_are_detected() {
     );
 
     // A body re-serialized on its way: signed compact, captured pretty.
-    let compact = sign("github", &github, body, now(), &new_id(), "");
+    let compact = sign_now("github", &github, body);
     let pretty = Signed {
         headers: compact.headers.clone(),
         body: b"{\n  \"type\": \"order.created\",\n  \"id\": 7\n}".to_vec(),
@@ -323,14 +295,7 @@ async fn the_mistakes_people_make_are_detected() {
         })
         .await
         .expect("credentials");
-    let wrong = sign(
-        "github",
-        "a-client-secret-value",
-        body,
-        now(),
-        &new_id(),
-        "",
-    );
+    let wrong = sign_now("github", "a-client-secret-value", body);
     let found = verify(&app, "github", &wrong).await;
     assert_eq!(cause(&found), "WRONG_SECRET");
     assert!(found.detail.contains("bearer_token"), "{found:?}");

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use patchbay::{
     auth::Role,
     proto::v1::{
-        IntegrationType, OAuthConfig, ProblemCode, SetConnectionCredentialsRequest, StatusLevel,
-        UpdateIntegrationTypeRequest,
+        DeleteConnectionRequest, IntegrationType, OAuthConfig, ProblemCode,
+        SetConnectionCredentialsRequest, StatusLevel, UpdateIntegrationTypeRequest,
     },
 };
 use prost_types::FieldMask;
@@ -146,16 +146,7 @@ async fn deleting_a_connection_revokes_its_token_upstream() {
     .await;
     fake.set("/oauth/v1/refresh-tokens/r-123", Reply::status(204));
     let owner = app.token("owner", &[("acme", Role::Owner)]);
-    let mut registry = app.registry(Some(&owner));
-    registry
-        .create_connection(create_request(
-            "acme",
-            "crm",
-            "hubspot",
-            prost_types::Struct::default(),
-        ))
-        .await
-        .expect("create");
+    create_hubspot(&app, &owner, "crm").await;
     set_credentials(
         &app,
         &owner,
@@ -163,13 +154,7 @@ async fn deleting_a_connection_revokes_its_token_upstream() {
         &[("access_token", "a"), ("refresh_token", "r-123")],
     )
     .await;
-    registry
-        .delete_connection(patchbay::proto::v1::DeleteConnectionRequest {
-            name: "projects/acme/connections/crm".into(),
-            etag: String::new(),
-        })
-        .await
-        .expect("delete");
+    delete_connection(&app, &owner, "crm").await;
     let revoked = fake
         .seen()
         .into_iter()
@@ -204,13 +189,7 @@ async fn github_tokens_are_revoked_the_way_github_takes_them() {
         ],
     )
     .await;
-    app.registry(Some(&owner))
-        .delete_connection(patchbay::proto::v1::DeleteConnectionRequest {
-            name: "projects/acme/connections/web".into(),
-            etag: String::new(),
-        })
-        .await
-        .expect("delete");
+    delete_connection(&app, &owner, "web").await;
     let revocation = fake
         .seen()
         .into_iter()
@@ -257,16 +236,7 @@ async fn refresh_and_revocation_honour_the_provider_base_url() {
     })
     .await;
     let owner = app.token("owner", &[("acme", Role::Owner)]);
-    let mut registry = app.registry(Some(&owner));
-    registry
-        .create_connection(create_request(
-            "acme",
-            "crm",
-            "hubspot",
-            prost_types::Struct::default(),
-        ))
-        .await
-        .expect("create");
+    create_hubspot(&app, &owner, "crm").await;
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(60)).to_rfc3339();
     set_credentials(
         &app,
@@ -284,13 +254,7 @@ async fn refresh_and_revocation_honour_the_provider_base_url() {
     })
     .await;
     assert_eq!(fake.hits_on("/oauth/v1/token"), 1, "refreshed at the fake");
-    registry
-        .delete_connection(patchbay::proto::v1::DeleteConnectionRequest {
-            name: "projects/acme/connections/crm".into(),
-            etag: String::new(),
-        })
-        .await
-        .expect("delete");
+    delete_connection(&app, &owner, "crm").await;
     let revocation = fake
         .seen()
         .into_iter()
@@ -320,6 +284,30 @@ async fn set_oauth(app: &TestApp, type_id: &str, token_uri: String, revoke_uri: 
         })
         .await
         .expect("point the type's OAuth endpoints at the fake");
+}
+
+/// Creates a hubspot connection in project `acme`, as `token`'s caller.
+async fn create_hubspot(app: &TestApp, token: &str, connection: &str) {
+    app.registry(Some(token))
+        .create_connection(create_request(
+            "acme",
+            connection,
+            "hubspot",
+            prost_types::Struct::default(),
+        ))
+        .await
+        .expect("create");
+}
+
+/// Deletes a connection in project `acme`, which revokes its token upstream.
+async fn delete_connection(app: &TestApp, token: &str, connection: &str) {
+    app.registry(Some(token))
+        .delete_connection(DeleteConnectionRequest {
+            name: format!("projects/acme/connections/{connection}"),
+            etag: String::new(),
+        })
+        .await
+        .expect("delete");
 }
 
 /// Sets a connection's credentials in project `acme`, as `token`'s caller.

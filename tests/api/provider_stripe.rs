@@ -14,6 +14,7 @@ use crate::{
     action_effects::{result, run},
     connections::settings,
     fakes::{FakeProvider, Reply},
+    helpers::TestApp,
     probe_actions::error_reason,
     provider_setup::{app_calling, connect, run_to_end, signed_webhooks_reach_watchers},
     status::{level, wait_for},
@@ -44,15 +45,7 @@ async fn stripe_probes_the_account_with_the_secret_key() {
     let fake = FakeProvider::start().await;
     fake.set("/v1/account", account(true));
     let app = app_calling(&fake, "stripe").await;
-    connect(
-        &app,
-        "pay",
-        "stripe",
-        settings(&[]),
-        &[("secret_key", KEY)],
-        "",
-    )
-    .await;
+    connect_stripe(&app).await;
 
     let item = wait_for(&app, "pay", "CONNECTED", |i| {
         level(i) == StatusLevel::Connected
@@ -113,15 +106,7 @@ async fn stripe_syncs_customers_page_by_page_through_the_default_template() {
         ),
     );
     let app = app_calling(&fake, "stripe").await;
-    connect(
-        &app,
-        "pay",
-        "stripe",
-        settings(&[]),
-        &[("secret_key", KEY)],
-        "",
-    )
-    .await;
+    connect_stripe(&app).await;
     let editor = app.token("editor", &[("acme", Role::Editor)]);
     app.registry(Some(&editor))
         .create_mapping_template(CreateMappingTemplateRequest {
@@ -186,4 +171,17 @@ async fn stripe_signed_webhooks_are_verified_and_processed() {
     let received =
         signed_webhooks_reach_watchers(&app, &connection, "stripe", WEBHOOK_SECRET, body).await;
     assert_eq!(received.event_type, "customer.created");
+}
+
+/// Connection `pay` in project `acme`, with the test secret key.
+async fn connect_stripe(app: &TestApp) {
+    connect(
+        app,
+        "pay",
+        "stripe",
+        settings(&[]),
+        &[("secret_key", KEY)],
+        "",
+    )
+    .await;
 }

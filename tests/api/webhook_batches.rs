@@ -4,8 +4,8 @@
 
 use crate::{
     helpers::spawn_app,
-    webhook_signing::{Signed, hook_connection, secret_for, sign},
-    webhooks::{delivery_rows, new_id, now, post, post_to},
+    webhook_signing::{Signed, hook_connection, secret_for},
+    webhooks::{delivery_rows, post, post_to, sign_now},
 };
 
 #[tokio::test]
@@ -18,14 +18,7 @@ async fn concurrent_deliveries_are_group_committed_and_deduplicated() {
 
     // 100 distinct deliveries at once: every one acknowledged and stored.
     let distinct = (0..100).map(|i| {
-        let signed = sign(
-            "standard",
-            &secret,
-            format!("{{\"n\":{i}}}").as_bytes(),
-            now(),
-            &new_id(),
-            "",
-        );
+        let signed = sign_now("standard", &secret, format!("{{\"n\":{i}}}").as_bytes());
         let (http, url) = (http.clone(), url.clone());
         async move { post_to(&http, &url, &signed).await.status }
     });
@@ -34,14 +27,7 @@ async fn concurrent_deliveries_are_group_committed_and_deduplicated() {
     assert_eq!(delivery_rows(&app).await, 100);
 
     // One delivery sent 20 times at once: stored once, every reply names it.
-    let signed = sign(
-        "standard",
-        &secret,
-        b"{\"same\":true}",
-        now(),
-        &new_id(),
-        "",
-    );
+    let signed = sign_now("standard", &secret, b"{\"same\":true}");
     let same = (0..20).map(|_| {
         let (http, url) = (http.clone(), url.clone());
         let signed = Signed {
@@ -121,7 +107,7 @@ async fn delivery_ids_rise_in_arrival_order() {
     let mut ids = Vec::new();
     for i in 0..5 {
         let body = format!("{{\"n\":{i}}}");
-        let signed = sign("standard", &secret, body.as_bytes(), now(), &new_id(), "");
+        let signed = sign_now("standard", &secret, body.as_bytes());
         let reply = post(&app, &connection.webhook_key, &signed).await;
         assert_eq!(reply.status, 202);
         let name = reply.body["delivery_id"].as_str().unwrap_or_default();

@@ -9,8 +9,8 @@ use patchbay::store::embedded::{self, EmbeddedPostgres};
 use crate::{
     database::private_postgres,
     helpers::{TestApp, TestOptions, spawn_app_with},
-    webhook_signing::{hook_connection, secret_for, sign},
-    webhooks::{Reply, delivery_rows, new_id, now, post_to},
+    webhook_signing::{hook_connection, secret_for},
+    webhooks::{Reply, delivery_rows, post_to, sign_now},
 };
 
 /// A server on `pg` with one Standard Webhooks connection: the app, the
@@ -40,7 +40,7 @@ async fn a_database_stopping_mid_burst_gives_503_and_loses_nothing() {
             let mut replies = Vec::new();
             for n in 0..40 {
                 let body = format!("{{\"client\":{client},\"n\":{n}}}");
-                let signed = sign("standard", &secret, body.as_bytes(), now(), &new_id(), "");
+                let signed = sign_now("standard", &secret, body.as_bytes());
                 replies.push(post_to(&http, &url, &signed).await);
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -70,7 +70,7 @@ async fn a_database_stopping_mid_burst_gives_503_and_loses_nothing() {
     let stored = delivery_rows(&app).await;
     assert_eq!(stored, accepted as i64, "every 202 is stored, nothing else");
     // And the bridge accepts again.
-    let signed = sign("standard", &secret, b"{}", now(), &new_id(), "");
+    let signed = sign_now("standard", &secret, b"{}");
     let mut status = 0;
     for _ in 0..50 {
         status = post_to(&http, &url, &signed).await.status;
@@ -111,7 +111,7 @@ async fn every_202_survives_a_database_crash_right_after_it() {
     let mut accepted = 0;
     for n in 0..20 {
         let body = format!("{{\"n\":{n}}}");
-        let signed = sign("standard", &secret, body.as_bytes(), now(), &new_id(), "");
+        let signed = sign_now("standard", &secret, body.as_bytes());
         assert_eq!(post_to(&http, &url, &signed).await.status, 202);
         accepted += 1;
     }

@@ -10,7 +10,7 @@ use crate::{
     helpers::{TestOptions, spawn_app, spawn_app_with},
     watch::{next_event, watch, watch_request},
     webhook_signing::{hook_connection, secret_for, sign},
-    webhooks::{new_id, now, post},
+    webhooks::{deliver, now, post, sign_now},
 };
 
 #[tokio::test]
@@ -132,14 +132,7 @@ async fn failing_deliveries_are_retried_then_dead_lettered() {
     let reply = post(
         &app,
         &connection.webhook_key,
-        &sign(
-            "github",
-            &secret,
-            br#"{"truncated": "#,
-            now(),
-            &new_id(),
-            "",
-        ),
+        &sign_now("github", &secret, br#"{"truncated": "#),
     )
     .await;
     assert_eq!(reply.status, 202, "accepted: the signature is valid");
@@ -216,13 +209,10 @@ async fn deliveries_committed_by_concurrent_writers_are_each_processed_once() {
     let mut ids = std::collections::HashSet::new();
     for wave in 0..4 {
         let posts = (0..100).map(|i| {
-            let signed = sign(
+            let signed = sign_now(
                 "standard",
                 &secret,
                 format!("{{\"type\":\"ping\",\"n\":{}}}", wave * 100 + i).as_bytes(),
-                now(),
-                &new_id(),
-                "",
             );
             let (http, url) = (http.clone(), urls[i % 2].clone());
             async move { crate::webhooks::post_to(&http, &url, &signed).await }
@@ -271,16 +261,16 @@ async fn a_delivery_put_back_for_a_retry_is_processed_again() {
     .await;
     let secret = secret_for("standard", 1);
     let connection = hook_connection(&app, "standard", "std", &secret).await;
-    let signed = sign(
-        "standard",
-        &secret,
-        br#"{"type":"ping"}"#,
-        now(),
-        &new_id(),
-        "",
-    );
     assert_eq!(
-        post(&app, &connection.webhook_key, &signed).await.status,
+        deliver(
+            &app,
+            &connection.webhook_key,
+            "standard",
+            &secret,
+            br#"{"type":"ping"}"#
+        )
+        .await
+        .status,
         202
     );
     let db = app.db().await;
@@ -334,14 +324,7 @@ async fn a_delivery_committed_late_is_not_skipped_by_the_cursor() {
     .await
     .expect("insert");
 
-    let signed = sign(
-        "standard",
-        &secret,
-        br#"{"type":"late"}"#,
-        now(),
-        &new_id(),
-        "",
-    );
+    let signed = sign_now("standard", &secret, br#"{"type":"late"}"#);
     let url = app.http_url(&format!("/webhooks/{}", connection.webhook_key));
     let mut sent = tokio::spawn(async move {
         crate::webhooks::post_to(&reqwest::Client::new(), &url, &signed).await

@@ -34,6 +34,17 @@ pub async fn post(app: &TestApp, key: &str, signed: &Signed) -> Reply {
     .await
 }
 
+/// Signs `body` for `scheme` as the provider would now, with a fresh
+/// delivery id.
+pub fn sign_now(scheme: &str, secret: &str, body: &[u8]) -> Signed {
+    sign(scheme, secret, body, now(), &new_id(), "")
+}
+
+/// Signs `body` as the provider would now, and posts it.
+pub async fn deliver(app: &TestApp, key: &str, scheme: &str, secret: &str, body: &[u8]) -> Reply {
+    post(app, key, &sign_now(scheme, secret, body)).await
+}
+
 pub async fn post_to(http: &reqwest::Client, url: &str, signed: &Signed) -> Reply {
     let mut request = http.post(url).body(signed.body.clone());
     for (name, value) in &signed.headers {
@@ -190,7 +201,7 @@ async fn a_rotated_secret_stops_working_after_its_grace() {
     let reply = post(
         &app,
         &connection.webhook_key,
-        &sign("github", &old, b"{}", now(), &new_id(), ""),
+        &sign_now("github", &old, b"{}"),
     )
     .await;
     assert_eq!(
@@ -213,29 +224,19 @@ async fn unknown_keys_oversized_bodies_and_malformed_signatures() {
     let connection = hook_connection(&app, "standard", "std", &secret).await;
     let key = &connection.webhook_key;
 
-    let signed = sign("standard", &secret, b"{}", now(), &new_id(), "");
+    let signed = sign_now("standard", &secret, b"{}");
     for unknown in ["wh_doesnotexist", "not-a-key!", &"k".repeat(200)] {
         assert_eq!(post(&app, unknown, &signed).await.status, 404, "{unknown}");
     }
 
     let big = vec![b' '; 1025];
-    let reply = post(
-        &app,
-        key,
-        &sign("standard", &secret, &big, now(), &new_id(), ""),
-    )
-    .await;
+    let reply = post(&app, key, &sign_now("standard", &secret, &big)).await;
     assert_eq!((reply.status, error_code(&reply)), (413, "BODY_TOO_LARGE"));
     let fits = vec![b' '; 1024];
-    let reply = post(
-        &app,
-        key,
-        &sign("standard", &secret, &fits, now(), &new_id(), ""),
-    )
-    .await;
+    let reply = post(&app, key, &sign_now("standard", &secret, &fits)).await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
 
-    let mut malformed = sign("standard", &secret, b"{}", now(), &new_id(), "");
+    let mut malformed = sign_now("standard", &secret, b"{}");
     for (name, value) in &mut malformed.headers {
         if name == "webhook-timestamp" {
             *value = "yesterday".into();
@@ -274,7 +275,7 @@ async fn deliveries_over_the_rate_limit_get_429_with_retry_after() {
         let reply = post(
             &app,
             &connection.webhook_key,
-            &sign("github", &secret, b"{}", now(), &new_id(), ""),
+            &sign_now("github", &secret, b"{}"),
         )
         .await;
         statuses.push(reply.status);
