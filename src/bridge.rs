@@ -1,4 +1,5 @@
-//! The HTTP bridge: `/healthz`, `/readyz` and `POST /webhooks/{key}`.
+//! The HTTP bridge: `/healthz`, `/readyz`, `/metrics` and
+//! `POST /webhooks/{key}`.
 
 use std::time::Duration;
 
@@ -22,11 +23,13 @@ use crate::{
 
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn router(pool: Pool, webhooks: Webhooks) -> Router {
+/// `metrics` serves `/metrics` (see [`crate::metrics::scrape`]).
+pub fn router(pool: Pool, webhooks: Webhooks, metrics: Router) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(pool)
+        .merge(metrics)
         .merge(webhooks::router(webhooks))
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())

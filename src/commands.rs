@@ -91,6 +91,7 @@ pub async fn serve(args: Box<ServeArgs>) -> Result<(), CommandError> {
         webhooks: args.webhooks.config(),
         actions: args.actions.config(),
         grpc_limits: args.grpc.limits(),
+        metrics: args.metrics,
     };
     let result = app::run(config, grpc, http, shutdown_signal()).await;
     if let Some(pg) = embedded.as_mut() {

@@ -275,6 +275,11 @@ impl From<ApiError> for tonic::Status {
     }
 }
 
+/// An answer's ErrorInfo reason (or, for a success, what it was), put in
+/// the HTTP response's extensions for the layers that count answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reason(pub &'static str);
+
 /// The JSON body of an HTTP error: the reason code and a message.
 impl axum::response::IntoResponse for ApiError {
     fn into_response(self) -> axum::response::Response {
@@ -286,6 +291,7 @@ impl axum::response::IntoResponse for ApiError {
             }
         });
         let mut response = (self.0.code.http(), axum::Json(body)).into_response();
+        response.extensions_mut().insert(Reason(self.0.reason));
         if let Some(after) = self.0.retry_after {
             let secs = after.as_secs().max(1);
             if let Ok(value) = axum::http::HeaderValue::from_str(&secs.to_string()) {

@@ -63,6 +63,7 @@ pub mod grpc;
 pub mod health;
 pub mod idempotency;
 pub mod list_filter;
+pub mod metrics;
 pub mod names;
 pub mod paging;
 pub mod proto;

@@ -21,6 +21,7 @@ use super::{
 use crate::{
     backoff::backoff,
     error::{ApiError, ErrorCode},
+    metrics::{ActionOutcome, Metrics},
     providers::EffectError,
     status::bus::{BusEvent, EventBus},
     store::{
@@ -43,6 +44,7 @@ pub struct Workers {
     config: Arc<ActionConfig>,
     owner: Uuid,
     wake: Wake,
+    metrics: Metrics,
 }
 
 impl Workers {
@@ -53,6 +55,7 @@ impl Workers {
         config: Arc<ActionConfig>,
         owner: Uuid,
         wake: Wake,
+        metrics: Metrics,
     ) -> Self {
         Self {
             pool,
@@ -61,6 +64,7 @@ impl Workers {
             config,
             owner,
             wake,
+            metrics,
         }
     }
 
@@ -141,26 +145,37 @@ impl Workers {
                 Err(e) => Ok(Err(e.into())),
             }
         };
-        let ended = match outcome {
+        let (ended, counted) = match outcome {
             Err(Interrupt::LeaseLost) => {
                 tracing::warn!("the lease was lost; another worker owns the action now");
                 return;
             }
             Err(Interrupt::Cancelled) => {
-                progress
+                let ended = progress
                     .finish(
                         Finish::Cancelled,
                         ActionState::Cancelled,
                         action.progress_percent,
                         "cancelled",
                     )
-                    .await
+                    .await;
+                (ended, ActionOutcome::Cancelled)
             }
-            Ok(Ok(result)) => self.succeed(&progress, &result).await,
-            Ok(Err(failure)) => self.fail(&action, &progress, failure).await,
+            Ok(Ok(result)) => (
+                self.succeed(&progress, &result).await,
+                ActionOutcome::Succeeded,
+            ),
+            Ok(Err(failure)) => {
+                let counted = if self.retries(&action, &failure) {
+                    ActionOutcome::Retrying
+                } else {
+                    ActionOutcome::Failed
+                };
+                (self.fail(&action, &progress, failure).await, counted)
+            }
         };
         match ended {
-            Ok(true) => {}
+            Ok(true) => self.metrics.action_ended(counted),
             Ok(false) => tracing::warn!("the lease was lost before the attempt could be recorded"),
             Err(e) => {
                 // The lease expires and another attempt picks the action up.
@@ -194,8 +209,8 @@ impl Workers {
         progress: &Progress,
         failure: EffectError,
     ) -> Result<bool, StoreError> {
-        let attempts = u32::try_from(action.attempts).unwrap_or(u32::MAX);
-        if failure.transient && attempts < self.config.max_attempts {
+        if self.retries(action, &failure) {
+            let attempts = u32::try_from(action.attempts).unwrap_or(u32::MAX);
             let wait = failure
                 .retry_after
                 .unwrap_or_else(|| backoff(self.config.retry_base, attempts));
@@ -221,6 +236,12 @@ impl Workers {
                 &message,
             )
             .await
+    }
+
+    /// Whether `failure` leaves the action another attempt.
+    fn retries(&self, action: &Action, failure: &EffectError) -> bool {
+        let attempts = u32::try_from(action.attempts).unwrap_or(u32::MAX);
+        failure.transient && attempts < self.config.max_attempts
     }
 
     /// Runs the effect while a heartbeat keeps the lease; stops early when

@@ -14,6 +14,7 @@ use crate::{
     actions::{Actions, Effects, Workers},
     diagnostics::{Diagnostics, Parts, deployment::DeploymentFacts},
     health::HealthMonitor,
+    metrics::Metrics,
     registry::{Registry, catalog_snapshot::CatalogSnapshot},
     status::{StatusBoard, bus::EventBus, cache::StatusCache, prober::Prober, watch::Watches},
     store::{
@@ -40,6 +41,9 @@ pub(super) struct Services {
     pub actions: Actions,
     pub webhooks: Webhooks,
     pub diagnostics: Diagnostics,
+    pub metrics: Metrics,
+    /// For the gauges `/metrics` reads when scraped.
+    pub bus: EventBus,
 }
 
 /// The background work, built and not yet started.
@@ -76,6 +80,11 @@ pub(super) async fn build(
         .trim_end_matches('/')
         .into();
     let token = CancellationToken::new();
+    let metrics = if config.metrics {
+        Metrics::new()
+    } else {
+        Metrics::off()
+    };
 
     let registry = Registry::new(
         pool.clone(),
@@ -107,12 +116,14 @@ pub(super) async fn build(
         bus.clone(),
         replica.id,
         config.status.prober.clone(),
+        metrics.clone(),
     );
     let watches = Watches {
         bus: bus.clone(),
         pool: pool.clone(),
         catalog: catalog.clone(),
         shutdown: token.clone(),
+        metrics: metrics.clone(),
     };
     let status = StatusBoard::new(bus.clone(), catalog.clone(), prober.clone(), watches);
 
@@ -125,6 +136,7 @@ pub(super) async fn build(
         action_config.clone(),
         replica.id,
         action_wake.clone(),
+        metrics.clone(),
     );
     let actions = Actions::new(pool.clone(), bus.clone(), action_config, action_wake);
 
@@ -135,6 +147,7 @@ pub(super) async fn build(
         public_url.clone(),
         config.webhooks.clone(),
         stored.clone(),
+        metrics.clone(),
     );
     let processor = Processor::new(
         pool.clone(),
@@ -142,6 +155,7 @@ pub(super) async fn build(
         webhooks.config.clone(),
         stored,
         catalog.clone(),
+        metrics.clone(),
     );
 
     let diagnostics = Diagnostics::new(Parts {
@@ -168,6 +182,8 @@ pub(super) async fn build(
         actions,
         webhooks,
         diagnostics,
+        metrics,
+        bus: bus.clone(),
     };
     let jobs = Jobs {
         bus,

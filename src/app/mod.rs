@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub webhooks: WebhookConfig,
     pub actions: ActionConfig,
     pub grpc_limits: GrpcLimits,
+    /// Record metrics and serve `/metrics`.
+    pub metrics: bool,
 }
 
 /// Probes and the event log.

@@ -14,7 +14,7 @@ use crate::{
     auth::{AuthInterceptor, Authenticator, JwtVerifier},
     bridge,
     diagnostics::DiagnosticsGrpc,
-    grpc,
+    grpc, metrics,
     proto::v1::{
         action_service_server::ActionServiceServer, diagnostics_server::DiagnosticsServer,
         integration_registry_server::IntegrationRegistryServer,
@@ -71,12 +71,21 @@ impl Servers {
             health,
             authenticator,
             config.grpc_limits,
+            services.metrics.clone(),
             services.token.clone(),
         )?;
         let bridge_server = axum::serve(
             http_listener,
-            bridge::router(services.pool.clone(), services.webhooks.clone())
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            bridge::router(
+                services.pool.clone(),
+                services.webhooks.clone(),
+                metrics::scrape::router(
+                    services.metrics.clone(),
+                    services.pool.clone(),
+                    services.bus.clone(),
+                ),
+            )
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(services.token.clone().cancelled_owned());
         tracing::info!(%grpc_addr, %http_addr, replica = %services.replica.id, "serving");

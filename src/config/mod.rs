@@ -143,6 +143,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PATCHBAY_WEBHOOK_SECRET_GRACE", default_value = "24h", value_parser = parse_duration)]
     pub webhook_secret_grace: Duration,
 
+    /// Serve Prometheus metrics at `GET /metrics` on the bridge, and record
+    /// them; `false` records nothing (and `/metrics` answers 404).
+    #[arg(long, env = "PATCHBAY_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics: bool,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
 

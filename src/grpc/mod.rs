@@ -6,6 +6,7 @@ use std::future::Future;
 
 mod limits;
 mod rpc_log;
+mod rpc_metrics;
 mod undecodable;
 
 use axum::{body::Body, http::Request};
@@ -21,6 +22,7 @@ use self::limits::{CallerOrPeer, Peer, refuse};
 use crate::{
     auth::Authenticator,
     coalesced_writes::CoalescedWrites,
+    metrics::Metrics,
     proto,
     rate_limit::{self, RateLimit},
 };
@@ -63,6 +65,7 @@ pub fn serve(
     >,
     authenticator: Authenticator,
     limits: GrpcLimits,
+    metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Result<
     impl Future<Output = Result<(), tonic::transport::Error>>,
@@ -110,6 +113,16 @@ pub fn serve(
                 .on_failure(rpc_log::log_failure),
         )
         .layer(tonic_web::GrpcWebLayer::new())
+        // Inside gRPC-Web, which moves the trailers into the body.
+        .layer(rpc_metrics::RpcMetricsLayer::new(
+            &metrics,
+            &[
+                proto::FILE_DESCRIPTOR_SET,
+                tonic_health::pb::FILE_DESCRIPTOR_SET,
+                tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            ],
+        ))
         // Innermost, so it sees native gRPC statuses.
         .layer(MapResponseLayer::new(undecodable::as_client_error))
         .add_routes(routes)

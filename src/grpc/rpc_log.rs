@@ -51,7 +51,7 @@ fn level(code: tonic::Code) -> tracing::Level {
 }
 
 /// The code as gRPC names it, e.g. `INVALID_ARGUMENT`.
-fn code_name(code: tonic::Code) -> &'static str {
+pub(super) fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code::*;
     match code {
         Ok => "OK",

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::{
     error::ApiError,
+    metrics::ProbeOutcome,
     providers::{self, Call, ProbeError, problem},
     registry::oauth::RefreshError,
     store::{
@@ -170,6 +171,7 @@ impl Prober {
             timeout: self.config.timeout,
             now: Utc::now(),
         };
+        let asked = Instant::now();
         let result = tokio::time::timeout(
             self.config.timeout + Duration::from_secs(1),
             provider.probe(&call),
@@ -181,6 +183,13 @@ impl Prober {
                 "the provider did not answer in time",
             )))
         });
+        let outcome = match &result {
+            Ok(_) => ProbeOutcome::Answered,
+            Err(ProbeError::Definitive(_)) => ProbeOutcome::Definitive,
+            Err(ProbeError::Transient(_)) => ProbeOutcome::Transient,
+            Err(ProbeError::RateLimited(_)) => ProbeOutcome::RateLimited,
+        };
+        self.metrics.probe(provider.id(), outcome, asked.elapsed());
         Ok(result)
     }
 }

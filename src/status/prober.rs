@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::{bus::EventBus, circuit::ProbePolicy, model::ItemStatus, probe::Probed};
 use crate::{
     error::ApiError,
+    metrics::Metrics,
     names::ConnectionName,
     providers::{self, BaseUrls, ProbeError},
     registry::Registry,
@@ -62,6 +63,7 @@ pub struct Prober {
     in_flight: TaskTracker,
     /// Set (under the lock) when shutdown begins: no probe starts after.
     stopping: Arc<Mutex<bool>>,
+    pub(super) metrics: Metrics,
 }
 
 /// A forced probe: what the provider answered now, and the item it left.
@@ -85,6 +87,7 @@ impl Prober {
         bus: EventBus,
         owner: Uuid,
         config: ProberConfig,
+        metrics: Metrics,
     ) -> Self {
         let http = reqwest::Client::builder()
             .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
@@ -100,6 +103,7 @@ impl Prober {
             config: Arc::new(config),
             in_flight: TaskTracker::new(),
             stopping: Arc::new(Mutex::new(false)),
+            metrics,
         }
     }
 

@@ -18,6 +18,7 @@ use super::{
 use crate::{
     auth::Role,
     error::{ApiError, ErrorCode},
+    metrics::{Metrics, WatchGuard},
     names::{ProjectId, TypeId},
     proto::v1 as pb,
     registry::catalog_snapshot::CatalogSnapshot,
@@ -38,6 +39,7 @@ pub struct Watches {
     pub catalog: CatalogSnapshot,
     /// Cancelled at shutdown: streams end with UNAVAILABLE.
     pub shutdown: CancellationToken,
+    pub metrics: Metrics,
 }
 
 pub struct WatchParams {
@@ -59,6 +61,8 @@ struct State {
     catching_up: bool,
     heartbeat: tokio::time::Interval,
     done: bool,
+    /// Counts the stream as open until it is dropped.
+    _open: WatchGuard,
 }
 
 fn expired(oldest: i64) -> ApiError {
@@ -127,6 +131,7 @@ impl Watches {
             catching_up,
             heartbeat,
             done: false,
+            _open: self.metrics.watch_opened(),
         };
         Ok(Box::pin(stream::unfold(state, next)))
     }

@@ -23,7 +23,7 @@ pub use ingest::Ingest;
 pub use receivers::Receivers;
 pub use route::router;
 
-use crate::{crypto::Keyring, rate_limit::RateLimit};
+use crate::{crypto::Keyring, metrics::Metrics, rate_limit::RateLimit};
 
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
@@ -79,6 +79,7 @@ pub struct Webhooks {
     pub config: Arc<WebhookConfig>,
     /// Refused requests, counted per connection and reason.
     pub refusals: refusals::Refusals,
+    pub metrics: Metrics,
 }
 
 impl Webhooks {
@@ -89,8 +90,10 @@ impl Webhooks {
         public_url: Arc<str>,
         config: WebhookConfig,
         stored: Arc<Notify>,
+        metrics: Metrics,
     ) -> Self {
         Self {
+            metrics,
             receivers: Receivers::new(pool.clone(), keyring),
             ingest: Ingest::start(pool, config.max_batch, stored),
             public_url,

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::{WebhookConfig, normalize::normalize};
 use crate::{
     backoff::backoff,
+    metrics::{Metrics, ProcessedCounts},
     names::{ConnectionName, ProjectId},
     providers::Health,
     registry::catalog_snapshot::CatalogSnapshot,
@@ -48,6 +49,7 @@ pub struct Processor {
     stored: Arc<Notify>,
     /// Which provider reads each type's deliveries.
     types: CatalogSnapshot,
+    metrics: Metrics,
 }
 
 impl Processor {
@@ -57,6 +59,7 @@ impl Processor {
         config: Arc<WebhookConfig>,
         stored: Arc<Notify>,
         types: CatalogSnapshot,
+        metrics: Metrics,
     ) -> Self {
         Self {
             pool,
@@ -64,6 +67,7 @@ impl Processor {
             config,
             stored,
             types,
+            metrics,
         }
     }
 
@@ -142,6 +146,7 @@ impl Processor {
         // event writers (probes, actions) wait on it.
         store::status::append_many(&tx, &done.events).await?;
         tx.commit().await?;
+        self.metrics.webhooks_processed(done.counts);
         if !done.events.is_empty() {
             self.bus.wake();
         }
@@ -175,21 +180,28 @@ impl Processor {
                     .entry(&delivery.connection)
                     .or_insert(delivery.receive_time);
                 *at = (*at).max(delivery.receive_time);
+                done.counts.processed += 1;
                 Ok(true)
             }
             Err(why) => {
-                self.fail(tx, delivery, &why).await?;
+                if self.fail(tx, delivery, &why).await? {
+                    done.counts.retrying += 1;
+                } else {
+                    done.counts.dead_lettered += 1;
+                }
                 Ok(false)
             }
         }
     }
 
+    /// Records a failed attempt: true when it will be retried, false when
+    /// it was the last.
     async fn fail(
         &self,
         client: &impl GenericClient,
         delivery: &DueDelivery,
         why: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let attempt = u32::try_from(delivery.attempts).unwrap_or(0) + 1;
         let retry_in =
             (attempt < self.config.max_attempts).then(|| backoff(self.config.retry_base, attempt));
@@ -198,7 +210,8 @@ impl Processor {
         } else {
             tracing::info!(connection = %delivery.connection, delivery = %delivery.id, attempt, error = why, "webhook delivery will be retried");
         }
-        store::deliveries::mark_failed(client, &delivery.id, why, retry_in).await
+        store::deliveries::mark_failed(client, &delivery.id, why, retry_in).await?;
+        Ok(retry_in.is_some())
     }
 
     async fn purge(&self) {
@@ -223,6 +236,8 @@ struct Done<'a> {
     events: Vec<(&'a ProjectId, EventPayload)>,
     /// The newest delivery per connection.
     latest: HashMap<&'a ConnectionName, DateTime<Utc>>,
+    /// Counted once the batch commits.
+    counts: ProcessedCounts,
 }
 
 fn received(delivery: &DueDelivery, event_type: &str) -> EventPayload {

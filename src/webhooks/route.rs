@@ -16,7 +16,8 @@ use super::{
     signature::{self, Inbound, Scheme},
 };
 use crate::{
-    error::{ApiError, ErrorCode},
+    error::{ApiError, ErrorCode, Reason},
+    metrics::Metrics,
     registry::model::SignatureScheme,
     store::deliveries::NewDelivery,
 };
@@ -24,10 +25,14 @@ use crate::{
 /// The webhook route, with its rate limits (per key, then per peer).
 pub fn router(webhooks: Webhooks) -> Router {
     let config = webhooks.config.clone();
+    let metrics = webhooks.metrics.clone();
     let router = Router::new()
         .route("/webhooks/{key}", post(receive))
         .with_state(webhooks);
-    limits::apply(router, &config)
+    limits::apply(router, &config).layer(axum::middleware::map_response_with_state(
+        metrics,
+        count_answer,
+    ))
 }
 
 async fn receive(
@@ -39,13 +44,32 @@ async fn receive(
     body: Body,
 ) -> Response {
     match accept(&hooks, &key, &method, &uri, &headers, body).await {
-        Ok((status, stored)) => (
-            status,
-            Json(json!({ "delivery_id": stored.id, "duplicate": stored.duplicate })),
-        )
-            .into_response(),
+        Ok((status, stored)) => {
+            let answer = if stored.duplicate {
+                "DUPLICATE"
+            } else {
+                "ACCEPTED"
+            };
+            let mut response = (
+                status,
+                Json(json!({ "delivery_id": stored.id, "duplicate": stored.duplicate })),
+            )
+                .into_response();
+            response.extensions_mut().insert(Reason(answer));
+            response
+        }
         Err(e) => e.into_response(),
     }
+}
+
+/// Counts every answer of the route, the rate limits' refusals included.
+async fn count_answer(State(metrics): State<Metrics>, response: Response) -> Response {
+    let reason = response
+        .extensions()
+        .get::<Reason>()
+        .map_or("UNKNOWN", |r| r.0);
+    metrics.webhook_answered(reason);
+    response
 }
 
 async fn accept(

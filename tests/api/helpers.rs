@@ -69,6 +69,7 @@ pub struct TestOptions {
     pub grpc_limits: GrpcLimits,
     pub deployment_peers: Vec<String>,
     pub public_url: Option<String>,
+    pub metrics: bool,
 }
 
 impl Default for TestOptions {
@@ -87,6 +88,7 @@ impl Default for TestOptions {
             grpc_limits: GrpcLimits::default(),
             deployment_peers: Vec::new(),
             public_url: None,
+            metrics: true,
         }
     }
 }
@@ -156,6 +158,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         webhooks: options.webhooks,
         actions: options.actions,
         grpc_limits: options.grpc_limits,
+        metrics: options.metrics,
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(app::run(config, grpc, http, async {

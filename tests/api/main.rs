@@ -30,6 +30,7 @@ mod health;
 mod helpers;
 mod logged_server;
 mod logging;
+mod metrics;
 mod migrations;
 mod oauth;
 mod probe_actions;
