@@ -75,4 +75,5 @@ pub mod secret_file;
 pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod watcher;
 pub mod webhooks;

@@ -23,6 +23,7 @@ async fn main() -> ExitCode {
         Command::Token(args) => commands::token(args),
         Command::RotateKeys(args) => commands::rotate_keys(args).await,
         Command::Doctor(args) => patchbay::doctor::run(args).await,
+        Command::Watch(args) => patchbay::watcher::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

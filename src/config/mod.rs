@@ -62,6 +62,41 @@ pub enum Command {
     /// service's health without --project. Exits 1 when there are critical
     /// issues.
     Doctor(DoctorArgs),
+    /// Show a project's status live: a table redrawn in place on a
+    /// terminal, one line per change when piped. Resumes after disconnects
+    /// and says so; Ctrl-C quits.
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The project to watch.
+    #[arg(long)]
+    pub project: String,
+
+    /// The server's gRPC address.
+    #[arg(
+        long,
+        env = "PATCHBAY_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub server: String,
+
+    /// A bearer token the server accepts; without it, one is minted as
+    /// `patchbay token` would, afresh at each reconnect.
+    #[arg(long, env = "PATCHBAY_TOKEN", hide_env_values = true)]
+    pub token: Option<Secret<String>>,
+
+    /// How often the server sends a heartbeat; a stream silent for twice
+    /// this long is treated as lost and resumed.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub heartbeat: Duration,
+
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 #[derive(Debug, Args)]

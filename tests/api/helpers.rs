@@ -70,6 +70,9 @@ pub struct TestOptions {
     pub deployment_peers: Vec<String>,
     pub public_url: Option<String>,
     pub metrics: bool,
+    /// Where to serve gRPC, e.g. a stopped server's address to stand in for
+    /// it; an ephemeral port by default.
+    pub grpc_addr: Option<SocketAddr>,
 }
 
 impl Default for TestOptions {
@@ -89,6 +92,7 @@ impl Default for TestOptions {
             deployment_peers: Vec::new(),
             public_url: None,
             metrics: true,
+            grpc_addr: None,
         }
     }
 }
@@ -138,7 +142,13 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let keyring = options
         .keyring
         .unwrap_or_else(|| Arc::new(Keyring::generate("test")));
-    let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind gRPC");
+    let grpc = TcpListener::bind(
+        options
+            .grpc_addr
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+    )
+    .await
+    .expect("bind gRPC");
     let http = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP");
     let grpc_addr = grpc.local_addr().expect("gRPC address");
     let http_addr = http.local_addr().expect("HTTP address");

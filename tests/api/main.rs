@@ -53,6 +53,7 @@ mod template_lifecycle;
 mod templates;
 mod undecodable;
 mod watch;
+mod watch_cli;
 mod webhook_batches;
 mod webhook_dedupe;
 mod webhook_outage;
