@@ -1,0 +1,13 @@
+"""The generated messages, by their proto names: ``v1.StartActionRequest``."""
+
+from ._gen.patchbay.v1.action_pb2 import *  # noqa: F403
+from ._gen.patchbay.v1.action_service_pb2 import *  # noqa: F403
+from ._gen.patchbay.v1.common_pb2 import *  # noqa: F403
+from ._gen.patchbay.v1.connection_pb2 import *  # noqa: F403
+from ._gen.patchbay.v1.diagnostics_pb2 import *  # noqa: F403
+from ._gen.patchbay.v1.integration_registry_pb2 import *  # noqa: F403
+from ._gen.patchbay.v1.integration_type_pb2 import *  # noqa: F403
+from ._gen.patchbay.v1.mapping_template_pb2 import *  # noqa: F403
+from ._gen.patchbay.v1.status_pb2 import *  # noqa: F403
+from ._gen.patchbay.v1.status_service_pb2 import *  # noqa: F403
+from ._gen.patchbay.v1.webhook_delivery_pb2 import *  # noqa: F403
