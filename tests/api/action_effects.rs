@@ -15,6 +15,7 @@ use crate::{
     connections::{create_request, s, settings},
     fakes::{FakeProvider, Reply},
     helpers::{TestApp, TestOptions, spawn_app_with},
+    probe_actions::error_reason,
     status::{active_github, fresh_repo},
 };
 
@@ -129,6 +130,18 @@ async fn deploy_creates_a_vercel_deployment() {
             json!({"name": "prj_1", "project": "prj_1", "target": "production", "deploymentId": "dpl_old"})
         ]
     );
+    let sent = fake
+        .seen()
+        .into_iter()
+        .find(|s| s.path == "/v13/deployments")
+        .expect("a deployment request");
+    assert_eq!(
+        sent.headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer vc_test"),
+        "the connection's own token"
+    );
 
     let preview = run(
         &app,
@@ -144,6 +157,31 @@ async fn deploy_creates_a_vercel_deployment() {
         created[1],
         json!({"name": "prj_1", "project": "prj_1", "gitSource": {"type": "github", "ref": "feature"}})
     );
+}
+
+#[tokio::test]
+async fn an_action_without_credentials_fails_without_calling_the_provider() {
+    let fake = FakeProvider::start().await;
+    let app = app(&fake).await;
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    app.registry(Some(&owner))
+        .create_connection(create_request(
+            "acme",
+            "site",
+            "vercel",
+            settings(&[("project_id", s("prj_1"))]),
+        ))
+        .await
+        .expect("create");
+    let started = app
+        .actions(Some(&owner))
+        .start_action(start_request("site", "deploy", json!({})))
+        .await
+        .expect("start")
+        .into_inner();
+    let failed = wait_state(&app, &started.name, ActionState::Failed).await;
+    assert_eq!(error_reason(&failed), "CREDENTIALS_MISSING");
+    assert_eq!(fake.hits_on("/v13/deployments"), 0);
 }
 
 #[tokio::test]
