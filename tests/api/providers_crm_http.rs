@@ -43,6 +43,10 @@ async fn hubspot_reads_the_account_and_its_budget() {
         .await
         .expect("ok");
     assert_eq!(low.level, Level::Warning);
+    assert_eq!(
+        low.redacted_summary, "Account reachable; API budget nearly spent",
+        "viewers are told too"
+    );
     assert_eq!(low.problem.map(|p| p.code), Some(ProblemCode::RateLimited));
 
     fake.set(path, Reply::status(429).header("retry-after", "10"));
