@@ -126,6 +126,11 @@ mod tests {
             "http://127.0.0.1:9/proxy/login/oauth/access_token?x=1"
         );
         assert_eq!(rebase("https://auth.example.com", "", fake), fake);
+        // A host shorter than the scheme's separator is not skipped over.
+        assert_eq!(
+            rebase("http://a.b/token", "", fake),
+            "http://127.0.0.1:9/proxy/token"
+        );
         assert_eq!(rebase("", "", fake), "");
     }
 

@@ -208,3 +208,19 @@ async fn dispatch(
         json!({"repository": format!("{owner}/{repo}"), "event_type": event_type}),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_push_calls_for_a_probe() {
+        assert_eq!(
+            GitHub.webhook_health("push", &Value::Null),
+            Some(Health::Changed)
+        );
+        for other in ["issues", "pull_request", "ping", ""] {
+            assert_eq!(GitHub.webhook_health(other, &Value::Null), None, "{other}");
+        }
+    }
+}

@@ -49,6 +49,15 @@ pub fn code(result: &Result<Observation, ProbeError>) -> ProblemCode {
     result.as_ref().expect_err("a failure").problem().code
 }
 
+fn hint(result: &Result<Observation, ProbeError>) -> String {
+    result
+        .as_ref()
+        .expect_err("a failure")
+        .problem()
+        .hint
+        .clone()
+}
+
 fn days_ago(days: i64) -> String {
     (Utc::now() - chrono::Duration::days(days)).to_rfc3339()
 }
@@ -101,6 +110,15 @@ async fn github_maps_freshness_auth_and_rate_limits() {
         .await
         .expect("stale");
     assert_eq!(stale.level, Level::Warning);
+    github_repo(&fake, 7);
+    let week_old = probe("github", &fake.url(), settings.clone(), &token)
+        .await
+        .expect("a week old");
+    assert_eq!(
+        week_old.level,
+        Level::Warning,
+        "seven days is no longer fresh"
+    );
 
     let missing_branch = probe(
         "github",
@@ -111,11 +129,30 @@ async fn github_maps_freshness_auth_and_rate_limits() {
     .await;
     assert_eq!(code(&missing_branch), ProblemCode::Misconfigured);
     assert!(matches!(missing_branch, Err(ProbeError::Definitive(_))));
+    assert_eq!(
+        hint(&missing_branch),
+        "branch gone does not exist in acme/web"
+    );
+    let missing_repo = probe(
+        "github",
+        &fake.url(),
+        json!({"owner": "acme", "repo": "gone"}),
+        &token,
+    )
+    .await;
+    assert_eq!(code(&missing_repo), ProblemCode::Misconfigured);
+    assert_eq!(
+        hint(&missing_repo),
+        "repository acme/gone not found, or the token cannot see it"
+    );
 
     fake.set("/repos/acme/web", Reply::status(401));
-    assert_eq!(
-        code(&probe("github", &fake.url(), settings.clone(), &token).await),
-        ProblemCode::Unauthorized
+    let unauthorized = probe("github", &fake.url(), settings.clone(), &token).await;
+    assert_eq!(code(&unauthorized), ProblemCode::Unauthorized);
+    assert!(
+        !hint(&unauthorized).contains("not found"),
+        "only a 404 says the repository is missing: {}",
+        hint(&unauthorized)
     );
     let oauth = [("access_token", "gho_x"), ("refresh_token", "r")];
     assert_eq!(
