@@ -21,7 +21,8 @@ export interface FieldViolation {
  * one. It is a ConnectError, so code that handles those handles it.
  */
 export class PatchbayError extends ConnectError {
-  override name = "PatchbayError";
+  // `name` stays "ConnectError": ConnectError's own instanceof test looks at
+  // it, and a PatchbayError must pass that test.
   readonly reason: string;
   readonly domain: string;
   readonly errorMetadata: Readonly<Record<string, string>>;
@@ -43,6 +44,12 @@ export class PatchbayError extends ConnectError {
     const delay = from.findDetails(RetryInfoSchema)[0]?.retryDelay;
     this.retryAfterMs =
       delay === undefined ? undefined : Number(delay.seconds) * 1000 + delay.nanos / 1e6;
+  }
+
+  // ConnectError's instanceof test accepts any ConnectError, so one
+  // inherited here would let undecoded errors pass for PatchbayErrors.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && PatchbayError.prototype.isPrototypeOf(value);
   }
 
   /** Any thrown value as a PatchbayError (unknown ones as UNKNOWN). */

@@ -115,6 +115,8 @@ test("errors carry ErrorInfo and field violations", async () => {
     .getConnection({ name: "projects/acme/connections/no" })
     .then(() => undefined, (e: unknown) => e);
   assert.ok(missing instanceof PatchbayError);
+  assert.ok(missing instanceof ConnectError, "a PatchbayError is a ConnectError");
+  assert.ok(!(new ConnectError("plain") instanceof PatchbayError));
   assert.equal(missing.code, Code.NotFound);
   assert.match(missing.reason, /NOT_FOUND$/);
   assert.equal(missing.domain, "patchbay.dev");
