@@ -90,7 +90,7 @@ pub async fn serve(args: Box<ServeArgs>) -> Result<(), CommandError> {
         status: status_config(&args.status)?,
         webhooks: args.webhooks.config(),
         actions: args.actions.config(),
-        grpc_limits: args.grpc.limits(),
+        grpc: args.grpc.policy(),
         metrics: args.metrics,
     };
     let result = app::run(config, grpc, http, shutdown_signal()).await;

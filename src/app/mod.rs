@@ -19,7 +19,7 @@ use crate::{
     auth::KeySource,
     crypto::Keyring,
     diagnostics::DiagnosticsGrpc,
-    grpc::GrpcLimits,
+    grpc::GrpcPolicy,
     proto::v1::{
         action_service_server::ActionServiceServer, diagnostics_server::DiagnosticsServer,
         integration_registry_server::IntegrationRegistryServer,
@@ -52,7 +52,8 @@ pub struct ServerConfig {
     pub status: StatusConfig,
     pub webhooks: WebhookConfig,
     pub actions: ActionConfig,
-    pub grpc_limits: GrpcLimits,
+    /// Rate limits and the browser origins allowed.
+    pub grpc: GrpcPolicy,
     /// Record metrics and serve `/metrics`.
     pub metrics: bool,
 }

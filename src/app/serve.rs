@@ -70,7 +70,7 @@ impl Servers {
             guarded,
             health,
             authenticator,
-            config.grpc_limits,
+            config.grpc.clone(),
             services.metrics.clone(),
             services.token.clone(),
         )?;

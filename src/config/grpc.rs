@@ -1,8 +1,11 @@
-//! Flags of the gRPC server's request rate limits.
+//! Flags of the gRPC server: request rate limits and browser origins.
 
 use clap::Args;
 
-use crate::{grpc::GrpcLimits, rate_limit::RateLimit};
+use crate::{
+    grpc::{BrowserOrigin, GrpcLimits, GrpcPolicy},
+    rate_limit::RateLimit,
+};
 
 #[derive(Debug, Clone, Args)]
 pub struct GrpcArgs {
@@ -23,10 +26,26 @@ pub struct GrpcArgs {
     /// gRPC calls per peer accepted at once before the rate applies.
     #[arg(long, env = "PATCHBAY_GRPC_BURST_PER_PEER", default_value_t = 5000)]
     pub grpc_burst_per_peer: u32,
+
+    /// A browser origin (`https://app.example.com`) whose pages may call
+    /// over gRPC-Web; repeat for several, or `*` for any. None by default.
+    #[arg(
+        long = "cors-origin",
+        env = "PATCHBAY_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<BrowserOrigin>,
 }
 
 impl GrpcArgs {
-    pub fn limits(&self) -> GrpcLimits {
+    pub fn policy(&self) -> GrpcPolicy {
+        GrpcPolicy {
+            limits: self.limits(),
+            browser_origins: self.cors_origins.clone(),
+        }
+    }
+
+    fn limits(&self) -> GrpcLimits {
         GrpcLimits {
             per_caller: RateLimit::from_flags(
                 self.grpc_rate_per_caller,

@@ -145,6 +145,10 @@ fn effective_config(config: &ServerConfig, keyring: &Keyring) -> BTreeMap<String
     );
     set("webhooks", format!("{:?}", config.webhooks));
     set("actions", format!("{:?}", config.actions));
-    set("grpc.limits", format!("{:?}", config.grpc_limits));
+    set("grpc.limits", format!("{:?}", config.grpc.limits));
+    set(
+        "grpc.browser_origins",
+        format!("{:?}", config.grpc.browser_origins),
+    );
     out
 }

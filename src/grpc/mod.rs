@@ -1,9 +1,11 @@
 //! The gRPC server: our services behind authentication and request rate
 //! limits, health and reflection open to everyone (the local health prober
-//! included), gRPC-Web for browsers, and one write per HTTP/2 turn.
+//! included), gRPC-Web for the browser origins allowed, and one write per
+//! HTTP/2 turn.
 
 use std::future::Future;
 
+mod cors;
 mod limits;
 mod rpc_log;
 mod rpc_metrics;
@@ -18,6 +20,7 @@ use tower::{ServiceBuilder, util::MapResponseLayer};
 use tower_governor::GovernorLayer;
 use tower_http::trace::TraceLayer;
 
+pub use self::cors::{BrowserOrigin, InvalidOrigin};
 use self::limits::{CallerOrPeer, Peer, refuse};
 use crate::{
     auth::Authenticator,
@@ -29,6 +32,14 @@ use crate::{
 
 /// HTTP/2 streams one client connection may hold open (watches included).
 const MAX_STREAMS_PER_CONNECTION: u32 = 1000;
+
+/// Who may call the gRPC server from where, and how often.
+#[derive(Debug, Clone, Default)]
+pub struct GrpcPolicy {
+    pub limits: GrpcLimits,
+    /// Browser origins allowed to call over gRPC-Web; none by default.
+    pub browser_origins: Vec<BrowserOrigin>,
+}
 
 /// Request rate limits of the gRPC services; `None` turns one off.
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +75,7 @@ pub fn serve(
         impl tonic_health::pb::health_server::Health,
     >,
     authenticator: Authenticator,
-    limits: GrpcLimits,
+    policy: GrpcPolicy,
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Result<
@@ -74,6 +85,7 @@ pub fn serve(
     // One stack, so the router boxes it once: the peer guard first (before
     // any token is checked), then authentication, then the per-caller limit
     // that keys on its result.
+    let limits = policy.limits;
     let per_peer = limits
         .per_peer
         .and_then(|l| rate_limit::buckets(l, Peer))
@@ -112,6 +124,10 @@ pub fn serve(
                 .make_span_with(rpc_log::rpc_span)
                 .on_failure(rpc_log::log_failure),
         )
+        // Outside authentication: preflights carry no token.
+        .layer(tower::util::option_layer(cors::layer(
+            &policy.browser_origins,
+        )))
         .layer(tonic_web::GrpcWebLayer::new())
         // Inside gRPC-Web, which moves the trailers into the body.
         .layer(rpc_metrics::RpcMetricsLayer::new(

@@ -8,7 +8,7 @@ use patchbay::{
     app::{self, AppError, ServerConfig, StatusConfig},
     auth::{KeySource, Role, TokenMinter},
     crypto::Keyring,
-    grpc::GrpcLimits,
+    grpc::{BrowserOrigin, GrpcLimits, GrpcPolicy},
     proto::v1::{
         action_service_client::ActionServiceClient, diagnostics_client::DiagnosticsClient,
         integration_registry_client::IntegrationRegistryClient,
@@ -67,6 +67,7 @@ pub struct TestOptions {
     pub webhooks: WebhookConfig,
     pub actions: ActionConfig,
     pub grpc_limits: GrpcLimits,
+    pub browser_origins: Vec<BrowserOrigin>,
     pub deployment_peers: Vec<String>,
     pub public_url: Option<String>,
     pub metrics: bool,
@@ -89,6 +90,7 @@ impl Default for TestOptions {
             webhooks: WebhookConfig::default(),
             actions: ActionConfig::default(),
             grpc_limits: GrpcLimits::default(),
+            browser_origins: Vec::new(),
             deployment_peers: Vec::new(),
             public_url: None,
             metrics: true,
@@ -167,7 +169,10 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         status: options.status,
         webhooks: options.webhooks,
         actions: options.actions,
-        grpc_limits: options.grpc_limits,
+        grpc: GrpcPolicy {
+            limits: options.grpc_limits,
+            browser_origins: options.browser_origins,
+        },
         metrics: options.metrics,
     };
     let (tx, rx) = oneshot::channel::<()>();

@@ -15,6 +15,7 @@ mod catalog;
 mod catalog_registration;
 mod connection_updates;
 mod connections;
+mod cors;
 mod credentials;
 mod database;
 mod diagnostics_checks;
