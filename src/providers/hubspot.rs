@@ -61,7 +61,8 @@ impl Provider for HubSpot {
         let low = [daily, burst]
             .into_iter()
             .flatten()
-            .any(|(max, left)| max > 0 && left * 10 < max);
+            // Saturating: the numbers are the provider's, and may be anything.
+            .any(|(max, left)| left.saturating_mul(10) < max);
         let budget_words = daily
             .map(|(max, left)| format!("; {left} of {max} daily API calls left"))
             .unwrap_or_default();

@@ -61,7 +61,8 @@ impl Provider for Salesforce {
                 "the org's daily API allowance is spent",
             )));
         }
-        let low = daily.max > 0 && daily.remaining * 10 < daily.max;
+        // Saturating: the numbers are the provider's, and may be anything.
+        let low = daily.remaining.saturating_mul(10) < daily.max;
         let observation = Observation::new(
             Level::Connected,
             format!(

@@ -229,4 +229,11 @@ async fn sync_follows_salesforce_next_records_urls() {
     assert_eq!(result(&done)["entities"], json!({"Contact": 2}));
     let ids: Vec<String> = records(&app).await.into_iter().map(|r| r.1).collect();
     assert_eq!(ids, ["003A", "003B"]);
+
+    // Named none: the standard objects (the fake answers each the same).
+    let all = run(&app, Role::Editor, "sf", "sync", json!({})).await;
+    assert_eq!(
+        result(&all)["entities"],
+        json!({"Contact": 2, "Account": 2, "Opportunity": 2})
+    );
 }

@@ -48,6 +48,30 @@ async fn hubspot_reads_the_account_and_its_budget() {
         "viewers are told too"
     );
     assert_eq!(low.problem.map(|p| p.code), Some(ProblemCode::RateLimited));
+    fake.set(
+        path,
+        Reply::json(200, json!({"portalId": 42}))
+            .header("x-hubspot-ratelimit-max", "100")
+            .header("x-hubspot-ratelimit-remaining", "10"),
+    );
+    let tenth = probe("hubspot", &fake.url(), json!({}), &token)
+        .await
+        .expect("ok");
+    assert_eq!(
+        tenth.level,
+        Level::Connected,
+        "a tenth left is not under 10%"
+    );
+    fake.set(
+        path,
+        Reply::json(200, json!({"portalId": 42}))
+            .header("x-hubspot-ratelimit-max", "100")
+            .header("x-hubspot-ratelimit-remaining", &i64::MAX.to_string()),
+    );
+    let huge = probe("hubspot", &fake.url(), json!({}), &token)
+        .await
+        .expect("a nonsense budget is no panic");
+    assert_eq!(huge.level, Level::Connected);
 
     fake.set(path, Reply::status(429).header("retry-after", "10"));
     assert!(matches!(
@@ -94,6 +118,23 @@ async fn salesforce_reads_the_limits_endpoint() {
             .level,
         Level::Warning
     );
+    for (remaining, level) in [(1500, Level::Connected), (i64::MAX, Level::Connected)] {
+        fake.set(
+            path,
+            Reply::json(
+                200,
+                json!({"DailyApiRequests": {"Max": 15000, "Remaining": remaining}}),
+            ),
+        );
+        assert_eq!(
+            probe("salesforce", "", settings.clone(), &token)
+                .await
+                .expect("ok")
+                .level,
+            level,
+            "{remaining} left: a tenth is not under 10%, and no number panics"
+        );
+    }
     fake.set(
         path,
         Reply::json(
