@@ -2,15 +2,18 @@
 # The StatusService read path: GetProjectStatus for a project of 20
 # connections against grpc.health.v1.Health/Check on the same server, both
 # driven by h2load with the same settings. Two servers run side by side, one
-# with the gRPC request limits off and one with them on (at rates no load
-# here reaches, so every call pays the check and none is refused); rounds
-# alternate between the servers and the methods. Prints each round's
+# with a feature off and one with it on; rounds alternate between the
+# servers and the methods. COMPARE names the feature: `limits` (default),
+# the gRPC request limits (on at rates no load here reaches, so every call
+# pays the check and none is refused), or `metrics` (`--metrics=false`
+# against the default, limits off on both). Prints each round's
 # throughput and CPU time per request, the medians, and each server's ratio.
 # Then, where valgrind is installed, the instructions per request of each
 # method on each variant, counted by callgrind.
 #
 #   benches/status_read.sh            # defaults: 3 rounds of 60000 requests
 #   REQUESTS=200000 ROUNDS=5 benches/status_read.sh
+#   COMPARE=metrics benches/status_read.sh   # metrics off against on
 #   CALLGRIND_REQUESTS=0 benches/status_read.sh   # skip the instruction counts
 #   KEEP_CALLGRIND=/tmp/cg benches/status_read.sh  # keep the profiles for callgrind_annotate
 set -euo pipefail
@@ -26,6 +29,8 @@ ROUNDS=${ROUNDS:-3}
 CLIENTS=${CLIENTS:-8}
 STREAMS=${STREAMS:-10}
 CALLGRIND_REQUESTS=${CALLGRIND_REQUESTS:-2000}
+COMPARE=${COMPARE:-limits}
+case "$COMPARE" in limits|metrics) ;; *) echo "COMPARE is limits or metrics" >&2; exit 2;; esac
 
 cargo build --release -q
 work=$(mktemp -d)
@@ -47,12 +52,18 @@ token=$(target/release/patchbay token --data-dir "$work/token" --sub bench --pro
 # server_pid and grpc_addr, with 20 http connections CONNECTED.
 start() {
   local variant=$1; shift
-  local limits; if [ "$variant" = on ]; then limits=("${limits_on[@]}"); else limits=("${limits_off[@]}"); fi
+  local flags
+  case "$COMPARE-$variant" in
+    limits-on) flags=("${limits_on[@]}") ;;
+    limits-off) flags=("${limits_off[@]}") ;;
+    metrics-on) flags=("${limits_off[@]}" --metrics=true) ;;
+    metrics-off) flags=("${limits_off[@]}" --metrics=false) ;;
+  esac
   local run_id=$variant-$RANDOM
   local log="$work/serve-$run_id.log"
   "$@" target/release/patchbay serve --data-dir "$work/data-$run_id" --grpc-addr 127.0.0.1:0 \
     --http-addr 127.0.0.1:0 --log-format json --log warn,patchbay::app=info \
-    --probe-ttl-min "${PROBE_TTL:-5s}" --probe-ttl-max "${PROBE_TTL_MAX:-10s}" "${limits[@]}" 2>"$log" &
+    --probe-ttl-min "${PROBE_TTL:-5s}" --probe-ttl-max "${PROBE_TTL_MAX:-10s}" "${flags[@]}" 2>"$log" &
   server_pid=$!
   pids+=("$server_pid")
   for _ in $(seq 1 1200); do
@@ -70,7 +81,7 @@ for line in open(sys.argv[1]):
         print(e["fields"]["grpc_addr"]); print(e["fields"]["http_addr"]); break' "$log")
   grpc_addr=$(echo "$addrs" | sed -n 1p)
   local http_addr; http_addr=$(echo "$addrs" | sed -n 2p)
-  echo "limits $variant: server pid $server_pid on $grpc_addr; creating 20 connections" >&2
+  echo "$COMPARE $variant: server pid $server_pid on $grpc_addr; creating 20 connections" >&2
   for i in $(seq -w 1 20); do
     grpcurl -max-time 60 -plaintext -H "authorization: Bearer $token" -d "{
       \"parent\": \"projects/bench\", \"connectionId\": \"svc-$i\",
@@ -90,7 +101,7 @@ for line in open(sys.argv[1]):
   grpcurl -max-time 60 -plaintext -H "authorization: Bearer $token" -d '{"project":"projects/bench"}' \
     "$grpc_addr" patchbay.v1.StatusService/GetProjectStatus >/dev/null
   grpcurl -max-time 60 -plaintext "$grpc_addr" grpc.health.v1.Health/Check >/dev/null
-  echo "limits $variant: 20 connections probed and CONNECTED" >&2
+  echo "$COMPARE $variant: 20 connections probed and CONNECTED" >&2
 }
 
 # gRPC frames: a 5-byte prefix (no compression, big-endian length), then the message.
@@ -140,20 +151,28 @@ done
 for _ in $(seq 1 "$ROUNDS"); do
   for variant in off on; do
     pid_var=${variant}_pid; addr_var=${variant}_addr
-    run "health-limits-$variant" "${!pid_var}" "${!addr_var}" "$health_path" "$work/health.bin"
-    run "status-limits-$variant" "${!pid_var}" "${!addr_var}" "$status_path" "$work/status.bin"
+    run "health-$COMPARE-$variant" "${!pid_var}" "${!addr_var}" "$health_path" "$work/health.bin"
+    run "status-$COMPARE-$variant" "${!pid_var}" "${!addr_var}" "$status_path" "$work/status.bin"
   done
 done
-python3 - "$work" <<'PY'
+python3 - "$work" "$COMPARE" <<'PY'
 import statistics, sys
-w = sys.argv[1]
+w, feature = sys.argv[1], sys.argv[2]
 def rounds(name): return [float(x) for x in open(f"{w}/{name}.rps")]
+ratios = {}
 for variant in ("off", "on"):
-    h, s = rounds(f"health-limits-{variant}"), rounds(f"status-limits-{variant}")
-    each = " / ".join(f"{b / a:.2f}" for a, b in zip(h, s))
-    print(f"limits {variant:<3}: median Health/Check {statistics.median(h):.0f} req/s, "
+    h, s = rounds(f"health-{feature}-{variant}"), rounds(f"status-{feature}-{variant}")
+    ratios[variant] = [b / a for a, b in zip(h, s)]
+    each = " / ".join(f"{r:.2f}" for r in ratios[variant])
+    print(f"{feature} {variant:<3}: median Health/Check {statistics.median(h):.0f} req/s, "
           f"GetProjectStatus {statistics.median(s):.0f} req/s, "
           f"ratio {statistics.median(s) / statistics.median(h):.2f} (rounds {each}; goal >= 0.8)")
+for method in ("health", "status"):
+    on, off = rounds(f"{method}-{feature}-on"), rounds(f"{method}-{feature}-off")
+    each = " / ".join(f"{a / b:.3f}" for a, b in zip(on, off))
+    print(f"{feature} on/off, {method}: throughput {statistics.median(on) / statistics.median(off):.3f} (rounds {each})")
+each = " / ".join(f"{a / b:.3f}" for a, b in zip(ratios["on"], ratios["off"]))
+print(f"{feature} on/off, status ratio: {statistics.median(ratios['on']) / statistics.median(ratios['off']):.3f} (rounds {each})")
 PY
 
 # Instructions per request, by callgrind: each variant's server under
@@ -179,9 +198,9 @@ if [ "$CALLGRIND_REQUESTS" -gt 0 ] && command -v valgrind >/dev/null; then
     kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true
     pids=()
     [ -n "${KEEP_CALLGRIND:-}" ] && mkdir -p "$KEEP_CALLGRIND" && cp "$out".* "$KEEP_CALLGRIND"/
-    python3 - "$work" "$variant" "$CALLGRIND_REQUESTS" <<'PY'
+    python3 - "$work" "$variant" "$CALLGRIND_REQUESTS" "$COMPARE" <<'PY'
 import glob, sys
-work, variant, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+work, variant, n, feature = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 def total(method):
     ir = 0
     for path in glob.glob(f"{work}/callgrind-{variant}.*"):
@@ -193,7 +212,7 @@ def total(method):
                 ir = max(ir, int(line.split()[1]))
     return ir
 for method in ("health", "status"):
-    print(f"limits {variant:<3}: {method:<6} {total(method) / n:>9.0f} instructions/request", flush=True)
+    print(f"{feature} {variant:<3}: {method:<6} {total(method) / n:>9.0f} instructions/request", flush=True)
 PY
   done
 fi

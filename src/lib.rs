@@ -10,9 +10,9 @@
 //!   the services, spawn the background work, serve, drain at shutdown.
 //! - [`grpc`] builds the gRPC server: our services behind authentication
 //!   and request rate limits ([`rate_limit`], shared with the bridge),
-//!   health and reflection open, undecodable requests answered as the
-//!   client's errors, each failed RPC logged at the level its code
-//!   deserves; [`coalesced_writes`] sends what one turn of HTTP/2 produces
+//!   health and reflection open, gRPC-Web with CORS for the browser
+//!   origins allowed, undecodable requests answered as the client's errors,
+//!   each failed RPC logged at the level its code deserves and measured; [`coalesced_writes`] sends what one turn of HTTP/2 produces
 //!   in one write. [`bridge`] is the HTTP side: `/healthz`, `/readyz` and
 //!   the webhook route; [`health`] feeds `grpc.health.v1`.
 //! - [`auth`] turns a bearer JWT into a typed [`auth::Caller`], once per

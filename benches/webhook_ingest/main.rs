@@ -17,10 +17,16 @@
 //! (server, PostgreSQL, load generator or pgbench), and checks that the
 //! deliveries stored equal the 202s answered.
 //!
+//! METRICS=on,off runs two servers side by side on the one database, one
+//! with metrics on and one with them off (`--metrics=false`); each round
+//! drives both, and the on/off ratio of their ratios is printed. Then, where
+//! valgrind is installed, each variant alone under callgrind for
+//! CALLGRIND_SECONDS (default 10; 0 skips it): instructions per accepted
+//! delivery, its processing included.
+//!
 //! Run: `cargo bench --bench webhook_ingest` (see the README).
 
 use std::{
-    process::Stdio,
     sync::{Arc, atomic::AtomicU64},
     time::Duration,
 };
@@ -36,16 +42,16 @@ use patchbay::{
         embedded::{self, EmbeddedOptions, EmbeddedPostgres},
     },
 };
-use tokio::{
-    io::{AsyncBufReadExt as _, BufReader},
-    process::Command,
-};
 use tonic::{metadata::MetadataValue, transport::Channel};
 
 mod cpu;
+mod pgbench;
 mod sender;
+mod server;
 
+use pgbench::{run_pgbench, which, which_pgbench};
 use sender::drive_webhooks;
+use server::Launch;
 
 const JWT_SECRET: &str = "ingest-bench-secret-ingest-bench-secret";
 
@@ -78,6 +84,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds: usize = env_or("ROUNDS", 3);
     let seconds: u64 = env_or("SECONDS", 10);
 
+    let variants: Vec<bool> = std::env::var("METRICS")
+        .unwrap_or_else(|_| "on".into())
+        .split(',')
+        .filter_map(|v| match v.trim() {
+            "on" => Some(true),
+            "off" => Some(false),
+            _ => None,
+        })
+        .collect();
+    if variants.is_empty() {
+        return Err("METRICS lists on, off or both (on,off)".into());
+    }
+
     let dir = tempfile::tempdir()?;
     // The embedded PostgreSQL runs as an unprivileged user when we are root.
     std::fs::set_permissions(
@@ -93,55 +112,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
     let database = pg.config(embedded::DATABASE);
+    let database_url = store::conninfo(&database);
     let keys = format!("bench:{}", STANDARD.encode([7u8; 32]));
-    let mut server = Command::new(env!("CARGO_BIN_EXE_patchbay"))
-        .args([
-            "serve",
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--http-addr",
-            "127.0.0.1:0",
-        ])
-        .args(["--log-format", "json", "--log", "warn,patchbay::app=info"])
-        // The load comes from one peer and one key: no limits in the way.
-        .args([
-            "--webhook-rate-per-key",
-            "0",
-            "--webhook-rate-per-peer",
-            "0",
-        ])
-        .env("DATABASE_URL", store::conninfo(&database))
-        .env("PATCHBAY_ENCRYPTION_KEYS", keys)
-        .env("PATCHBAY_JWT_SECRET", JWT_SECRET)
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let server_pid = server.id().ok_or("server exited")?;
-    let postmaster = pg.pid().ok_or("PostgreSQL exited")?;
-    let mut lines = BufReader::new(server.stderr.take().ok_or("no stderr")?).lines();
-    let (grpc_addr, http_addr) = loop {
-        let line = lines
-            .next_line()
-            .await?
-            .ok_or("serve exited before serving")?;
-        if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
-            && event["fields"]["message"] == "serving"
-        {
-            let field = |name: &str| event["fields"][name].as_str().map(str::to_owned);
-            break (
-                field("grpc_addr").ok_or("no grpc_addr")?,
-                field("http_addr").ok_or("no http_addr")?,
-            );
-        }
+    let base = Launch {
+        database_url: &database_url,
+        encryption_keys: &keys,
+        jwt_secret: JWT_SECRET,
+        metrics: true,
+        callgrind_out: None,
     };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // One server per variant, side by side on the one database (as
+    // replicas), so every round measures each under the same conditions.
+    let mut servers = Vec::new();
+    for &metrics in &variants {
+        servers.push(server::start(&Launch { metrics, ..base }).await?);
+    }
+    let postmaster = pg.pid().ok_or("PostgreSQL exited")?;
 
     let secret = format!("whsec_{}", STANDARD.encode([42u8; 32]));
-    let connection = create_connection(&grpc_addr, &secret).await?;
-    let target = sender::Target {
-        addr: http_addr.parse()?,
-        path: format!("/webhooks/{}", connection.webhook_key),
-    };
+    let connection = create_connection(&servers[0].grpc_addr, &secret).await?;
+    let path = format!("/webhooks/{}", connection.webhook_key);
+    let targets = servers
+        .iter()
+        .map(|s| {
+            Ok(sender::Target {
+                addr: s.http_addr.parse()?,
+                path: path.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, std::net::AddrParseError>>()?;
     let key = Arc::new(STANDARD.decode(secret.trim_start_matches("whsec_"))?);
 
     let db = store::connect(&database).await?;
@@ -161,65 +160,94 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let pgbench = which_pgbench().ok_or("pgbench not found (it ships with PostgreSQL)")?;
 
-    println!("webhook ingest vs pgbench single-row INSERT: {seconds} s per run, {rounds} rounds");
+    println!(
+        "webhook ingest ({}) vs pgbench single-row INSERT: {seconds} s per run, {rounds} rounds",
+        variants
+            .iter()
+            .map(|&m| label(m))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    );
     let next_id = Arc::new(AtomicU64::new(0));
     let mut accepted_total = 0u64;
     // Unmeasured: the first measured round would otherwise also pay for the
-    // server's and PostgreSQL's warm-up (pool connections, caches, the
+    // servers' and PostgreSQL's warm-up (pool connections, caches, the
     // tables' first pages).
     let warmup: u64 = env_or("WARMUP", 3);
     if warmup > 0
         && let Some(&c) = clients.first()
     {
-        let (_, accepted) = drive_webhooks(c, warmup, &target, key.clone(), next_id.clone()).await;
-        accepted_total += accepted;
+        for target in &targets {
+            let (_, accepted) =
+                drive_webhooks(c, warmup, target, key.clone(), next_id.clone()).await;
+            accepted_total += accepted;
+        }
         run_pgbench(&pgbench, &database, &script, c, warmup).await?;
     }
     for &c in &clients {
-        let mut ingest = Vec::new();
+        let mut ingest = vec![Vec::new(); targets.len()];
+        let mut ingest_cpu = vec![cpu::Usage::default(); targets.len()];
+        let mut rows = vec![0u64; targets.len()];
         let mut inserts = Vec::new();
-        let (mut ingest_cpu, mut insert_cpu) = (cpu::Usage::default(), cpu::Usage::default());
-        let (mut rows, mut transactions) = (0u64, 0u64);
+        let mut insert_cpu = cpu::Usage::default();
+        let mut transactions = 0u64;
         for _ in 0..rounds {
-            let before = cpu::usage(server_pid, postmaster);
-            let (rate, accepted) =
-                drive_webhooks(c, seconds, &target, key.clone(), next_id.clone()).await;
-            let between = cpu::usage(server_pid, postmaster);
-            ingest_cpu += between - before;
-            accepted_total += accepted;
-            rows += accepted;
-            ingest.push(rate);
+            for (i, target) in targets.iter().enumerate() {
+                let before = cpu::usage(servers[i].pid, postmaster);
+                let (rate, accepted) =
+                    drive_webhooks(c, seconds, target, key.clone(), next_id.clone()).await;
+                ingest_cpu[i] += cpu::usage(servers[i].pid, postmaster) - before;
+                accepted_total += accepted;
+                rows[i] += accepted;
+                ingest[i].push(rate);
+            }
+            let before = cpu::usage(servers[0].pid, postmaster);
             let run = run_pgbench(&pgbench, &database, &script, c, seconds).await?;
-            insert_cpu += cpu::usage(server_pid, postmaster) - between;
+            insert_cpu += cpu::usage(servers[0].pid, postmaster) - before;
             transactions += run.transactions;
             inserts.push(run.tps);
         }
         let us = |seconds: f64, n: u64| seconds * 1e6 / n.max(1) as f64;
-        let (w, p) = (median(ingest.clone()), median(inserts.clone()));
-        let paired: Vec<String> = ingest
-            .iter()
-            .zip(&inserts)
-            .map(|(w, p)| format!("{:.2}", w / p))
-            .collect();
-        println!(
-            "clients {c:>3}: webhooks {w:>8.0} accepted/s (runs {}), pgbench {p:>8.0} tps (runs {}); ratio {:.2} (by round {})",
-            fmt_runs(&ingest),
-            fmt_runs(&inserts),
-            w / p,
-            paired.join(", ")
-        );
-        println!(
-            "  CPU per accepted delivery: server {:.0} us, postgres {:.0} us, load generator {:.0} us",
-            us(ingest_cpu.server, rows),
-            us(ingest_cpu.postgres, rows),
-            us(ingest_cpu.load, rows),
-        );
+        let p = median(inserts.clone());
+        let mut ratios = Vec::new();
+        for (i, &metrics) in variants.iter().enumerate() {
+            let w = median(ingest[i].clone());
+            let paired: Vec<f64> = ingest[i].iter().zip(&inserts).map(|(w, p)| w / p).collect();
+            println!(
+                "clients {c:>3}, {}: webhooks {w:>8.0} accepted/s (runs {}), pgbench {p:>8.0} tps (runs {}); ratio {:.2} (by round {})",
+                label(metrics),
+                fmt_runs(&ingest[i]),
+                fmt_runs(&inserts),
+                w / p,
+                fmt_ratios(&paired)
+            );
+            println!(
+                "  CPU per accepted delivery: server {:.0} us, postgres {:.0} us, load generator {:.0} us",
+                us(ingest_cpu[i].server, rows[i]),
+                us(ingest_cpu[i].postgres, rows[i]),
+                us(ingest_cpu[i].load, rows[i]),
+            );
+            ratios.push(paired);
+        }
         println!(
             "  CPU per pgbench transaction: postgres {:.0} us, pgbench {:.0} us",
             us(insert_cpu.postgres, transactions),
             us(insert_cpu.load, transactions),
         );
+        if let [on, off] = &ratios[..]
+            && variants == [true, false]
+        {
+            let by_round: Vec<f64> = on.iter().zip(off).map(|(a, b)| a / b).collect();
+            println!(
+                "  metrics on / off: {:.3} (median of rounds {}; goal >= 0.95)",
+                median(by_round.clone()),
+                fmt_ratios(&by_round)
+            );
+        }
     }
+    // Every delivery processed before the stored rows are counted, and
+    // before any instruction count, so no backlog spills into one.
+    wait_for_backlog(&db).await?;
     let stored: i64 = db
         .query_one("SELECT count(*) FROM webhook_deliveries", &[])
         .await?
@@ -232,10 +260,80 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "MISMATCH"
         }
     );
+    for mut s in servers {
+        s.child.kill().await.ok();
+    }
+
+    // Instructions per accepted delivery, by callgrind: each variant's
+    // server alone under valgrind, counted over CALLGRIND_SECONDS of load.
+    let callgrind_seconds: u64 = env_or("CALLGRIND_SECONDS", 10);
+    if callgrind_seconds > 0 && which("valgrind").is_some() {
+        println!("callgrind: {callgrind_seconds} s of ingest per variant, 4 clients");
+        for &metrics in &variants {
+            let prefix = format!("callgrind-{}", label(metrics).replace(' ', "-"));
+            let out = dir.path().join(format!("{prefix}.%p"));
+            let mut s = server::start(&Launch {
+                metrics,
+                callgrind_out: Some(&out),
+                ..base
+            })
+            .await?;
+            let target = sender::Target {
+                addr: s.http_addr.parse()?,
+                path: path.clone(),
+            };
+            server::callgrind_control(s.pid, &["-i", "on"]).await?;
+            // The first requests after instrumentation starts pay for it.
+            drive_webhooks(4, 2, &target, key.clone(), next_id.clone()).await;
+            wait_for_backlog(&db).await?;
+            server::callgrind_control(s.pid, &["-z"]).await?;
+            let (_, accepted) =
+                drive_webhooks(4, callgrind_seconds, &target, key.clone(), next_id.clone()).await;
+            wait_for_backlog(&db).await?;
+            server::callgrind_control(s.pid, &["-d", "ingest"]).await?;
+            s.child.kill().await.ok();
+            s.child.wait().await.ok();
+            let instructions = server::dumped_instructions(dir.path(), &prefix, "ingest");
+            println!(
+                "  {}: {:.0} instructions per accepted delivery, its processing included ({accepted} accepted)",
+                label(metrics),
+                instructions as f64 / accepted.max(1) as f64
+            );
+        }
+    }
     drop(db);
-    server.kill().await.ok();
     pg.stop().await?;
     Ok(())
+}
+
+fn label(metrics: bool) -> &'static str {
+    if metrics { "metrics on" } else { "metrics off" }
+}
+
+fn fmt_ratios(ratios: &[f64]) -> String {
+    ratios
+        .iter()
+        .map(|r| format!("{r:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Until no delivery waits to be processed.
+async fn wait_for_backlog(db: &tokio_postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
+    for _ in 0..6000 {
+        let waiting: i64 = db
+            .query_one(
+                "SELECT count(*) FROM webhook_deliveries WHERE state IN ('pending', 'retrying')",
+                &[],
+            )
+            .await?
+            .get(0);
+        if waiting == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("the webhook backlog never drained".into())
 }
 
 fn fmt_runs(runs: &[f64]) -> String {
@@ -297,63 +395,4 @@ async fn create_connection(
         })
         .await?
         .into_inner())
-}
-
-/// One pgbench run's rate and count.
-struct PgbenchRun {
-    tps: f64,
-    transactions: u64,
-}
-
-async fn run_pgbench(
-    pgbench: &std::path::Path,
-    database: &tokio_postgres::Config,
-    script: &std::path::Path,
-    clients: usize,
-    seconds: u64,
-) -> Result<PgbenchRun, Box<dyn std::error::Error>> {
-    let output = Command::new(pgbench)
-        .args(["-n", "-j", "2", "-c", &clients.to_string(), "-T"])
-        .arg(seconds.to_string())
-        .arg("-f")
-        .arg(script)
-        .arg(store::conninfo(database))
-        .output()
-        .await?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let value = |prefix: &str| {
-        stdout.lines().find_map(|l| {
-            l.trim_start()
-                .strip_prefix(prefix)
-                .and_then(|rest| rest.split_whitespace().next())
-                .map(str::to_owned)
-        })
-    };
-    let run = value("tps = ")
-        .and_then(|tps| tps.parse().ok())
-        .zip(
-            value("number of transactions actually processed: ")
-                .and_then(|n| n.split('/').next().and_then(|n| n.parse().ok())),
-        )
-        .map(|(tps, transactions)| PgbenchRun { tps, transactions });
-    run.ok_or_else(|| {
-        format!(
-            "pgbench failed: {}{}",
-            stdout,
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into()
-    })
-}
-
-fn which_pgbench() -> Option<std::path::PathBuf> {
-    let mut candidates: Vec<std::path::PathBuf> = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("pgbench"))
-                .collect()
-        })
-        .unwrap_or_default();
-    candidates.push("/usr/lib/postgresql/15/bin/pgbench".into());
-    candidates.into_iter().find(|p| p.is_file())
 }
