@@ -318,12 +318,14 @@ fn fmt_ratios(ratios: &[f64]) -> String {
         .join(", ")
 }
 
-/// Until no delivery waits to be processed.
+/// Until no delivery waits to be processed: none after the processing
+/// cursor (first attempts) and none waiting for a retry.
 async fn wait_for_backlog(db: &tokio_postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..6000 {
         let waiting: i64 = db
             .query_one(
-                "SELECT count(*) FROM webhook_deliveries WHERE state IN ('pending', 'retrying')",
+                "SELECT (SELECT count(*) FROM webhook_deliveries d, webhook_cursor c WHERE d.seq > c.seq) \
+                      + (SELECT count(*) FROM webhook_deliveries WHERE state = 'retrying')",
                 &[],
             )
             .await?
