@@ -223,6 +223,9 @@ async fn webhooks_are_counted_by_answer_and_by_processing_outcome() {
     let broken = deliver(&app, key, "github", &secret, br#"{"truncated": "#).await;
     assert_eq!(broken.status, 202);
 
+    // The backlog gauge is read from the database before the counters are
+    // encoded, so one scrape may count a dead letter its gauge missed: wait
+    // for both.
     let scraped = scrape_until(&app, "both deliveries processed", |s| {
         s.value(
             "patchbay_webhooks_processed_total",
@@ -232,6 +235,7 @@ async fn webhooks_are_counted_by_answer_and_by_processing_outcome() {
                 "patchbay_webhooks_processed_total",
                 &[("outcome", "dead_lettered")],
             ) >= 1.0
+            && s.value("patchbay_webhook_backlog", &[("state", "dead_letter")]) >= 1.0
     })
     .await;
     assert_eq!(
