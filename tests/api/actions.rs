@@ -156,6 +156,21 @@ async fn an_action_starts_pending_runs_once_and_reports_progress_on_the_watch() 
     }
     assert_eq!(states.first(), Some(&ActionState::Pending));
     assert!(states.contains(&ActionState::Running), "{states:?}");
+
+    // params.event_type names the dispatch instead.
+    let named = app
+        .actions(Some(&owner(&app)))
+        .start_action(start_request(
+            "web",
+            "pull",
+            json!({"event_type": "deploy.preview"}),
+        ))
+        .await
+        .expect("start")
+        .into_inner();
+    let done = wait_state(&app, &named.name, ActionState::Succeeded).await;
+    let result = patchbay::proto::json::struct_to_json(done.result.as_ref().expect("result"));
+    assert_eq!(result["event_type"], "deploy.preview");
 }
 
 #[tokio::test]
