@@ -33,18 +33,6 @@ const HEADERS: [&str; 18] = [
     "x-request-id",
 ];
 
-const SCHEMES: [SignatureScheme; 9] = [
-    SignatureScheme::Standard,
-    SignatureScheme::Github,
-    SignatureScheme::Stripe,
-    SignatureScheme::Sanity,
-    SignatureScheme::Hubspot,
-    SignatureScheme::Vercel,
-    SignatureScheme::Slack,
-    SignatureScheme::Shopify,
-    SignatureScheme::SharedHeader,
-];
-
 #[derive(Arbitrary, Debug)]
 struct Input {
     headers: Vec<(u8, Vec<u8>)>,
@@ -81,7 +69,7 @@ fuzz_target!(|input: Input| {
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "shh",
     ];
-    for scheme in SCHEMES {
+    for scheme in SignatureScheme::ALL {
         let scheme = Scheme {
             scheme,
             header: Some("x-custom-secret"),

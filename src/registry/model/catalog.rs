@@ -94,6 +94,20 @@ pub enum SignatureScheme {
     SharedHeader,
 }
 
+impl SignatureScheme {
+    pub const ALL: [SignatureScheme; 9] = [
+        Self::Standard,
+        Self::Github,
+        Self::Stripe,
+        Self::Sanity,
+        Self::Hubspot,
+        Self::Vercel,
+        Self::Slack,
+        Self::Shopify,
+        Self::SharedHeader,
+    ];
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OAuthSpec {
     pub token_uri: String,
