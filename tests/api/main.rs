@@ -27,6 +27,7 @@ mod diagnostics_test_webhook;
 mod diagnostics_verify;
 mod doctor;
 mod fakes;
+mod faults;
 mod health;
 mod helpers;
 mod logged_server;
