@@ -14,9 +14,15 @@ use super::{
 use crate::names::ProjectId;
 
 /// The claims Patchbay reads. `projects` maps project id → role name.
+///
+/// `sub` and `exp` are required, but default here: a token without them
+/// then reaches the required-claim check, which names the missing claim,
+/// instead of failing to parse as a malformed token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
+    #[serde(default)]
     pub sub: String,
+    #[serde(default)]
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,

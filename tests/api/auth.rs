@@ -21,7 +21,7 @@ fn reason(status: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
-fn now() -> u64 {
+pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
@@ -29,7 +29,7 @@ fn now() -> u64 {
 }
 
 /// Calls one method of each service with `token`; returns every status.
-async fn call_every_service(app: &TestApp, token: Option<&str>) -> Vec<tonic::Status> {
+pub async fn call_every_service(app: &TestApp, token: Option<&str>) -> Vec<tonic::Status> {
     let registry = app
         .registry(token)
         .get_connection(GetConnectionRequest {
@@ -61,7 +61,7 @@ async fn call_every_service(app: &TestApp, token: Option<&str>) -> Vec<tonic::St
     vec![registry, status, actions, diagnostics]
 }
 
-async fn assert_refused(app: &TestApp, token: Option<&str>, wanted_reason: &str) {
+pub async fn assert_refused(app: &TestApp, token: Option<&str>, wanted_reason: &str) {
     for status in call_every_service(app, token).await {
         assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
         assert_eq!(reason(&status), wanted_reason, "{status:?}");

@@ -9,6 +9,7 @@ mod action_retries;
 mod action_sync;
 mod actions;
 mod auth;
+mod auth_keys;
 mod binary;
 mod bridge;
 mod catalog;
