@@ -15,6 +15,33 @@ use crate::{
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest DNS name.
+const MAX_HOST_LEN: usize = 253;
+
+/// A target is `host:port` (a DNS name, an IPv4 address or a bracketed
+/// IPv6 one) before it is compared with the listed peers, so a malformed
+/// one is the caller's mistake, named as such, and never echoed whole.
+pub fn parse_target(target: &str) -> Result<&str, ApiError> {
+    let invalid = || ApiError::invalid_field("target", "must be host:port, e.g. 10.0.0.2:50051");
+    let (host, port) = target.rsplit_once(':').ok_or_else(invalid)?;
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.is_empty()
+                && host.len() <= MAX_HOST_LEN
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        }
+    };
+    let port_ok = port.parse::<u16>().is_ok_and(|p| p != 0) && !port.starts_with('+');
+    if host_ok && port_ok {
+        Ok(target)
+    } else {
+        Err(invalid())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
     Info,
@@ -151,6 +178,36 @@ mod tests {
                 .collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_target_is_host_and_port() {
+        for good in [
+            "10.0.0.2:50051",
+            "patchbay-eu.internal:443",
+            "[::1]:50051",
+            "a:1",
+        ] {
+            assert_eq!(parse_target(good).ok(), Some(good), "{good}");
+        }
+        let long = format!("{}:1", "h".repeat(MAX_HOST_LEN + 1));
+        for bad in [
+            "",
+            "host",
+            ":50051",
+            "host:",
+            "host:0",
+            "host:65536",
+            "host:+1",
+            "a b:1",
+            "[::1:1",
+            "[zz]:1",
+            "http://h:1",
+            &long,
+        ] {
+            assert!(parse_target(bad).is_err(), "{bad}");
+        }
+        assert!(parse_target(&format!("{}:1", "h".repeat(MAX_HOST_LEN))).is_ok());
     }
 
     #[test]

@@ -20,6 +20,9 @@ use crate::{
     webhooks::dry_run::Captured,
 };
 
+/// The longest captured path a dry run takes: common servers' URL limit.
+const MAX_CAPTURED_PATH: usize = 8 * 1024;
+
 /// Serves `patchbay.v1.Diagnostics`.
 #[derive(Clone)]
 pub struct DiagnosticsGrpc {
@@ -76,10 +79,12 @@ impl diagnostics_server::Diagnostics for DiagnosticsGrpc {
         let caller = caller_of(&request)?;
         let r = request.get_ref();
         let name = ConnectionName::parse(&r.connection).map_err(|e| e.at("connection"))?;
-        if !r.path.starts_with('/') {
+        if !r.path.starts_with('/') || r.path.len() > MAX_CAPTURED_PATH {
             return Err(ApiError::invalid_field(
                 "path",
-                "must start with /, as the bridge was called",
+                format!(
+                    "must start with /, as the bridge was called, and be at most {MAX_CAPTURED_PATH} bytes"
+                ),
             )
             .into());
         }
@@ -133,12 +138,10 @@ impl diagnostics_server::Diagnostics for DiagnosticsGrpc {
     ) -> Reply<CompareDeploymentsResponse> {
         let caller = caller_of(&request)?;
         let r = request.get_ref();
-        if r.target.is_empty() {
-            return Err(ApiError::invalid_field("target", "is required: host:port").into());
-        }
+        let target = super::compare::parse_target(&r.target)?;
         let (local, remote) = self
             .diagnostics
-            .compare(caller, &r.target, &r.bearer_token)
+            .compare(caller, target, &r.bearer_token)
             .await?;
         let drift = super::compare::drift(&proto::deployment_info(&local), &remote);
         Ok(Response::new(CompareDeploymentsResponse {
