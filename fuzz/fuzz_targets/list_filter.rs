@@ -6,7 +6,11 @@ use libfuzzer_sys::fuzz_target;
 use patchbay::list_filter::Filter;
 
 fuzz_target!(|text: &str| {
-    for allowed in [&["type", "state"][..], &["connection", "state"], &["type", "entity"]] {
+    for allowed in [
+        &["type", "state"][..],
+        &["connection", "state"],
+        &["type", "entity"],
+    ] {
         if let Ok(filter) = Filter::parse(text, allowed) {
             for key in allowed {
                 let _ = filter.get(key);

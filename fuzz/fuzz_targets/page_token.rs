@@ -16,7 +16,11 @@ struct Input<'a> {
 }
 
 fuzz_target!(|input: Input<'_>| {
-    if let Ok(page) = PageRequest::parse(input.page_size, input.page_token, &[input.parent, input.filter]) {
+    if let Ok(page) = PageRequest::parse(
+        input.page_size,
+        input.page_token,
+        &[input.parent, input.filter],
+    ) {
         let _ = page.fetch_limit();
         let mut items: Vec<u32> = (0..3).collect();
         let _ = page.finish(&mut items, |i| i.to_string());

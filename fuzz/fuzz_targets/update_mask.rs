@@ -8,7 +8,13 @@ use prost_types::FieldMask;
 
 fuzz_target!(|paths: Vec<String>| {
     let mask = FieldMask { paths };
-    let allowed = ["display_name", "settings", "labels", "fields", "entity_type"];
+    let allowed = [
+        "display_name",
+        "settings",
+        "labels",
+        "fields",
+        "entity_type",
+    ];
     if let Ok(selection) = Selection::parse(Some(&mask), &allowed) {
         for path in allowed {
             let _ = selection.wants(path, true);

@@ -10,7 +10,7 @@ use chrono::Utc;
 use super::{
     Webhooks,
     receivers::Receiver,
-    route::content_key,
+    route::dedupe_key,
     signature::{self, Inbound, Refusal, Scheme},
 };
 use crate::{error::ApiError, registry::model::SignatureScheme, store};
@@ -77,10 +77,12 @@ impl Webhooks {
         let verified = signature::verify(&scheme, &secrets, &inbound, now.timestamp());
         let refusal = match verified {
             Ok(verified) => {
-                let dedupe_key = match verified.delivery_id {
-                    Some(id) if id.len() <= 256 => id,
-                    _ => content_key(receiver.scheme, captured.headers, captured.body),
-                };
+                let dedupe_key = dedupe_key(
+                    receiver.scheme,
+                    verified.delivery_id,
+                    captured.headers,
+                    captured.body,
+                );
                 let client = self
                     .receivers_pool()
                     .get()

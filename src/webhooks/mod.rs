@@ -6,11 +6,11 @@ pub mod dry_run;
 mod ingest;
 mod limits;
 pub mod model;
-mod normalize;
+pub mod normalize;
 pub mod processor;
-mod receivers;
+pub mod receivers;
 pub mod refusals;
-mod route;
+pub mod route;
 pub mod signature;
 pub mod signing;
 

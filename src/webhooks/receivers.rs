@@ -39,6 +39,27 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// A receiver with `secrets`, newest first, each with its expiry.
+    pub fn new(
+        name: ConnectionName,
+        scheme: SignatureScheme,
+        header: Option<String>,
+        tolerance: Option<Duration>,
+        secrets: Vec<(String, Option<DateTime<Utc>>)>,
+    ) -> Self {
+        Self {
+            name,
+            scheme,
+            header,
+            tolerance,
+            secrets: secrets
+                .into_iter()
+                .map(|(secret, expires)| (Secret::new(secret), expires))
+                .collect(),
+            loaded_at: Instant::now(),
+        }
+    }
+
     /// The secrets valid at `now`, newest first.
     pub fn secrets_at(&self, now: DateTime<Utc>) -> Vec<&str> {
         self.secrets

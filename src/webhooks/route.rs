@@ -8,11 +8,13 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use super::{
     Webhooks, limits, normalize,
+    receivers::Receiver,
     signature::{self, Inbound, Scheme},
 };
 use crate::{
@@ -81,20 +83,72 @@ async fn accept(
     body: Body,
 ) -> Result<(StatusCode, crate::store::deliveries::Stored), ApiError> {
     let unknown = || ApiError::not_found("webhook key");
-    if key.is_empty()
-        || key.len() > 64
-        || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
+    if !is_webhook_key(key) {
         return Err(unknown());
     }
     let mut receiver = hooks.receivers.get(key).await?.ok_or_else(unknown)?;
-    let body = read_body(headers, body, hooks.config.body_limit).await?;
+    let arrival = Arrival {
+        method,
+        uri,
+        headers,
+        body: read_body(headers, body, hooks.config.body_limit).await?,
+    };
+    let now = chrono::Utc::now();
+    let mut admitted = admit(&receiver, &hooks.public_url, &arrival, now);
+    if matches!(admitted, Err(signature::Refusal::Mismatch)) {
+        // The secret may have been rotated since the entry was cached.
+        receiver = hooks.receivers.load(key).await?.ok_or_else(unknown)?;
+        admitted = admit(&receiver, &hooks.public_url, &arrival, now);
+    }
+    let delivery = admitted.map_err(|refusal| {
+        hooks.refusals.record(&receiver.name, refusal.reason());
+        tracing::info!(connection = %receiver.name, reason = refusal.reason(), "webhook refused");
+        ApiError::unauthenticated(refusal.reason(), refusal.to_string())
+    })?;
+    let stored = hooks.ingest.submit(delivery).await?;
+    let status = if stored.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, stored))
+}
 
+/// Keys are ours (`[A-Za-z0-9_]`, at most 64): anything else is unknown
+/// without a lookup.
+pub fn is_webhook_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 64
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// A request to the route as it arrived, its body read.
+pub struct Arrival<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+    pub body: Bytes,
+}
+
+/// Everything the route decides without the database: verifies `arrival`
+/// against `receiver`'s secrets at `now`, and makes the delivery to store
+/// (its dedupe key and event type).
+pub fn admit(
+    receiver: &Receiver,
+    public_url: &str,
+    arrival: &Arrival<'_>,
+    now: DateTime<Utc>,
+) -> Result<NewDelivery, signature::Refusal> {
+    let Arrival {
+        method,
+        uri,
+        headers,
+        ref body,
+    } = *arrival;
     // Only HubSpot signs the URL it called.
     let url = if receiver.scheme == SignatureScheme::Hubspot {
         format!(
-            "{}{}",
-            hooks.public_url,
+            "{public_url}{}",
             uri.path_and_query().map_or(uri.path(), |pq| pq.as_str())
         )
     } else {
@@ -104,54 +158,29 @@ async fn accept(
         method: method.as_str(),
         url: &url,
         headers,
-        body: &body,
+        body,
     };
-    let now = chrono::Utc::now();
-    let verify = |receiver: &super::receivers::Receiver| {
-        signature::verify(
-            &Scheme {
-                scheme: receiver.scheme,
-                header: receiver.header.as_deref(),
-                tolerance: receiver.tolerance,
-            },
-            &receiver.secrets_at(now),
-            &inbound,
-            now.timestamp(),
-        )
-    };
-    let mut verdict = verify(&receiver);
-    if verdict == Err(signature::Refusal::Mismatch) {
-        // The secret may have been rotated since the entry was cached.
-        receiver = hooks.receivers.load(key).await?.ok_or_else(unknown)?;
-        verdict = verify(&receiver);
-    }
-    let verified = verdict.map_err(|refusal| {
-        hooks.refusals.record(&receiver.name, refusal.reason());
-        tracing::info!(connection = %receiver.name, reason = refusal.reason(), "webhook refused");
-        ApiError::unauthenticated(refusal.reason(), refusal.to_string())
-    })?;
-
-    let dedupe_key = match verified.delivery_id {
-        Some(id) if id.len() <= 256 => id,
-        _ => content_key(receiver.scheme, headers, &body),
-    };
-    let delivery = NewDelivery {
+    let verified = signature::verify(
+        &Scheme {
+            scheme: receiver.scheme,
+            header: receiver.header.as_deref(),
+            tolerance: receiver.tolerance,
+        },
+        &receiver.secrets_at(now),
+        &inbound,
+        now.timestamp(),
+    )?;
+    let dedupe_key = dedupe_key(receiver.scheme, verified.delivery_id, headers, body);
+    Ok(NewDelivery {
         // Time-ordered (UUIDv7): the primary key grows at its right edge, so
         // a batch's rows share index pages instead of touching one at random
         // each (at 64 clients about 1.3 times the deliveries per second).
         id: uuid::Uuid::now_v7().simple().to_string(),
         connection: receiver.name.clone(),
         dedupe_key,
-        event_type: normalize::stored_event_type(header_event_type(headers), &body),
-        body,
-    };
-    let stored = hooks.ingest.submit(delivery).await?;
-    let status = if stored.duplicate {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    Ok((status, stored))
+        event_type: normalize::stored_event_type(header_event_type(headers), body),
+        body: body.clone(),
+    })
 }
 
 /// Reads the body, refusing one over `limit` before reading it when its
@@ -176,9 +205,25 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
         .map_err(|_| too_large())
 }
 
+/// What a delivery is deduplicated on: the provider's delivery id, else
+/// its content.
+pub(super) fn dedupe_key(
+    scheme: SignatureScheme,
+    delivery_id: Option<String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> String {
+    match delivery_id {
+        // An empty id would make every such delivery a duplicate of the
+        // first.
+        Some(id) if !id.is_empty() && id.len() <= 256 => id,
+        _ => content_key(scheme, headers, body),
+    }
+}
+
 /// Schemes without a delivery id dedupe on the signature header and body
 /// (the body alone for shared-header, whose header is the secret).
-pub(super) fn content_key(scheme: SignatureScheme, headers: &HeaderMap, body: &[u8]) -> String {
+fn content_key(scheme: SignatureScheme, headers: &HeaderMap, body: &[u8]) -> String {
     let mut hash = Sha256::new();
     if let Some(name) = signature::signature_header(scheme) {
         if let Some(value) = headers.get(name) {

@@ -47,3 +47,30 @@ async fn a_resend_signed_anew_is_a_new_delivery_and_a_replay_is_not() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_empty_delivery_id_dedupes_on_the_content_not_on_the_id() {
+    let app = spawn_app().await;
+    for (i, scheme) in ["standard", "github"].iter().enumerate() {
+        let secret = secret_for(scheme, 1);
+        let connection = hook_connection(&app, scheme, &format!("empty-id-{i}"), &secret).await;
+        let key = &connection.webhook_key;
+        let url = app.http_url(&format!("/webhooks/{key}"));
+        let deliver = |n: i32| {
+            let body = serde_json::to_vec(&json!({"type": "x", "n": n})).expect("json");
+            sign(scheme, &secret, &body, now(), "", &url)
+        };
+        let first = post(&app, key, &deliver(1)).await;
+        let second = post(&app, key, &deliver(2)).await;
+        assert_eq!(first.status, 202, "{scheme}: {:?}", first.body);
+        assert_eq!(
+            second.status, 202,
+            "{scheme}: another body with an empty id is not a duplicate"
+        );
+        let replay = post(&app, key, &deliver(2)).await;
+        assert_eq!(
+            replay.body["duplicate"], true,
+            "{scheme}: an exact replay is"
+        );
+    }
+}
