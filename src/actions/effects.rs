@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::{model::Action, progress::Progress, sync};
 use crate::{
     error::{ApiError, ErrorCode},
-    providers::{self, ActionCall, Call, EffectError, ProbeError, Provider, object},
+    providers::{self, ActionCall, Call, EffectError, ProbeError, Provider, Repeat, object},
     registry::{
         Registry,
         model::TypeSpec,
@@ -97,8 +97,27 @@ impl Effects {
                 let Some(provider) = target.provider else {
                     return Err(providers::unsupported(other));
                 };
+                let earlier_attempt = action.effect_started_attempt.is_some();
+                let unconfirmed = earlier_attempt && provider.repeat(other) == Repeat::Unchecked;
+                if !progress.effect_starting(unconfirmed).await? {
+                    return Err(lease_lost());
+                }
+                if unconfirmed {
+                    tracing::warn!(
+                        "an earlier attempt may have run this effect, and the provider offers no \
+                         way to check: running it again"
+                    );
+                    progress
+                        .report(
+                            action.progress_percent,
+                            "an earlier attempt may have run this already; running it again",
+                        )
+                        .await?;
+                }
                 let call = ActionCall {
                     action: other,
+                    id: action.name.id.as_str(),
+                    earlier_attempt,
                     params: &action.params,
                     progress,
                 };
@@ -251,6 +270,15 @@ impl Effects {
             json!({"state": "REVOKED", "revoked_upstream": revoked_upstream}),
         ))
     }
+}
+
+/// The attempt no longer holds the action; its end will not be recorded.
+fn lease_lost() -> EffectError {
+    EffectError::transient(ApiError::new(
+        ErrorCode::Aborted,
+        "LEASE_LOST",
+        "another worker holds the action now",
+    ))
 }
 
 /// A registry call that failed: worth retrying only when the database was

@@ -34,6 +34,9 @@ pub struct ActionConfig {
     pub rate_window: Duration,
     /// How often idle workers look for work without being woken.
     pub poll: Duration,
+    /// How long an effect in flight at shutdown may still take before its
+    /// action is given back (the server's shutdown grace).
+    pub stop_grace: Duration,
 }
 
 impl Default for ActionConfig {
@@ -46,6 +49,7 @@ impl Default for ActionConfig {
             rate_limit: 5,
             rate_window: Duration::from_secs(60),
             poll: Duration::from_secs(1),
+            stop_grace: Duration::from_secs(10),
         }
     }
 }

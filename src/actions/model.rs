@@ -69,4 +69,9 @@ pub struct Action {
     pub start_time: Option<DateTime<Utc>>,
     pub update_time: DateTime<Utc>,
     pub end_time: Option<DateTime<Utc>>,
+    /// The last attempt that called the provider for the effect.
+    pub effect_started_attempt: Option<i32>,
+    /// Attempts that ran the effect again unable to check for an earlier
+    /// attempt's.
+    pub unconfirmed_repeats: i32,
 }

@@ -79,6 +79,13 @@ impl Progress {
         Ok(kept)
     }
 
+    /// Records that the effect is about to reach the provider (a repeat
+    /// nothing can check when `unconfirmed`); false when the lease was lost.
+    pub async fn effect_starting(&self, unconfirmed: bool) -> Result<bool, StoreError> {
+        let client = self.pool.get().await?;
+        store::action_queue::effect_starting(&client, &self.name, self.lease, unconfirmed).await
+    }
+
     /// Ends the attempt; false when the lease was lost.
     pub async fn finish(
         &self,

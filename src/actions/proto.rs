@@ -128,5 +128,6 @@ pub fn to_proto(a: &Action) -> pb::Action {
         start_time: time::timestamp_opt(a.start_time),
         update_time: Some(time::timestamp(a.update_time)),
         end_time: time::timestamp_opt(a.end_time),
+        unconfirmed_repeats: a.unconfirmed_repeats,
     }
 }

@@ -30,6 +30,75 @@ use crate::{
     },
 };
 
+/// The first and the longest wait between tries to record an attempt's end.
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(100);
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// How an attempt ended, held until it is recorded.
+enum End {
+    Cancelled,
+    Succeeded(Map<String, serde_json::Value>),
+    Retry { wait: Duration, why: String },
+    Failed { details: Vec<u8>, message: String },
+}
+
+impl End {
+    fn outcome(&self) -> ActionOutcome {
+        match self {
+            Self::Cancelled => ActionOutcome::Cancelled,
+            Self::Succeeded(_) => ActionOutcome::Succeeded,
+            Self::Retry { .. } => ActionOutcome::Retrying,
+            Self::Failed { .. } => ActionOutcome::Failed,
+        }
+    }
+
+    /// Writes the end; false when the lease was lost.
+    async fn record(&self, progress: &Progress, percent: i32) -> Result<bool, StoreError> {
+        match self {
+            Self::Cancelled => {
+                progress
+                    .finish(
+                        Finish::Cancelled,
+                        ActionState::Cancelled,
+                        percent,
+                        "cancelled",
+                    )
+                    .await
+            }
+            Self::Succeeded(result) => {
+                progress
+                    .finish(
+                        Finish::Succeeded(result),
+                        ActionState::Succeeded,
+                        100,
+                        "done",
+                    )
+                    .await
+            }
+            Self::Retry { wait, why } => {
+                progress
+                    .finish(
+                        Finish::Retry(*wait, why),
+                        ActionState::Pending,
+                        percent,
+                        &format!("retrying: {why}"),
+                    )
+                    .await
+            }
+            Self::Failed { details, message } => {
+                progress
+                    .finish(
+                        Finish::Failed(details),
+                        ActionState::Failed,
+                        percent,
+                        message,
+                    )
+                    .await
+            }
+        }
+    }
+}
+
 /// Why an attempt stopped before its effect finished.
 enum Interrupt {
     Cancelled,
@@ -145,41 +214,45 @@ impl Workers {
                 Err(e) => Ok(Err(e.into())),
             }
         };
-        let (ended, counted) = match outcome {
+        let end = match outcome {
             Err(Interrupt::LeaseLost) => {
                 tracing::warn!("the lease was lost; another worker owns the action now");
                 return;
             }
-            Err(Interrupt::Cancelled) => {
-                let ended = progress
-                    .finish(
-                        Finish::Cancelled,
-                        ActionState::Cancelled,
-                        action.progress_percent,
-                        "cancelled",
-                    )
-                    .await;
-                (ended, ActionOutcome::Cancelled)
+            Err(Interrupt::Cancelled) => End::Cancelled,
+            Ok(Ok(result)) => {
+                tracing::info!("action succeeded");
+                End::Succeeded(result)
             }
-            Ok(Ok(result)) => (
-                self.succeed(&progress, &result).await,
-                ActionOutcome::Succeeded,
-            ),
-            Ok(Err(failure)) => {
-                let counted = if self.retries(&action, &failure) {
-                    ActionOutcome::Retrying
-                } else {
-                    ActionOutcome::Failed
-                };
-                (self.fail(&action, &progress, failure).await, counted)
-            }
+            Ok(Err(failure)) => self.failed(&action, failure),
         };
-        match ended {
-            Ok(true) => self.metrics.action_ended(counted),
-            Ok(false) => tracing::warn!("the lease was lost before the attempt could be recorded"),
-            Err(e) => {
-                // The lease expires and another attempt picks the action up.
-                tracing::warn!(error = %crate::error::ErrorChain(&e), "recording the attempt failed");
+        let counted = end.outcome();
+        // The effect is done and its end known: keep trying to record it
+        // through a database outage, or a retry would run the effect again.
+        let mut wait = RECORD_RETRY_FIRST;
+        loop {
+            match end.record(&progress, action.progress_percent).await {
+                Ok(true) => {
+                    self.metrics.action_ended(counted);
+                    break;
+                }
+                Ok(false) => {
+                    tracing::warn!("the lease was lost before the attempt could be recorded");
+                    break;
+                }
+                Err(e) if token.is_cancelled() => {
+                    // Stopping: the lease expires and another attempt runs.
+                    tracing::warn!(error = %crate::error::ErrorChain(&e), "recording the attempt failed while stopping");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %crate::error::ErrorChain(&e), retry_in = ?wait, "recording the attempt failed; trying again");
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = token.cancelled() => {}
+                    }
+                    wait = (wait * 2).min(RECORD_RETRY_MAX);
+                }
             }
         }
         if token.is_cancelled() {
@@ -187,28 +260,9 @@ impl Workers {
         }
     }
 
-    async fn succeed(
-        &self,
-        progress: &Progress,
-        result: &Map<String, serde_json::Value>,
-    ) -> Result<bool, StoreError> {
-        tracing::info!("action succeeded");
-        progress
-            .finish(
-                Finish::Succeeded(result),
-                ActionState::Succeeded,
-                100,
-                "done",
-            )
-            .await
-    }
-
-    async fn fail(
-        &self,
-        action: &Action,
-        progress: &Progress,
-        failure: EffectError,
-    ) -> Result<bool, StoreError> {
+    /// How a failed attempt ends: another attempt later, or the action
+    /// failed.
+    fn failed(&self, action: &Action, failure: EffectError) -> End {
         if self.retries(action, &failure) {
             let attempts = u32::try_from(action.attempts).unwrap_or(u32::MAX);
             let wait = failure
@@ -216,26 +270,15 @@ impl Workers {
                 .unwrap_or_else(|| backoff(self.config.retry_base, attempts));
             let why = failure.error.public_message().to_owned();
             tracing::info!(retry_in = ?wait, error = %why, "attempt failed; retrying");
-            return progress
-                .finish(
-                    Finish::Retry(wait, &why),
-                    ActionState::Pending,
-                    action.progress_percent,
-                    &format!("retrying: {why}"),
-                )
-                .await;
+            return End::Retry { wait, why };
         }
         let message = failure.error.public_message().to_owned();
         tracing::info!(error = %failure.error, "action failed");
         let status = tonic::Status::from(failure.error);
-        progress
-            .finish(
-                Finish::Failed(status.details()),
-                ActionState::Failed,
-                action.progress_percent,
-                &message,
-            )
-            .await
+        End::Failed {
+            details: status.details().to_vec(),
+            message,
+        }
     }
 
     /// Whether `failure` leaves the action another attempt.
@@ -264,11 +307,20 @@ impl Workers {
             self.config.lease,
             interrupt_tx,
         ));
+        let effect = self.effects.run(action, progress);
+        tokio::pin!(effect);
         let outcome = tokio::select! {
-            result = self.effects.run(action, progress) => Ok(result),
+            result = &mut effect => Ok(result),
             Ok(interrupt) = interrupt_rx => Err(interrupt),
-            // A stopping server gives its actions back (see `run`).
-            () = token.cancelled() => Err(Interrupt::LeaseLost),
+            () = token.cancelled() => {
+                // Stopping: an effect dropped midway is one a retry may
+                // repeat, so it gets the shutdown grace to finish; past it,
+                // the action is given back (see `run`).
+                match tokio::time::timeout(self.config.stop_grace, &mut effect).await {
+                    Ok(result) => Ok(result),
+                    Err(_) => Err(Interrupt::LeaseLost),
+                }
+            }
         };
         heartbeat.abort();
         outcome

@@ -127,7 +127,10 @@ pub(super) async fn build(
     };
     let status = StatusBoard::new(bus.clone(), catalog.clone(), prober.clone(), watches);
 
-    let action_config = Arc::new(config.actions.clone());
+    let action_config = Arc::new(crate::actions::ActionConfig {
+        stop_grace: config.shutdown_grace,
+        ..config.actions.clone()
+    });
     let action_wake = Arc::new(tokio::sync::Notify::new());
     let workers = Workers::new(
         pool.clone(),

@@ -64,8 +64,26 @@ impl Call<'_> {
 /// An action a provider runs, as its worker claimed it.
 pub struct ActionCall<'a> {
     pub action: &'a str,
+    /// The action's id: the tag a provider puts on what the effect creates,
+    /// so a retry can find it.
+    pub id: &'a str,
+    /// An earlier attempt called the provider and its outcome was not
+    /// recorded: the effect may have happened (see [`Repeat`]).
+    pub earlier_attempt: bool,
     pub params: &'a Map<String, Value>,
     pub progress: &'a dyn Report,
+}
+
+/// What a provider can do about an effect an interrupted attempt may have
+/// run already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// It tags what the effect creates with the action's id and, on a
+    /// retry after such an attempt, looks for the tag first.
+    LooksUp,
+    /// Nothing tells whether the earlier attempt took effect: the retry
+    /// runs it again, and the Action counts an unconfirmed repeat.
+    Unchecked,
 }
 
 impl ActionCall<'_> {

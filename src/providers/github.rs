@@ -184,6 +184,11 @@ impl Provider for GitHub {
 
 /// A repository_dispatch (`patchbay.push` / `patchbay.pull`, or
 /// `params.event_type`) carrying `params.client_payload`.
+/// The `client_payload` key that carries the action's id.
+const ACTION_ID_KEY: &str = "patchbay_action_id";
+/// GitHub's limit on `client_payload`'s top-level keys.
+const MAX_PAYLOAD_KEYS: usize = 10;
+
 async fn dispatch(
     call: &Call<'_>,
     action: &ActionCall<'_>,
@@ -195,11 +200,21 @@ async fn dispatch(
     let event_type = action
         .param_str("event_type")
         .map_or_else(|| format!("patchbay.{}", action.action), str::to_owned);
-    let payload = action
+    let mut payload = action
         .params
         .get("client_payload")
         .cloned()
         .unwrap_or_else(|| json!({}));
+    // GitHub keeps no record of a dispatch to look for, so a retry after an
+    // interrupted attempt may dispatch again (counted on the Action); the
+    // id lets the workflow skip a repeat. GitHub takes at most 10 keys.
+    if let Some(fields) = payload.as_object_mut()
+        && fields.len() < MAX_PAYLOAD_KEYS
+    {
+        fields
+            .entry(ACTION_ID_KEY)
+            .or_insert_with(|| json!(action.id));
+    }
     let url = format!("{}/repos/{owner}/{repo}/dispatches", call.base_uri);
     let request = api(call, call.http.post(url))
         .json(&json!({"event_type": event_type, "client_payload": payload}));

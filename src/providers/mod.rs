@@ -26,7 +26,7 @@ use reqwest::RequestBuilder;
 use serde_json::{Map, Value};
 
 pub use base_urls::BaseUrls;
-pub use call::{ActionCall, Call, Report, resolve_base_uri, standard_revocation};
+pub use call::{ActionCall, Call, Repeat, Report, resolve_base_uri, standard_revocation};
 pub use outcome::{
     EffectError, Health, Observation, ProbeError, SyncPage, age_words, object, problem,
 };
@@ -76,6 +76,12 @@ pub trait Provider: Send + Sync {
         _action: &ActionCall<'_>,
     ) -> Option<Result<Map<String, Value>, EffectError>> {
         None
+    }
+
+    /// Whether a retry of `action` (one of [`Provider::act`]'s) finds an
+    /// interrupted attempt's effect, or may repeat it.
+    fn repeat(&self, _action: &str) -> Repeat {
+        Repeat::Unchecked
     }
 
     /// Where sync reads this connection's records; `None` when the

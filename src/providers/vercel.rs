@@ -7,7 +7,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ActionCall, Call, EffectError, Health, Observation, ProbeError, Provider, object, request,
+    ActionCall, Call, EffectError, Health, Observation, ProbeError, Provider, Repeat, object,
+    request,
 };
 use crate::status::model::{EnvironmentStatus, Level};
 
@@ -130,6 +131,11 @@ impl Provider for Vercel {
         Some(deploy(call, action, production).await)
     }
 
+    fn repeat(&self, _action: &str) -> Repeat {
+        // Deployments carry the action's id in their meta (see `deploy`).
+        Repeat::LooksUp
+    }
+
     fn webhook_health(&self, event_type: &str, body: &Value) -> Option<Health> {
         match event_type {
             "deployment.error" | "deployment.canceled" => {
@@ -157,6 +163,39 @@ impl Provider for Vercel {
 /// Creates a deployment (production or preview) from `params.git_source`
 /// or `params.deployment_id`, else by redeploying the project's latest
 /// deployment of that target.
+/// The deployment meta key that names the action that created it.
+const ACTION_META: &str = "patchbayActionId";
+
+/// The deployment an earlier attempt of action `id` created, if it got
+/// that far: Vercel filters deployments by meta (`meta-KEY=value`).
+async fn tagged_deployment(
+    call: &Call<'_>,
+    token: &str,
+    project: &str,
+    team: &str,
+    id: &str,
+) -> Result<Option<Map<String, Value>>, EffectError> {
+    let url = format!(
+        "{}/v6/deployments?projectId={project}&meta-{ACTION_META}={id}&limit=1{team}",
+        call.base_uri
+    );
+    let response = request::send(call.http.get(url).bearer_auth(token), false).await?;
+    let list: Value = request::json(response).await?;
+    let found = &list["deployments"][0];
+    // Only a deployment that really carries the tag: a proxy or an API
+    // that ignored the filter must not pass off another one.
+    if found["meta"][ACTION_META].as_str() != Some(id) {
+        return Ok(None);
+    }
+    Ok(Some(object(json!({
+        "deployment_id": found["uid"],
+        "url": found["url"],
+        "state": found["state"].as_str().or(found["readyState"].as_str()),
+        "target": found["target"].as_str().unwrap_or("preview"),
+        "found_from_earlier_attempt": true,
+    }))))
+}
+
 async fn deploy(
     call: &Call<'_>,
     action: &ActionCall<'_>,
@@ -174,7 +213,16 @@ async fn deploy(
         .setting("team_id")
         .map(|t| format!("&teamId={t}"))
         .unwrap_or_default();
-    let mut body = json!({"name": project, "project": project});
+    if action.earlier_attempt
+        && let Some(existing) = tagged_deployment(call, token, project, &team, action.id).await?
+    {
+        return Ok(existing);
+    }
+    let mut body = json!({
+        "name": project,
+        "project": project,
+        "meta": {ACTION_META: action.id},
+    });
     if production {
         body["target"] = json!("production");
     }

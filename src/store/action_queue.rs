@@ -103,6 +103,35 @@ pub async fn progress(
     Ok(n == 1)
 }
 
+/// Records that this attempt is about to call the provider, counting a
+/// repeat nothing can check when `unconfirmed`; false when the lease was
+/// lost.
+pub async fn effect_starting(
+    client: &impl GenericClient,
+    name: &ActionName,
+    lease: Lease,
+    unconfirmed: bool,
+) -> Result<bool, StoreError> {
+    let sql = format!(
+        "UPDATE actions SET effect_started_attempt = $4, \
+         unconfirmed_repeats = unconfirmed_repeats + CASE WHEN $5 THEN 1 ELSE 0 END \
+         WHERE {FENCE}"
+    );
+    let n = execute(
+        client,
+        &sql,
+        &[
+            &name.project.as_str(),
+            &name.id.as_str(),
+            &lease.owner,
+            &lease.attempt,
+            &unconfirmed,
+        ],
+    )
+    .await?;
+    Ok(n == 1)
+}
+
 /// How a claimed action ends its attempt.
 pub enum Finish<'a> {
     Succeeded(&'a serde_json::Map<String, serde_json::Value>),

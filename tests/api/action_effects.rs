@@ -124,10 +124,12 @@ async fn deploy_creates_a_vercel_deployment() {
         json!({"deployment_id": "dpl_new", "url": "site-new.vercel.app", "state": "QUEUED", "target": "production"})
     );
     let created = bodies(&fake, "/v13/deployments");
+    // Tagged with the action's id, for a retry to find it.
+    let id = done.name.rsplit('/').next().expect("an id");
     assert_eq!(
         created,
         [
-            json!({"name": "prj_1", "project": "prj_1", "target": "production", "deploymentId": "dpl_old"})
+            json!({"name": "prj_1", "project": "prj_1", "target": "production", "deploymentId": "dpl_old", "meta": {"patchbayActionId": id}})
         ]
     );
     let sent = fake
@@ -153,9 +155,10 @@ async fn deploy_creates_a_vercel_deployment() {
     .await;
     assert_eq!(result(&preview)["target"], "preview");
     let created = bodies(&fake, "/v13/deployments");
+    let id = preview.name.rsplit('/').next().expect("an id");
     assert_eq!(
         created[1],
-        json!({"name": "prj_1", "project": "prj_1", "gitSource": {"type": "github", "ref": "feature"}})
+        json!({"name": "prj_1", "project": "prj_1", "gitSource": {"type": "github", "ref": "feature"}, "meta": {"patchbayActionId": id}})
     );
 }
 

@@ -166,6 +166,7 @@ async fn a_worker_killed_mid_action_is_replaced_and_the_action_completes_once() 
     let done = wait_state(&replica_b, &started.name, ActionState::Succeeded).await;
     assert_eq!(done.attempts, 2, "A's attempt, then B's");
     assert_eq!(fake.hits_on(DISPATCH), 2);
+    assert_eq!(done.unconfirmed_repeats, 1, "a repeat nothing could check");
     let succeeded: i64 = replica_b
         .db()
         .await
@@ -180,10 +181,10 @@ async fn a_worker_killed_mid_action_is_replaced_and_the_action_completes_once() 
     assert_eq!(succeeded, 1, "completed exactly once");
 }
 
-/// An attempt interrupted by a clean shutdown still counts: the effect ran
-/// (or began) and will run again, and `attempts` says so.
+/// A clean shutdown lets an effect in flight finish within its grace and
+/// records it, rather than dropping it for the next replica to repeat.
 #[tokio::test]
-async fn an_attempt_interrupted_by_shutdown_is_counted() {
+async fn an_effect_in_flight_at_shutdown_finishes_and_is_not_repeated() {
     let fake = FakeProvider::start().await;
     fake.set(DISPATCH, Reply::status(204).delayed(Duration::from_secs(2)));
     let keys = random_secret();
@@ -211,6 +212,7 @@ async fn an_attempt_interrupted_by_shutdown_is_counted() {
     first.stop().await.expect("a clean stop");
     let second = spawn_app_with(options(Some(database))).await;
     let done = wait_state(&second, &started.name, ActionState::Succeeded).await;
-    assert_eq!(fake.hits_on(DISPATCH), 2, "the effect ran twice");
-    assert_eq!(done.attempts, 2, "and both attempts are counted");
+    assert_eq!(fake.hits_on(DISPATCH), 1, "the effect ran once");
+    assert_eq!(done.attempts, 1, "in the first replica's attempt");
+    assert_eq!(done.unconfirmed_repeats, 0);
 }

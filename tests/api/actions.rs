@@ -134,9 +134,11 @@ async fn an_action_starts_pending_runs_once_and_reports_progress_on_the_watch() 
         .find(|s| s.path == DISPATCH)
         .expect("dispatched");
     let body: Value = serde_json::from_slice(&dispatched.body).expect("json");
+    // The payload carries the action's id, so a workflow can skip a repeat.
+    let id = started.name.rsplit('/').next().expect("an id");
     assert_eq!(
         body,
-        json!({"event_type": "patchbay.push", "client_payload": {"ref": "main"}})
+        json!({"event_type": "patchbay.push", "client_payload": {"ref": "main", "patchbay_action_id": id}})
     );
     assert_eq!(
         dispatched

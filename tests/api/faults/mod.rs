@@ -3,6 +3,7 @@
 //! acknowledged webhook is never lost, an action runs once, a watcher sees
 //! every event). `cargo test --test api faults::` runs it alone.
 
+mod effects;
 mod kill9;
 mod load;
 mod outage;

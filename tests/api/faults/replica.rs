@@ -174,6 +174,18 @@ impl Replica {
         assert!(logs.contains("\"serving\""), "the logs were kept");
     }
 
+    /// Waits until a line logged holds `text`.
+    pub async fn wait_for_log(&self, text: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !lock(&self.logs).contains(text) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never logged {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// `kill -9`: no drain, no cleanup.
     pub async fn kill9(&mut self) {
         self.child.start_kill().expect("SIGKILL");

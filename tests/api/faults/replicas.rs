@@ -42,7 +42,7 @@ pub async fn github_connection(deployment: &Deployment, replica: &Replica, repo:
         .expect("credentials");
 }
 
-async fn wait_action(deployment: &Deployment, replica: &Replica, name: &str) -> ActionState {
+pub async fn wait_action(deployment: &Deployment, replica: &Replica, name: &str) -> ActionState {
     let owner = deployment.token("owner", "acme", Role::Owner);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -260,7 +260,7 @@ async fn probe_rounds(fake: &FakeProvider, rounds: usize) -> (Duration, HashMap<
 }
 
 /// The replica holding `name`'s lease, once its effect is under way.
-async fn lease_holder(deployment: &Deployment, name: &str) -> String {
+pub async fn lease_holder(deployment: &Deployment, name: &str) -> String {
     let id = name.rsplit('/').next().expect("an id").to_owned();
     let db = deployment.db().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -1,7 +1,9 @@
 //! SIGTERM with work in flight: a unary call finishes, a watch ends with
-//! UNAVAILABLE, the probe finishes before its lease goes, the action
-//! releases its lease (the next replica resumes it at once, not after the
-//! lease would have expired), and the process exits cleanly.
+//! UNAVAILABLE, the probe finishes before its lease goes, an action whose
+//! effect ends within the shutdown grace is recorded (not repeated later),
+//! one whose effect outlasts it releases its lease (the next replica
+//! resumes it at once, not after the lease would have expired), and the
+//! process exits cleanly.
 
 use std::time::Duration;
 
@@ -20,6 +22,7 @@ use crate::{
 };
 
 const DISPATCH: &str = "/repos/acme/web/dispatches";
+const QUICK: &str = "/repos/acme/quick/dispatches";
 const REPO: &str = "/repos/acme/web";
 
 #[tokio::test]
@@ -41,6 +44,7 @@ async fn sigterm_finishes_unary_calls_ends_streams_and_releases_leases() {
     let deployment = Deployment::fresh().await;
     let mut replica = deployment.start(&args).await;
     github_connection(&deployment, &replica, "web").await;
+    github_connection(&deployment, &replica, "quick").await;
     fake.hit_again(REPO, 1).await;
     let owner = deployment.token("owner", "acme", Role::Owner);
 
@@ -62,6 +66,20 @@ async fn sigterm_finishes_unary_calls_ends_streams_and_releases_leases() {
         .into_inner()
         .name;
     fake.hit_again(DISPATCH, 1).await;
+    // Well inside the 5 s grace.
+    fake.set(QUICK, Reply::status(204).delayed(Duration::from_secs(2)));
+    let quick = replica
+        .actions(&owner)
+        .start_action(start_request(
+            "quick",
+            "push",
+            json!({"event_type": "quick"}),
+        ))
+        .await
+        .expect("start")
+        .into_inner()
+        .name;
+    fake.hit_again(QUICK, 1).await;
     fake.set(
         REPO,
         Reply::json(200, json!({"default_branch": "main", "private": true}))
@@ -109,6 +127,16 @@ async fn sigterm_finishes_unary_calls_ends_streams_and_releases_leases() {
         .expect("the action");
     let (state, released): (String, bool) = (row.get(0), row.get(1));
     assert!(released, "the action's lease was released ({state})");
+    let quick_id = quick.rsplit('/').next().expect("id").to_owned();
+    let quick_state: String = db
+        .query_one("SELECT state FROM actions WHERE id = $1", &[&quick_id])
+        .await
+        .expect("the quick action")
+        .get(0);
+    assert_eq!(
+        quick_state, "succeeded",
+        "the effect that finished in the grace was recorded"
+    );
 
     // The next replica resumes it now, not after the 60 s lease.
     fake.set(DISPATCH, Reply::status(204));
@@ -132,6 +160,7 @@ async fn sigterm_finishes_unary_calls_ends_streams_and_releases_leases() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(fake.hits_on(QUICK), 1, "and not repeated");
     for replica in [&replica, &next] {
         replica.assert_no_secrets_logged(&["ghp_fault"]);
     }

@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file patchbay/v1/action.proto.
  */
 export const file_patchbay_v1_action: GenFile = /*@__PURE__*/
-  fileDesc("ChhwYXRjaGJheS92MS9hY3Rpb24ucHJvdG8SC3BhdGNoYmF5LnYxIogECgZBY3Rpb24SDAoEbmFtZRgBIAEoCRISCgpjb25uZWN0aW9uGAIgASgJEg4KBmFjdGlvbhgDIAEoCRInCgVzdGF0ZRgEIAEoDjIYLnBhdGNoYmF5LnYxLkFjdGlvblN0YXRlEhgKEHByb2dyZXNzX3BlcmNlbnQYBSABKAUSGAoQcHJvZ3Jlc3NfbWVzc2FnZRgGIAEoCRInCgZwYXJhbXMYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EicKBnJlc3VsdBgIIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoFZXJyb3IYCSABKAsyEi5nb29nbGUucnBjLlN0YXR1cxIQCghhdHRlbXB0cxgKIAEoBRIUCgxyZXF1ZXN0ZWRfYnkYCyABKAkSEgoKcmVxdWVzdF9pZBgMIAEoCRIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqwAQoLQWN0aW9uU3RhdGUSHAoYQUNUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUQUNUSU9OX1NUQVRFX1BFTkRJTkcQARIYChRBQ1RJT05fU1RBVEVfUlVOTklORxACEhoKFkFDVElPTl9TVEFURV9TVUNDRUVERUQQAxIXChNBQ1RJT05fU1RBVEVfRkFJTEVEEAQSGgoWQUNUSU9OX1NUQVRFX0NBTkNFTExFRBAFYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_google_rpc_status]);
+  fileDesc("ChhwYXRjaGJheS92MS9hY3Rpb24ucHJvdG8SC3BhdGNoYmF5LnYxIqUECgZBY3Rpb24SDAoEbmFtZRgBIAEoCRISCgpjb25uZWN0aW9uGAIgASgJEg4KBmFjdGlvbhgDIAEoCRInCgVzdGF0ZRgEIAEoDjIYLnBhdGNoYmF5LnYxLkFjdGlvblN0YXRlEhgKEHByb2dyZXNzX3BlcmNlbnQYBSABKAUSGAoQcHJvZ3Jlc3NfbWVzc2FnZRgGIAEoCRInCgZwYXJhbXMYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EicKBnJlc3VsdBgIIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoFZXJyb3IYCSABKAsyEi5nb29nbGUucnBjLlN0YXR1cxIQCghhdHRlbXB0cxgKIAEoBRIUCgxyZXF1ZXN0ZWRfYnkYCyABKAkSEgoKcmVxdWVzdF9pZBgMIAEoCRIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIbChN1bmNvbmZpcm1lZF9yZXBlYXRzGBEgASgFKrABCgtBY3Rpb25TdGF0ZRIcChhBQ1RJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIYChRBQ1RJT05fU1RBVEVfUEVORElORxABEhgKFEFDVElPTl9TVEFURV9SVU5OSU5HEAISGgoWQUNUSU9OX1NUQVRFX1NVQ0NFRURFRBADEhcKE0FDVElPTl9TVEFURV9GQUlMRUQQBBIaChZBQ1RJT05fU1RBVEVfQ0FOQ0VMTEVEEAViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_google_rpc_status]);
 
 /**
  * A piece of work run against a connection (our AIP-151 Operation).
@@ -133,6 +133,19 @@ export type Action = Message<"patchbay.v1.Action"> & {
    * @generated from field: google.protobuf.Timestamp end_time = 16;
    */
   endTime?: Timestamp | undefined;
+
+  /**
+   * Attempts that ran the provider's effect again after an earlier attempt
+   * started it and was interrupted (a crash, a shutdown, a database outage)
+   * before its outcome was recorded, with no way to check whether that
+   * earlier attempt had taken effect. Above 0, the effect may have happened
+   * more than once. Where the provider lets Patchbay find an earlier
+   * attempt's effect (a Vercel deployment tagged with the action's id), the
+   * retry looks for it instead and this stays 0; see docs/actions.md.
+   *
+   * @generated from field: int32 unconfirmed_repeats = 17;
+   */
+  unconfirmedRepeats: number;
 };
 
 /**

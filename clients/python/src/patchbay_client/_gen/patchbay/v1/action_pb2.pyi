@@ -78,6 +78,7 @@ class Action(_message.Message):
     START_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_REPEATS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name: `projects/{project}/actions/{action}`."""
     connection: _builtins.str
@@ -96,6 +97,15 @@ class Action(_message.Message):
     """The subject of the token that started it."""
     request_id: _builtins.str
     """The idempotency key it was started with."""
+    unconfirmed_repeats: _builtins.int
+    """Attempts that ran the provider's effect again after an earlier attempt
+    started it and was interrupted (a crash, a shutdown, a database outage)
+    before its outcome was recorded, with no way to check whether that
+    earlier attempt had taken effect. Above 0, the effect may have happened
+    more than once. Where the provider lets Patchbay find an earlier
+    attempt's effect (a Vercel deployment tagged with the action's id), the
+    retry looks for it instead and this stays 0; see docs/actions.md.
+    """
     @_builtins.property
     def params(self) -> _struct_pb2.Struct:
         """The parameters it was started with."""
@@ -143,10 +153,11 @@ class Action(_message.Message):
         start_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
+        unconfirmed_repeats: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "params", b"params", "result", b"result", "start_time", b"start_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "attempts", b"attempts", "connection", b"connection", "create_time", b"create_time", "end_time", b"end_time", "error", b"error", "name", b"name", "params", b"params", "progress_message", b"progress_message", "progress_percent", b"progress_percent", "request_id", b"request_id", "requested_by", b"requested_by", "result", b"result", "start_time", b"start_time", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "attempts", b"attempts", "connection", b"connection", "create_time", b"create_time", "end_time", b"end_time", "error", b"error", "name", b"name", "params", b"params", "progress_message", b"progress_message", "progress_percent", b"progress_percent", "request_id", b"request_id", "requested_by", b"requested_by", "result", b"result", "start_time", b"start_time", "state", b"state", "unconfirmed_repeats", b"unconfirmed_repeats", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
