@@ -143,12 +143,25 @@ impl Prober {
     pub async fn run(self, token: CancellationToken) {
         let mut tick = tokio::time::interval(self.config.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Set when the last claim took every free permit: more may be due,
+        // so claim again as soon as half the permits are back rather than
+        // at the next tick (which would cap probes at `concurrency` a tick).
+        let mut backlog = false;
+        let refill = u32::try_from((self.config.concurrency / 2).max(1)).unwrap_or(1);
         loop {
-            tokio::select! {
-                () = token.cancelled() => break,
-                _ = tick.tick() => {}
+            if backlog {
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    permits = self.permits.clone().acquire_many_owned(refill) => drop(permits),
+                }
+            } else {
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
             }
             let free = self.permits.available_permits();
+            backlog = false;
             if free == 0 {
                 continue;
             }
@@ -170,6 +183,7 @@ impl Prober {
                     continue;
                 }
             };
+            backlog = jobs.len() >= free;
             for job in jobs {
                 let Ok(permit) = self.permits.clone().acquire_owned().await else {
                     break;
