@@ -36,7 +36,13 @@ pub async fn start(
             "127.0.0.1:0",
         ])
         .args(["--log-format", "json", "--log", "warn,patchbay::app=info"])
-        .args(["--metrics=false", "--grpc-rate-per-caller", "0"])
+        .args([
+            "--metrics=false",
+            "--grpc-rate-per-caller",
+            "0",
+            "--grpc-rate-per-peer",
+            "0",
+        ])
         .args(args)
         .env("DATABASE_URL", database_url)
         .env("PATCHBAY_ENCRYPTION_KEYS", ENCRYPTION_KEYS)

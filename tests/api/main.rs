@@ -41,6 +41,7 @@ mod metrics;
 mod migrations;
 mod oauth;
 mod probe_actions;
+mod probe_throughput;
 mod probes;
 mod provider_setup;
 mod provider_slack;
