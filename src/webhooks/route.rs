@@ -249,3 +249,37 @@ fn header_event_type(headers: &HeaderMap) -> String {
         .map(|v| v.chars().take(128).collect())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_keys_we_could_have_issued_are_looked_up() {
+        for good in ["a", "Ab_9", &"k".repeat(64)] {
+            assert!(is_webhook_key(good), "{good}");
+        }
+        for bad in ["", &"k".repeat(65), "a-b", "a b", "ключ", "a/b", "a\0"] {
+            assert!(!is_webhook_key(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_provider_s_id_dedupes_unless_it_is_empty_or_too_long() {
+        let headers = HeaderMap::new();
+        let scheme = SignatureScheme::Standard;
+        let key = |id: Option<&str>| dedupe_key(scheme, id.map(str::to_owned), &headers, b"{}");
+        assert_eq!(key(Some("msg_1")), "msg_1");
+        let longest = "i".repeat(256);
+        assert_eq!(key(Some(&longest)), longest);
+        let by_content = key(None);
+        assert!(by_content.starts_with("sha256:") && by_content.len() == 7 + 64);
+        assert_eq!(key(Some("")), by_content);
+        assert_eq!(key(Some(&"i".repeat(257))), by_content);
+        assert_ne!(
+            dedupe_key(scheme, None, &headers, b"[]"),
+            by_content,
+            "the body counts"
+        );
+    }
+}
