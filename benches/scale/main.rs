@@ -269,45 +269,51 @@ fn template(fake_url: &str) -> CreateConnectionRequest {
 /// Every page of `big`'s connections: the median latency of the first
 /// three pages and of the last three.
 async fn walk_connections(registry: &mut IntegrationRegistryClient<Authed>) -> Result<(f64, f64)> {
-    let mut pages = Vec::new();
-    let mut token = String::new();
-    loop {
-        let started = Instant::now();
-        let page = registry
-            .list_connections(ListConnectionsRequest {
-                parent: "projects/big".into(),
-                page_size: PAGE_SIZE,
-                page_token: token,
-                ..Default::default()
-            })
+    walk(async |page_token| {
+        let request = ListConnectionsRequest {
+            parent: "projects/big".into(),
+            page_size: PAGE_SIZE,
+            page_token,
+            ..Default::default()
+        };
+        Ok(registry
+            .list_connections(request)
             .await?
-            .into_inner();
-        pages.push(ms(started));
-        token = page.next_page_token;
-        if token.is_empty() {
-            return Ok(ends(&pages));
-        }
-    }
+            .into_inner()
+            .next_page_token)
+    })
+    .await
 }
 
+/// The same for `big`'s actions.
 async fn walk_actions(actions: &mut ActionServiceClient<Authed>) -> Result<(f64, f64)> {
-    let mut pages = Vec::new();
+    walk(async |page_token| {
+        let request = ListActionsRequest {
+            parent: "projects/big".into(),
+            page_size: PAGE_SIZE,
+            page_token,
+            ..Default::default()
+        };
+        Ok(actions
+            .list_actions(request)
+            .await?
+            .into_inner()
+            .next_page_token)
+    })
+    .await
+}
+
+/// Follows `next_page_token`s from the first page to the last, timing each
+/// `page` call.
+async fn walk(mut page: impl AsyncFnMut(String) -> Result<String>) -> Result<(f64, f64)> {
+    let mut latencies = Vec::new();
     let mut token = String::new();
     loop {
         let started = Instant::now();
-        let page = actions
-            .list_actions(ListActionsRequest {
-                parent: "projects/big".into(),
-                page_size: PAGE_SIZE,
-                page_token: token,
-                ..Default::default()
-            })
-            .await?
-            .into_inner();
-        pages.push(ms(started));
-        token = page.next_page_token;
+        token = page(token).await?;
+        latencies.push(ms(started));
         if token.is_empty() {
-            return Ok(ends(&pages));
+            return Ok(ends(&latencies));
         }
     }
 }
