@@ -160,9 +160,6 @@ impl Provider for Vercel {
     }
 }
 
-/// Creates a deployment (production or preview) from `params.git_source`
-/// or `params.deployment_id`, else by redeploying the project's latest
-/// deployment of that target.
 /// The deployment meta key that names the action that created it.
 const ACTION_META: &str = "patchbayActionId";
 
@@ -196,6 +193,11 @@ async fn tagged_deployment(
     }))))
 }
 
+/// Creates a deployment (production or preview) from `params.git_source`
+/// or `params.deployment_id`, else by redeploying the project's latest
+/// deployment of that target.
+/// The deployment is tagged with the action's id, and a retry after an
+/// interrupted attempt looks for that tag first.
 async fn deploy(
     call: &Call<'_>,
     action: &ActionCall<'_>,
