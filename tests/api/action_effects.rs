@@ -234,3 +234,45 @@ async fn test_connection_probes_and_disconnect_then_reconnect_change_the_state()
         tonic::Code::FailedPrecondition as i32
     );
 }
+
+#[tokio::test]
+async fn a_full_github_payload_is_sent_as_given_without_the_action_id() {
+    let fake = FakeProvider::start().await;
+    fresh_repo(&fake, "acme", "web", 1);
+    fake.set("/repos/acme/web/dispatches", Reply::status(204));
+    let app = app(&fake).await;
+    active_github(&app, "web").await;
+    // GitHub takes at most 10 top-level keys: an eleventh would be refused.
+    let full: serde_json::Map<String, Value> =
+        (0..10).map(|n| (format!("k{n}"), json!(n))).collect();
+    let roomy: serde_json::Map<String, Value> =
+        (0..9).map(|n| (format!("k{n}"), json!(n))).collect();
+    let (full, roomy) = (Value::Object(full), Value::Object(roomy));
+    run(
+        &app,
+        Role::Admin,
+        "web",
+        "push",
+        json!({"client_payload": full}),
+    )
+    .await;
+    let done = run(
+        &app,
+        Role::Admin,
+        "web",
+        "push",
+        json!({"client_payload": roomy}),
+    )
+    .await;
+    let sent = bodies(&fake, "/repos/acme/web/dispatches");
+    assert_eq!(sent[0]["client_payload"], full, "ten keys: as given");
+    let id = done.name.rsplit('/').next().expect("an id");
+    assert_eq!(sent[1]["client_payload"]["patchbay_action_id"], id);
+    assert_eq!(
+        sent[1]["client_payload"]
+            .as_object()
+            .map(serde_json::Map::len),
+        Some(10),
+        "nine keys and the id"
+    );
+}
