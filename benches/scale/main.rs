@@ -9,6 +9,7 @@
 //! picks other sizes (the first is the baseline).
 
 mod load;
+mod report;
 mod server;
 
 use std::{
@@ -33,6 +34,7 @@ use patchbay::{
         embedded::{self, EmbeddedOptions, EmbeddedPostgres},
     },
 };
+use report::{Report, ms, percentile};
 use tonic::{
     metadata::MetadataValue, service::interceptor::InterceptedService, transport::Channel,
 };
@@ -56,21 +58,6 @@ impl tonic::service::Interceptor for Bearer {
         r.metadata_mut().insert("authorization", self.0.clone());
         Ok(r)
     }
-}
-
-/// One size's figures, a value per round.
-struct Report {
-    layout: load::Layout,
-    start_to_ready_s: Vec<f64>,
-    rss_kib: u64,
-    status_p50_ms: Vec<f64>,
-    status_p99_ms: Vec<f64>,
-    connections_first_ms: Vec<f64>,
-    connections_deep_ms: Vec<f64>,
-    actions_first_ms: Vec<f64>,
-    actions_deep_ms: Vec<f64>,
-    cpu_us_per_probe: Vec<f64>,
-    probes_per_s: Vec<f64>,
 }
 
 #[tokio::main]
@@ -103,7 +90,7 @@ async fn main() -> Result<()> {
         println!("scale: {size} connections: loading");
         reports.push(measure(&pg, size, &fake_url, &probes, &minter).await?);
     }
-    print(&reports);
+    report::print(&reports);
     Ok(())
 }
 
@@ -325,20 +312,6 @@ fn ends(pages: &[f64]) -> (f64, f64) {
     (percentile(&mut first, 0.5), percentile(&mut last, 0.5))
 }
 
-fn ms(started: Instant) -> f64 {
-    started.elapsed().as_secs_f64() * 1000.0
-}
-
-fn percentile(values: &mut [f64], p: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let at = ((values.len() as f64 - 1.0) * p).round() as usize;
-    values.get(at).copied().unwrap_or(0.0)
-}
-
-fn median(values: &[f64]) -> f64 {
-    percentile(&mut values.to_vec(), 0.5)
-}
-
 /// The fake provider every probe goes to: `GET /health`, counted.
 async fn fake_provider() -> Result<(String, Arc<AtomicU64>)> {
     let probes = Arc::new(AtomicU64::new(0));
@@ -354,103 +327,4 @@ async fn fake_provider() -> Result<(String, Arc<AtomicU64>)> {
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok((url, probes))
-}
-
-fn print(reports: &[Report]) {
-    let Some(base) = reports.first() else { return };
-    let rounds = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.3}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    for report in reports {
-        let l = &report.layout;
-        println!(
-            "\nscale: {} connections in {} projects ({} in `big`, {} due probes, {} actions in `big`)",
-            l.size,
-            l.projects,
-            l.big,
-            l.due,
-            l.size / 10
-        );
-        println!(
-            "{:<34} {:>10} {:>10} {:>7}  rounds",
-            "figure", "baseline", "this", "ratio"
-        );
-        let line = |what: &str, base: &[f64], this: &[f64]| {
-            let (b, t) = (median(base), median(this));
-            println!(
-                "{what:<34} {b:>10.3} {t:>10.3} {:>7.2}  {}",
-                t / b,
-                rounds(this)
-            );
-        };
-        line(
-            "start to ready, s",
-            &base.start_to_ready_s,
-            &report.start_to_ready_s,
-        );
-        let per_connection = |r: &Report| r.rss_kib as f64 * 1024.0 / r.layout.size as f64;
-        println!(
-            "{:<34} {:>10} {:>10}",
-            "resident memory, MiB",
-            base.rss_kib / 1024,
-            report.rss_kib / 1024
-        );
-        println!(
-            "{:<34} {:>10.0} {:>10.0}",
-            "resident bytes per connection",
-            per_connection(base),
-            per_connection(report)
-        );
-        if report.layout.size > base.layout.size {
-            let marginal = (report.rss_kib as f64 - base.rss_kib as f64) * 1024.0
-                / (report.layout.size - base.layout.size) as f64;
-            println!(
-                "{:<34} {:>10} {marginal:>10.0}",
-                "  marginal bytes per connection", ""
-            );
-        }
-        line(
-            "GetProjectStatus p50, ms",
-            &base.status_p50_ms,
-            &report.status_p50_ms,
-        );
-        line(
-            "GetProjectStatus p99, ms",
-            &base.status_p99_ms,
-            &report.status_p99_ms,
-        );
-        line(
-            "ListConnections first pages, ms",
-            &base.connections_first_ms,
-            &report.connections_first_ms,
-        );
-        line(
-            "ListConnections deepest pages, ms",
-            &base.connections_deep_ms,
-            &report.connections_deep_ms,
-        );
-        line(
-            "ListActions first pages, ms",
-            &base.actions_first_ms,
-            &report.actions_first_ms,
-        );
-        line(
-            "ListActions deepest pages, ms",
-            &base.actions_deep_ms,
-            &report.actions_deep_ms,
-        );
-        line(
-            "prober CPU per probe, µs",
-            &base.cpu_us_per_probe,
-            &report.cpu_us_per_probe,
-        );
-        line(
-            "probes per second",
-            &base.probes_per_s,
-            &report.probes_per_s,
-        );
-    }
 }
