@@ -114,7 +114,7 @@ async fn deploy_creates_a_vercel_deployment() {
         "site",
         "vercel",
         settings(&[("project_id", s("prj_1"))]),
-        "vc_test",
+        "vc_test_token",
     )
     .await;
 
@@ -141,7 +141,7 @@ async fn deploy_creates_a_vercel_deployment() {
         sent.headers
             .get("authorization")
             .and_then(|v| v.to_str().ok()),
-        Some("Bearer vc_test"),
+        Some("Bearer vc_test_token"),
         "the connection's own token"
     );
 

@@ -2,16 +2,11 @@
 //! completes the action exactly once; one stopped cleanly mid-action
 //! counts the attempt it gave back.
 
-use std::{collections::HashMap, net::TcpListener, process::Stdio, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
-use nix::{
-    sys::signal::{Signal, kill},
-    unistd::Pid,
-};
 use patchbay::{
     actions::ActionConfig,
-    auth::{KeySource, Role},
-    crypto::Keyring,
+    auth::Role,
     proto::v1::{ActionState, SetConnectionCredentialsRequest},
 };
 use serde_json::json;
@@ -19,18 +14,11 @@ use serde_json::json;
 use crate::{
     actions::{DISPATCH, fast_actions, owner, provider_status, start_request, wait_state},
     connections::create_request,
-    database::{conninfo, fresh_database},
     fakes::{FakeProvider, Reply},
+    faults::replica::Deployment,
     helpers::{TestOptions, random_secret, spawn_app_with},
     status::active_github,
 };
-
-fn free_port() -> std::net::SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-}
 
 #[tokio::test]
 async fn a_worker_killed_mid_action_is_replaced_and_the_action_completes_once() {
@@ -40,98 +28,26 @@ async fn a_worker_killed_mid_action_is_replaced_and_the_action_completes_once() 
         DISPATCH,
         Reply::status(204).delayed(Duration::from_secs(60)),
     );
-    let database = fresh_database().await;
-    let jwt_secret = "kill-test-secret-kill-test-secret-kill-test";
-    let key = [9u8; 32];
-    let keys_spec = format!(
-        "k1:{}",
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key)
-    );
-    let (grpc, http) = (free_port(), free_port());
-    let mut replica_a = tokio::process::Command::new(env!("CARGO_BIN_EXE_patchbay"))
-        .arg("serve")
-        .args([
-            "--grpc-addr",
-            &grpc.to_string(),
-            "--http-addr",
-            &http.to_string(),
+    let deployment = Deployment::fresh().await;
+    let mut replica_a = deployment
+        .start(&[
+            "--action-lease",
+            "1s",
+            "--provider-base-url",
+            &format!("github={}", fake.url()),
         ])
-        .args(["--action-lease", "1s", "--provider-base-url"])
-        .arg(format!("github={}", fake.url()))
-        .env("DATABASE_URL", conninfo(&database))
-        .env("PATCHBAY_ENCRYPTION_KEYS", &keys_spec)
-        .env("PATCHBAY_JWT_SECRET", jwt_secret)
-        .env_remove("PATCHBAY_DATA_DIR")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start replica A");
-
-    // B shares A's database and keys; it starts only once A holds the action.
-    let options = || TestOptions {
-        database: Some(database.clone()),
-        keys: Some(KeySource::from_secret(jwt_secret.as_bytes().to_vec()).expect("secret")),
-        keyring: Some(std::sync::Arc::new(
-            Keyring::parse(&keys_spec).expect("keys"),
-        )),
-        status: provider_status(&fake),
-        actions: ActionConfig {
-            lease: Duration::from_secs(1),
-            ..fast_actions()
-        },
-        ..TestOptions::default()
-    };
-    let minter = patchbay::auth::TokenMinter::new(
-        &KeySource::from_secret(jwt_secret.as_bytes().to_vec()).expect("secret"),
-        None,
-        None,
-    )
-    .expect("minter");
-    let token: tonic::metadata::MetadataValue<_> = format!(
-        "Bearer {}",
-        minter
-            .mint(
-                "owner",
-                &[("acme".to_owned(), Role::Owner)],
-                false,
-                Duration::from_secs(600)
-            )
-            .expect("mint")
-    )
-    .parse()
-    .expect("header");
-    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
-        .expect("uri")
-        .connect_lazy();
-    let authed = move |mut r: tonic::Request<()>| {
-        r.metadata_mut().insert("authorization", token.clone());
-        Ok(r)
-    };
-    let mut registry_a = patchbay::proto::v1::integration_registry_client::IntegrationRegistryClient::with_interceptor(channel.clone(), authed.clone());
-    let mut actions_a =
-        patchbay::proto::v1::action_service_client::ActionServiceClient::with_interceptor(
-            channel, authed,
-        );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let created = registry_a
-            .create_connection(create_request(
-                "acme",
-                "web",
-                "github",
-                crate::connections::github_settings(),
-            ))
-            .await;
-        if created.is_ok() {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "replica A never served: {created:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        .await;
+    let token = deployment.token("owner", "acme", Role::Owner);
+    let (mut registry_a, mut actions_a) = (replica_a.registry(&token), replica_a.actions(&token));
+    registry_a
+        .create_connection(create_request(
+            "acme",
+            "web",
+            "github",
+            crate::connections::github_settings(),
+        ))
+        .await
+        .expect("create on A");
     registry_a
         .set_connection_credentials(SetConnectionCredentialsRequest {
             name: "projects/acme/connections/web".into(),
@@ -145,6 +61,7 @@ async fn a_worker_killed_mid_action_is_replaced_and_the_action_completes_once() 
         .await
         .expect("start on A")
         .into_inner();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while fake.hits_on(DISPATCH) < 1 {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -153,15 +70,18 @@ async fn a_worker_killed_mid_action_is_replaced_and_the_action_completes_once() 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    let pid = replica_a.id().expect("pid");
-    kill(
-        Pid::from_raw(i32::try_from(pid).expect("pid")),
-        Signal::SIGKILL,
-    )
-    .expect("kill -9");
-    replica_a.wait().await.expect("reaped");
+    replica_a.kill9().await;
     fake.set(DISPATCH, Reply::status(204));
-    let replica_b = spawn_app_with(options()).await;
+    // B shares A's database and keys.
+    let replica_b = spawn_app_with(TestOptions {
+        status: provider_status(&fake),
+        actions: ActionConfig {
+            lease: Duration::from_secs(1),
+            ..fast_actions()
+        },
+        ..deployment.in_process_options()
+    })
+    .await;
 
     let done = wait_state(&replica_b, &started.name, ActionState::Succeeded).await;
     assert_eq!(done.attempts, 2, "A's attempt, then B's");
@@ -188,7 +108,7 @@ async fn an_effect_in_flight_at_shutdown_finishes_and_is_not_repeated() {
     let fake = FakeProvider::start().await;
     fake.set(DISPATCH, Reply::status(204).delayed(Duration::from_secs(2)));
     let keys = random_secret();
-    let keyring = std::sync::Arc::new(Keyring::generate("shared"));
+    let keyring = crate::helpers::random_keyring("shared");
     let options = |database| TestOptions {
         database,
         keys: Some(keys.clone()),

@@ -59,7 +59,7 @@ async fn sync_pages_through_hubspot_and_maps_records_with_the_default_template()
         Reply::json(200, json!({"results": []})),
     );
     let app = app(&fake).await;
-    connect(&app, "crm", "hubspot", settings(&[]), "hs_test").await;
+    connect(&app, "crm", "hubspot", settings(&[]), "hs_test_token").await;
     let editor = app.token("editor", &[("acme", Role::Editor)]);
     app.registry(Some(&editor))
         .create_mapping_template(CreateMappingTemplateRequest {
@@ -99,7 +99,8 @@ async fn sync_pages_through_hubspot_and_maps_records_with_the_default_template()
     );
     assert_eq!(rows[2].1, "3");
     assert!(fake.seen().iter().all(
-        |s| s.headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer hs_test")
+        |s| s.headers.get("authorization").and_then(|v| v.to_str().ok())
+            == Some("Bearer hs_test_token")
     ));
 
     // Sync again: upserts, no duplicates.
@@ -140,7 +141,7 @@ async fn sync_reads_sanity_documents_by_type() {
         "cms",
         "sanity",
         settings(&[("project_id", s("abc123")), ("dataset", s("production"))]),
-        "sk_test",
+        "sk_test_token",
     )
     .await;
     let done = run(
@@ -165,7 +166,7 @@ async fn sync_reads_sanity_documents_by_type() {
             .headers
             .get("authorization")
             .and_then(|v| v.to_str().ok()),
-        Some("Bearer sk_test")
+        Some("Bearer sk_test_token")
     );
 
     // Sanity has no fixed entities: they must be named.

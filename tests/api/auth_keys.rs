@@ -51,6 +51,10 @@ fn sign(algorithm: Algorithm, key: &EncodingKey, claims: &serde_json::Value) -> 
 #[tokio::test]
 async fn an_rs256_public_key_used_as_an_hs256_secret_is_refused() {
     let app = rs256_app().await;
+    String::from_utf8_lossy(PRIVATE_KEY)
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .for_each(crate::log_scan::secret);
     // The genuine article passes authentication (NOT_FOUND: nothing exists).
     let private = EncodingKey::from_rsa_pem(PRIVATE_KEY).expect("private key");
     let genuine = sign(Algorithm::RS256, &private, &owner_claims());
@@ -84,7 +88,7 @@ fn pem_body(pem: &[u8]) -> Vec<u8> {
 async fn a_token_without_exp_or_sub_is_refused_naming_the_claim() {
     let secret = b"the-server-s-own-hs256-secret-of-32-bytes";
     let app = spawn_app_with(TestOptions {
-        keys: Some(KeySource::from_secret(secret.to_vec()).expect("long enough")),
+        keys: Some(crate::helpers::jwt_keys(secret)),
         ..TestOptions::default()
     })
     .await;

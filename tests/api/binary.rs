@@ -87,7 +87,7 @@ async fn a_token_minted_by_patchbay_token_is_accepted() {
     // ...and a configured secret.
     let secret = "a-configured-secret-that-is-32-bytes-or-more";
     let token = mint_with_cli(&[], &[("PATCHBAY_JWT_SECRET", secret)]).await;
-    let keys = KeySource::from_secret(secret.as_bytes().to_vec()).expect("long enough");
+    let keys = crate::helpers::jwt_keys(secret.as_bytes());
     let app = spawn_app_with(TestOptions {
         keys: Some(keys),
         ..TestOptions::default()

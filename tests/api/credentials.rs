@@ -151,8 +151,8 @@ async fn credentials_are_stored_sealed_and_never_returned() {
         .set_connection_credentials(SetConnectionCredentialsRequest {
             name: created.name.clone(),
             credentials: HashMap::from([
-                ("refresh_token".into(), "r".into()),
-                ("password".into(), "p".into()),
+                ("refresh_token".into(), "refresh-r-token".into()),
+                ("password".into(), "password-p-1".into()),
                 ("expires_at".into(), "tomorrow".into()),
             ]),
             etag: String::new(),

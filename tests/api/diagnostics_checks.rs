@@ -1,11 +1,10 @@
 //! DiagnoseConnection and DiagnoseProject: every check passing on a healthy
 //! connection, and each failing for the cause it names.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use patchbay::{
     auth::Role,
-    crypto::Keyring,
     proto::v1::{
         CheckResult, ConfigField, ConfigFieldType, ConnectionDiagnosis, DiagnoseConnectionRequest,
         DiagnoseProjectRequest, IntegrationType, SetConnectionCredentialsRequest,
@@ -278,14 +277,14 @@ async fn a_failing_provider_an_open_circuit_and_expired_tokens_are_named() {
 
     // An expired token with nothing to refresh it.
     let expired = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    set_token(&app, &owner, "ghp_old", &expired).await;
+    set_token(&app, &owner, "ghp_old_token", &expired).await;
     let lapsed = diagnose(&app, "web").await;
     assert_eq!(
         check(&lapsed, "token_expiry"),
         (CheckResult::Fail, "TOKEN_EXPIRED".into())
     );
     let fresh = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    set_token(&app, &owner, "ghp_new", &fresh).await;
+    set_token(&app, &owner, "ghp_new_token", &fresh).await;
     assert_eq!(check(&diagnose(&app, "web").await, "token_expiry"), pass());
 
     // The project's view: one connection, failing.
@@ -311,7 +310,7 @@ async fn credentials_sealed_under_a_key_rotated_away_are_named() {
     let second = spawn_app_with(TestOptions {
         database: Some(first.database.clone()),
         keys: Some(first.keys.clone()),
-        keyring: Some(Arc::new(Keyring::generate("rotated"))),
+        keyring: Some(crate::helpers::random_keyring("rotated")),
         status: fast_status(&fake),
         ..TestOptions::default()
     })

@@ -15,7 +15,7 @@ const SECRET_A: &str = "deployment-a-jwt-secret-never-shown-0123456789";
 const SECRET_B: &str = "deployment-b-jwt-secret-never-shown-0123456789";
 
 fn keys(secret: &str) -> Option<KeySource> {
-    Some(KeySource::from_secret(secret.as_bytes().to_vec()).expect("long enough"))
+    Some(crate::helpers::jwt_keys(secret.as_bytes()))
 }
 
 #[tokio::test]

@@ -3,7 +3,6 @@
 //! anywhere in it.
 
 use patchbay::{
-    auth::KeySource,
     diagnostics::deployment::GIT_COMMIT,
     proto::v1::{GetDeploymentInfoRequest, IntegrationType, UpdateIntegrationTypeRequest},
     store::migrate,
@@ -28,7 +27,7 @@ async fn deployment_info_describes_the_build_and_hides_every_secret() {
         format!("http://proxy:{URL_PASSWORD}@{}", fake.addr),
     );
     let app = spawn_app_with(TestOptions {
-        keys: Some(KeySource::from_secret(JWT_SECRET.as_bytes().to_vec()).expect("long enough")),
+        keys: Some(crate::helpers::jwt_keys(JWT_SECRET.as_bytes())),
         status,
         actions: fast_actions(),
         ..TestOptions::default()

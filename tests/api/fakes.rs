@@ -26,6 +26,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, body: serde_json::Value) -> Self {
+        record_issued_secrets(&body);
         Self {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
@@ -47,6 +48,29 @@ impl Reply {
         self.delay = delay;
         self
     }
+}
+
+/// Tokens and secrets a fake provider issues (an OAuth token endpoint's
+/// answer), recorded for the log scan.
+fn record_issued_secrets(value: &serde_json::Value) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            for (key, field) in fields {
+                match field.as_str() {
+                    Some(text) if is_secret_key(key) => {
+                        crate::log_scan::secret(text);
+                    }
+                    _ => record_issued_secrets(field),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(record_issued_secrets),
+        _ => {}
+    }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    (key.ends_with("token") || key.ends_with("secret")) && !key.contains("page")
 }
 
 /// What the fake saw of one request.

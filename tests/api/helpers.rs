@@ -28,9 +28,9 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::database;
+use crate::{database, log_scan, secret_tap::SecretTap};
 
-pub type Authed = InterceptedService<Channel, Bearer>;
+pub type Authed = InterceptedService<SecretTap, Bearer>;
 
 /// Adds `authorization: Bearer <token>` to every call.
 #[derive(Clone)]
@@ -38,6 +38,7 @@ pub struct Bearer(Option<String>);
 
 impl Bearer {
     pub fn new(token: &str) -> Self {
+        log_scan::secret(token);
         Self(Some(token.to_owned()))
     }
 }
@@ -120,21 +121,25 @@ pub async fn spawn_app() -> TestApp {
 pub fn random_secret() -> KeySource {
     let mut secret = vec![0u8; 32];
     rand::rng().fill_bytes(&mut secret);
-    KeySource::from_secret(secret).expect("32 bytes is long enough")
+    jwt_keys(&secret)
 }
 
-/// `PATCHBAY_TEST_LOG=debug cargo test ...` shows the servers' logs.
-fn init_test_logging() {
-    static INIT: std::sync::Once = std::sync::Once::new();
-    INIT.call_once(|| {
-        if let Ok(filter) = std::env::var("PATCHBAY_TEST_LOG") {
-            patchbay::telemetry::init(patchbay::config::LogFormat::Text, &filter);
-        }
-    });
+/// HS256 keys from `secret`, recorded for the log scan.
+pub fn jwt_keys(secret: &[u8]) -> KeySource {
+    log_scan::secret_bytes(secret);
+    KeySource::from_secret(secret.to_vec()).expect("long enough")
+}
+
+/// A keyring of one fresh key named `id`, recorded for the log scan.
+pub fn random_keyring(id: &str) -> Arc<Keyring> {
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    log_scan::secret_bytes(&key);
+    Arc::new(Keyring::from_keys(vec![(id.to_owned(), key)]).expect("one key"))
 }
 
 pub async fn spawn_app_with(options: TestOptions) -> TestApp {
-    init_test_logging();
+    log_scan::capture();
     let database = match options.database {
         Some(db) => db,
         None => database::fresh_database().await,
@@ -142,9 +147,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let keys = options.keys.unwrap_or_else(random_secret);
     // A public key verifies only: such a server's tests mint their own.
     let minter = TokenMinter::new(&keys, None, None).ok();
-    let keyring = options
-        .keyring
-        .unwrap_or_else(|| Arc::new(Keyring::generate("test")));
+    let keyring = options.keyring.unwrap_or_else(|| random_keyring("test"));
     let grpc = TcpListener::bind(
         options
             .grpc_addr
@@ -207,6 +210,7 @@ impl TestApp {
             .collect();
         self.minter()
             .mint(sub, &projects, false, Duration::from_secs(3600))
+            .inspect(|token| log_scan::secret(token))
             .expect("mint token")
     }
 
@@ -214,6 +218,7 @@ impl TestApp {
     pub fn admin_token(&self, sub: &str) -> String {
         self.minter()
             .mint(sub, &[], true, Duration::from_secs(3600))
+            .inspect(|token| log_scan::secret(token))
             .expect("mint token")
     }
 
@@ -233,23 +238,28 @@ impl TestApp {
     }
 
     fn bearer(&self, token: Option<&str>) -> Bearer {
-        Bearer(token.map(str::to_owned))
+        token.map_or(Bearer(None), Bearer::new)
+    }
+
+    /// The channel, recording the secrets its calls carry.
+    fn tapped(&self) -> SecretTap {
+        SecretTap::new(self.channel.clone())
     }
 
     pub fn registry(&self, token: Option<&str>) -> IntegrationRegistryClient<Authed> {
-        IntegrationRegistryClient::with_interceptor(self.channel.clone(), self.bearer(token))
+        IntegrationRegistryClient::with_interceptor(self.tapped(), self.bearer(token))
     }
 
     pub fn status(&self, token: Option<&str>) -> StatusServiceClient<Authed> {
-        StatusServiceClient::with_interceptor(self.channel.clone(), self.bearer(token))
+        StatusServiceClient::with_interceptor(self.tapped(), self.bearer(token))
     }
 
     pub fn actions(&self, token: Option<&str>) -> ActionServiceClient<Authed> {
-        ActionServiceClient::with_interceptor(self.channel.clone(), self.bearer(token))
+        ActionServiceClient::with_interceptor(self.tapped(), self.bearer(token))
     }
 
     pub fn diagnostics(&self, token: Option<&str>) -> DiagnosticsClient<Authed> {
-        DiagnosticsClient::with_interceptor(self.channel.clone(), self.bearer(token))
+        DiagnosticsClient::with_interceptor(self.tapped(), self.bearer(token))
     }
 
     pub fn health(&self) -> HealthClient<Channel> {

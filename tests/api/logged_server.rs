@@ -7,7 +7,7 @@ use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
 };
-use patchbay::auth::{KeySource, Role, TokenMinter};
+use patchbay::auth::{Role, TokenMinter};
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader},
     process::{Child, Command},
@@ -15,9 +15,15 @@ use tokio::{
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
-use crate::{database, helpers::Bearer};
+use crate::{
+    database,
+    helpers::{Authed, Bearer},
+    log_scan,
+    secret_tap::SecretTap,
+};
 
 const JWT_SECRET: &str = "log-test-jwt-secret-of-at-least-32-bytes";
+const ENCRYPTION_KEYS: &str = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 
 pub struct LoggedServer {
     child: Child,
@@ -31,6 +37,7 @@ impl LoggedServer {
     /// `patchbay serve` on a fresh database with `args` added.
     pub async fn start(args: &[String]) -> Self {
         let database = database::fresh_database().await;
+        log_scan::keyring_spec(ENCRYPTION_KEYS);
         let mut child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
             .args([
                 "serve",
@@ -43,10 +50,7 @@ impl LoggedServer {
             .args(args)
             .env("DATABASE_URL", database::conninfo(&database))
             .env("PATCHBAY_JWT_SECRET", JWT_SECRET)
-            .env(
-                "PATCHBAY_ENCRYPTION_KEYS",
-                "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
-            )
+            .env("PATCHBAY_ENCRYPTION_KEYS", ENCRYPTION_KEYS)
             .env_remove("PATCHBAY_DATA_DIR")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -78,12 +82,8 @@ impl LoggedServer {
             let _ = stderr.read_to_string(&mut rest).await;
             rest
         });
-        let minter = TokenMinter::new(
-            &KeySource::from_secret(JWT_SECRET.as_bytes().to_vec()).expect("long enough"),
-            None,
-            None,
-        )
-        .expect("minter");
+        let minter = TokenMinter::new(&crate::helpers::jwt_keys(JWT_SECRET.as_bytes()), None, None)
+            .expect("minter");
         Self {
             child,
             grpc_addr,
@@ -101,17 +101,18 @@ impl LoggedServer {
                 false,
                 Duration::from_secs(600),
             )
+            .inspect(|token| log_scan::secret(token))
             .expect("token")
     }
 
     /// A channel whose calls carry `token`.
-    pub async fn channel(&self, token: &str) -> InterceptedService<Channel, Bearer> {
+    pub async fn channel(&self, token: &str) -> Authed {
         let channel = Channel::from_shared(format!("http://{}", self.grpc_addr))
             .expect("uri")
             .connect()
             .await
             .expect("connect");
-        InterceptedService::new(channel, Bearer::new(token))
+        InterceptedService::new(SecretTap::new(channel), Bearer::new(token))
     }
 
     /// SIGTERM, a clean exit, and every line logged.
@@ -125,6 +126,7 @@ impl LoggedServer {
         assert!(status.success(), "{status:?}");
         self.logs
             .push_str(&self.collector.await.expect("collector"));
+        self.logs.lines().for_each(log_scan::child_line);
         assert!(
             self.logs.contains("\"level\":\"TRACE\""),
             "not at trace level"

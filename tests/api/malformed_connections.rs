@@ -50,7 +50,7 @@ fn connection_cases(app: &TestApp, token: &str) -> Vec<Case> {
             set_connection_credentials,
             SetConnectionCredentialsRequest {
                 name: name.clone(),
-                credentials: HashMap::from([("access_token".into(), "x".into())]),
+                credentials: HashMap::from([("access_token".into(), "ghp_malformed_case".into())]),
                 etag: String::new()
             }
         ));

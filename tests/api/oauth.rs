@@ -30,7 +30,7 @@ async fn expiring_oauth_tokens_are_refreshed_once_and_refusals_mean_revoked() {
         "/oauth/token",
         Reply::json(
             200,
-            json!({"access_token": "gho_new", "refresh_token": "r2", "expires_in": 3600}),
+            json!({"access_token": "gho_new_token", "refresh_token": "refresh-2-token", "expires_in": 3600}),
         ),
     );
     let app = fast_app(&fake).await;
@@ -49,11 +49,11 @@ async fn expiring_oauth_tokens_are_refreshed_once_and_refusals_mean_revoked() {
         &owner,
         "web",
         &[
-            ("access_token", "gho_old"),
-            ("refresh_token", "r1"),
+            ("access_token", "gho_old_token"),
+            ("refresh_token", "refresh-1-token"),
             ("expires_at", &soon),
-            ("client_id", "cid"),
-            ("client_secret", "csecret"),
+            ("client_id", "client-id-1"),
+            ("client_secret", "client-secret-1"),
         ],
     )
     .await;
@@ -71,7 +71,7 @@ async fn expiring_oauth_tokens_are_refreshed_once_and_refusals_mean_revoked() {
         .expect("refresh request");
     let form = String::from_utf8_lossy(&refresh.body).into_owned();
     assert!(
-        form.contains("grant_type=refresh_token") && form.contains("refresh_token=r1"),
+        form.contains("grant_type=refresh_token") && form.contains("refresh_token=refresh-1-token"),
         "{form}"
     );
     let probes: Vec<String> = fake
@@ -85,7 +85,10 @@ async fn expiring_oauth_tokens_are_refreshed_once_and_refusals_mean_revoked() {
                 .map(str::to_owned)
         })
         .collect();
-    assert!(probes.iter().all(|h| h == "Bearer gho_new"), "{probes:?}");
+    assert!(
+        probes.iter().all(|h| h == "Bearer gho_new_token"),
+        "{probes:?}"
+    );
 
     // A refused refresh means the grant is gone.
     fake.set(
@@ -98,8 +101,8 @@ async fn expiring_oauth_tokens_are_refreshed_once_and_refusals_mean_revoked() {
         &owner,
         "web",
         &[
-            ("access_token", "gho_old"),
-            ("refresh_token", "r-dead"),
+            ("access_token", "gho_old_token"),
+            ("refresh_token", "refresh-dead-token"),
             ("expires_at", &expired),
         ],
     )
@@ -144,21 +147,27 @@ async fn deleting_a_connection_revokes_its_token_upstream() {
         format!("{}/oauth/v1/refresh-tokens/{{refresh_token}}", fake.url()),
     )
     .await;
-    fake.set("/oauth/v1/refresh-tokens/r-123", Reply::status(204));
+    fake.set(
+        "/oauth/v1/refresh-tokens/refresh-123-token",
+        Reply::status(204),
+    );
     let owner = app.token("owner", &[("acme", Role::Owner)]);
     create_hubspot(&app, &owner, "crm").await;
     set_credentials(
         &app,
         &owner,
         "crm",
-        &[("access_token", "a"), ("refresh_token", "r-123")],
+        &[
+            ("access_token", "access-a-token"),
+            ("refresh_token", "refresh-123-token"),
+        ],
     )
     .await;
     delete_connection(&app, &owner, "crm").await;
     let revoked = fake
         .seen()
         .into_iter()
-        .any(|s| s.path == "/oauth/v1/refresh-tokens/r-123");
+        .any(|s| s.path == "/oauth/v1/refresh-tokens/refresh-123-token");
     assert!(revoked, "the refresh token was revoked at the provider");
 }
 
@@ -175,7 +184,7 @@ async fn github_tokens_are_revoked_the_way_github_takes_them() {
         format!("{}/applications/{{client_id}}/token", fake.url()),
     )
     .await;
-    fake.set("/applications/Iv1.app/token", Reply::status(204));
+    fake.set("/applications/Iv1.app-client/token", Reply::status(204));
     let owner = app.token("owner", &[("acme", Role::Owner)]);
     create_github(&app, "acme", "web").await;
     set_credentials(
@@ -184,7 +193,7 @@ async fn github_tokens_are_revoked_the_way_github_takes_them() {
         "web",
         &[
             ("access_token", "gho_live"),
-            ("client_id", "Iv1.app"),
+            ("client_id", "Iv1.app-client"),
             ("client_secret", "app-secret"),
         ],
     )
@@ -193,10 +202,10 @@ async fn github_tokens_are_revoked_the_way_github_takes_them() {
     let revocation = fake
         .seen()
         .into_iter()
-        .find(|s| s.path == "/applications/Iv1.app/token")
+        .find(|s| s.path == "/applications/Iv1.app-client/token")
         .expect("the token was revoked at GitHub");
     assert_eq!(revocation.method, "DELETE");
-    let basic = format!("Basic {}", base64_of("Iv1.app:app-secret"));
+    let basic = format!("Basic {}", base64_of("Iv1.app-client:app-secret"));
     assert_eq!(
         revocation
             .headers
@@ -222,14 +231,17 @@ async fn refresh_and_revocation_honour_the_provider_base_url() {
         "/oauth/v1/token",
         Reply::json(
             200,
-            json!({"access_token": "a-new", "refresh_token": "r-next", "expires_in": 3600}),
+            json!({"access_token": "access-new-token", "refresh_token": "refresh-next-token", "expires_in": 3600}),
         ),
     );
     fake.set(
         "/account-info/v3/details",
         Reply::json(200, json!({"portalId": 7})),
     );
-    fake.set("/oauth/v1/refresh-tokens/r-next", Reply::status(204));
+    fake.set(
+        "/oauth/v1/refresh-tokens/refresh-next-token",
+        Reply::status(204),
+    );
     let app = spawn_app_with(TestOptions {
         status: provider_status(&fake),
         ..TestOptions::default()
@@ -243,8 +255,8 @@ async fn refresh_and_revocation_honour_the_provider_base_url() {
         &owner,
         "crm",
         &[
-            ("access_token", "a-old"),
-            ("refresh_token", "r-first"),
+            ("access_token", "access-old-token"),
+            ("refresh_token", "refresh-first-token"),
             ("expires_at", &soon),
         ],
     )
@@ -258,7 +270,7 @@ async fn refresh_and_revocation_honour_the_provider_base_url() {
     let revocation = fake
         .seen()
         .into_iter()
-        .find(|s| s.path == "/oauth/v1/refresh-tokens/r-next");
+        .find(|s| s.path == "/oauth/v1/refresh-tokens/refresh-next-token");
     assert!(
         revocation.is_some(),
         "the rotated refresh token was revoked at the fake"

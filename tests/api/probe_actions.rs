@@ -4,11 +4,10 @@
 //! replicas or within one. A forced probe in flight at shutdown still
 //! stores its result.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use patchbay::{
     auth::Role,
-    crypto::Keyring,
     proto::v1::{Action, ActionState, RefreshStatusRequest, StatusLevel, refresh_status_response},
     status::circuit::ProbePolicy,
 };
@@ -144,7 +143,7 @@ async fn test_connections_on_two_replicas_during_background_probes_all_succeed()
     let fake = FakeProvider::start().await;
     fresh_repo(&fake, "acme", "web", 1);
     let keys = random_secret();
-    let keyring = Arc::new(Keyring::generate("shared"));
+    let keyring = crate::helpers::random_keyring("shared");
     let first = spawn_app_with(TestOptions {
         keys: Some(keys.clone()),
         keyring: Some(keyring.clone()),

@@ -158,7 +158,7 @@ async fn two_replicas_never_probe_one_connection_at_once() {
             .registry(Some(&owner))
             .set_connection_credentials(SetConnectionCredentialsRequest {
                 name: format!("projects/acme/connections/{id}"),
-                credentials: HashMap::from([("access_token".into(), "t".into())]),
+                credentials: HashMap::from([("access_token".into(), "ghp_probe_token".into())]),
                 etag: String::new(),
             })
             .await

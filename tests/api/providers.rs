@@ -154,7 +154,10 @@ async fn github_maps_freshness_auth_and_rate_limits() {
         "only a 404 says the repository is missing: {}",
         hint(&unauthorized)
     );
-    let oauth = [("access_token", "gho_x"), ("refresh_token", "r")];
+    let oauth = [
+        ("access_token", "gho_x_access"),
+        ("refresh_token", "refresh-r-token"),
+    ];
     assert_eq!(
         code(&probe("github", &fake.url(), settings.clone(), &oauth).await),
         ProblemCode::OauthRevoked

@@ -79,7 +79,10 @@ async fn hubspot_reads_the_account_and_its_budget() {
         Err(ProbeError::RateLimited(_))
     ));
     fake.set(path, Reply::status(401));
-    let oauth = [("access_token", "a"), ("refresh_token", "r")];
+    let oauth = [
+        ("access_token", "access-a-token"),
+        ("refresh_token", "refresh-r-token"),
+    ];
     assert_eq!(
         code(&probe("hubspot", &fake.url(), json!({}), &oauth).await),
         ProblemCode::OauthRevoked

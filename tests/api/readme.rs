@@ -80,10 +80,12 @@ async fn the_readme_walkthrough_runs_top_to_bottom_as_written() {
         .env_remove("PATCHBAY_JWT_SECRET")
         .env_remove("PATCHBAY_DATA_DIR")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("start patchbay serve");
+    crate::log_scan::keep_stderr(&mut server);
+    crate::log_scan::keyring_spec("k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=");
     let ready = format!("http://127.0.0.1:{http}/readyz");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !reqwest::get(&ready)
@@ -129,6 +131,9 @@ async fn the_readme_walkthrough_runs_top_to_bottom_as_written() {
     let output = output.expect("the walkthrough finishes").expect("output");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    crate::log_scan::tokens_in(&stdout);
+    stderr.lines().for_each(crate::log_scan::child_line);
+    crate::log_scan::secrets_in_dir(&dir.path().join(".patchbay"));
     assert!(
         output.status.success(),
         "the walkthrough failed:\n{stdout}\n{stderr}"

@@ -110,7 +110,7 @@ async fn call(app: &TestApp, token: &str, rpc: Rpc, n: usize) -> Result<(), Stat
         Rpc::SetConnectionCredentials => registry
             .set_connection_credentials(SetConnectionCredentialsRequest {
                 name: connection,
-                credentials: HashMap::from([("access_token".into(), "t".into())]),
+                credentials: HashMap::from([("access_token".into(), "ghp_roles_token".into())]),
                 etag: String::new(),
             })
             .await
@@ -301,7 +301,7 @@ async fn other_projects_are_denied_whether_or_not_the_resource_exists() {
             registry
                 .set_connection_credentials(SetConnectionCredentialsRequest {
                     name,
-                    credentials: HashMap::from([("access_token".into(), "t".into())]),
+                    credentials: HashMap::from([("access_token".into(), "ghp_roles_token".into())]),
                     etag: String::new(),
                 })
                 .await

@@ -2,12 +2,11 @@
 //! memory, redacted for viewers, with per-caller actions; the circuit
 //! breaker; probe leases across replicas; OAuth refresh.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use patchbay::{
     app::StatusConfig,
     auth::Role,
-    crypto::Keyring,
     proto::v1::{
         GetConnectionStatusRequest, GetProjectStatusRequest, IntegrationStatus,
         SetConnectionCredentialsRequest, StatusLevel,
@@ -244,7 +243,7 @@ async fn project_status_comes_from_probes_redacted_per_role_with_actions() {
 /// Two servers on one database, sharing JWT and encryption keys.
 pub async fn two_replicas(status: StatusConfig) -> (TestApp, TestApp) {
     let keys = random_secret();
-    let keyring = Arc::new(Keyring::generate("shared"));
+    let keyring = crate::helpers::random_keyring("shared");
     let first = spawn_app_with(TestOptions {
         keys: Some(keys.clone()),
         keyring: Some(keyring.clone()),

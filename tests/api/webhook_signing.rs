@@ -67,6 +67,7 @@ pub struct Signed {
 /// Signs `body` for `scheme` with `secret` at Unix time `ts`, with delivery
 /// id `id` where the scheme carries one; `url` is what HubSpot signs.
 pub fn sign(scheme: &str, secret: &str, body: &[u8], ts: i64, id: &str, url: &str) -> Signed {
+    crate::log_scan::secret(secret);
     let h = |pairs: &[(&str, String)]| {
         pairs
             .iter()

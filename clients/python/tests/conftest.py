@@ -22,6 +22,25 @@ from patchbay_client import Client, connect
 ROOT = Path(__file__).resolve().parents[3]
 JWT_SECRET = "python-client-tests-secret-of-32-bytes-or-more"
 ENCRYPTION_KEYS = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+# Where `scripts/test` gathers every log line and every secret for its log
+# scan; unset, nothing is recorded.
+LOG_SCAN_DIR = os.environ.get("PATCHBAY_LOG_SCAN_DIR")
+
+
+def _record(kind: str, line: str) -> None:
+    if LOG_SCAN_DIR:
+        Path(LOG_SCAN_DIR).mkdir(parents=True, exist_ok=True)
+        with open(Path(LOG_SCAN_DIR) / f"python-{os.getpid()}.{kind}", "a") as f:
+            f.write(line.rstrip("\n") + "\n")
+
+
+def record_secret(value: str) -> None:
+    if value:
+        _record("secrets", json.dumps(value))
+
+
+record_secret(JWT_SECRET)
+record_secret(ENCRYPTION_KEYS.split(":", 1)[1])
 
 
 def binary() -> str:
@@ -103,6 +122,7 @@ class Server:
     def _read(self, process: subprocess.Popen[str]) -> None:
         assert process.stderr is not None
         for line in process.stderr:
+            _record("log", line)
             with self._seen:
                 self.lines.append(line)
                 self._seen.notify_all()
@@ -135,7 +155,9 @@ class Server:
             capture_output=True,
             text=True,
         )
-        return minted.stdout.strip().splitlines()[-1]
+        token = minted.stdout.strip().splitlines()[-1]
+        record_secret(token)
+        return token
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 // (PATCHBAY_BIN), on a fresh database of DATABASE_URL's server.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -10,6 +10,25 @@ import { fileURLToPath } from "node:url";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
 export const JWT_SECRET = "typescript-client-tests-secret-of-32-bytes";
 const ENCRYPTION_KEYS = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+// Where scripts/test gathers every log line and every secret for its log
+// scan; unset, nothing is recorded.
+const LOG_SCAN_DIR = process.env["PATCHBAY_LOG_SCAN_DIR"];
+
+function record(kind: "log" | "secrets", line: string): void {
+  if (LOG_SCAN_DIR !== undefined && LOG_SCAN_DIR !== "") {
+    mkdirSync(LOG_SCAN_DIR, { recursive: true });
+    appendFileSync(join(LOG_SCAN_DIR, `typescript-${process.pid}.${kind}`), `${line}\n`);
+  }
+}
+
+function recordSecret(value: string): void {
+  if (value !== "") {
+    record("secrets", JSON.stringify(value));
+  }
+}
+
+recordSecret(JWT_SECRET);
+recordSecret(ENCRYPTION_KEYS.slice(ENCRYPTION_KEYS.indexOf(":") + 1));
 
 export function binary(): string {
   return process.env["PATCHBAY_BIN"] ?? join(ROOT, "target", "debug", "patchbay");
@@ -88,6 +107,7 @@ export class Server {
     this.child = child;
     if (child.stderr !== null) {
       createInterface({ input: child.stderr }).on("line", (line) => {
+        record("log", line);
         this.lines.push(line);
         for (const wake of this.waiters.splice(0)) {
           wake();
@@ -135,6 +155,8 @@ export class Server {
     const out = execFileSync(binary(), ["token", "--sub", "ts-tests", "--project", `${project}=${role}`], {
       env: { ...process.env, PATCHBAY_JWT_SECRET: JWT_SECRET },
     });
-    return out.toString().trim().split("\n").at(-1) ?? "";
+    const token = out.toString().trim().split("\n").at(-1) ?? "";
+    recordSecret(token);
+    return token;
   }
 }

@@ -7,6 +7,6 @@ mod effects;
 mod kill9;
 mod load;
 mod outage;
-mod replica;
+pub mod replica;
 mod replicas;
 mod sigterm;

@@ -13,7 +13,8 @@ use nix::{
     unistd::Pid,
 };
 use patchbay::{
-    auth::{KeySource, Role, TokenMinter},
+    auth::{Role, TokenMinter},
+    crypto::Keyring,
     proto::v1::{
         action_service_client::ActionServiceClient,
         integration_registry_client::IntegrationRegistryClient,
@@ -28,7 +29,9 @@ use tonic::transport::Channel;
 
 use crate::{
     database,
-    helpers::{Authed, Bearer},
+    helpers::{Authed, Bearer, TestOptions},
+    log_scan,
+    secret_tap::SecretTap,
 };
 
 const JWT_SECRET: &str = "fault-suite-jwt-secret-of-at-least-32-bytes";
@@ -42,7 +45,8 @@ pub struct Deployment {
 
 impl Deployment {
     pub fn on(database: tokio_postgres::Config) -> Self {
-        let keys = KeySource::from_secret(JWT_SECRET.as_bytes().to_vec()).expect("long enough");
+        let keys = crate::helpers::jwt_keys(JWT_SECRET.as_bytes());
+        log_scan::keyring_spec(ENCRYPTION_KEYS);
         Self {
             database,
             minter: TokenMinter::new(&keys, None, None).expect("HS256 mints"),
@@ -126,7 +130,18 @@ impl Deployment {
                 false,
                 Duration::from_secs(3600),
             )
+            .inspect(|token| log_scan::secret(token))
             .expect("token")
+    }
+
+    /// What an in-process server needs to join the deployment as a replica.
+    pub fn in_process_options(&self) -> TestOptions {
+        TestOptions {
+            database: Some(self.database.clone()),
+            keys: Some(crate::helpers::jwt_keys(JWT_SECRET.as_bytes())),
+            keyring: Some(Arc::new(Keyring::parse(ENCRYPTION_KEYS).expect("keys"))),
+            ..TestOptions::default()
+        }
     }
 
     /// A direct connection to the deployment's database.
@@ -152,15 +167,20 @@ impl Replica {
     }
 
     pub fn registry(&self, token: &str) -> IntegrationRegistryClient<Authed> {
-        IntegrationRegistryClient::with_interceptor(self.channel.clone(), Bearer::new(token))
+        IntegrationRegistryClient::with_interceptor(self.tapped(), Bearer::new(token))
     }
 
     pub fn status(&self, token: &str) -> StatusServiceClient<Authed> {
-        StatusServiceClient::with_interceptor(self.channel.clone(), Bearer::new(token))
+        StatusServiceClient::with_interceptor(self.tapped(), Bearer::new(token))
     }
 
     pub fn actions(&self, token: &str) -> ActionServiceClient<Authed> {
-        ActionServiceClient::with_interceptor(self.channel.clone(), Bearer::new(token))
+        ActionServiceClient::with_interceptor(self.tapped(), Bearer::new(token))
+    }
+
+    /// The channel, recording the secrets its calls carry.
+    fn tapped(&self) -> SecretTap {
+        SecretTap::new(self.channel.clone())
     }
 
     /// Asserts no line logged so far holds the deployment's keys or any
@@ -238,6 +258,7 @@ fn lock(logs: &Mutex<String>) -> std::sync::MutexGuard<'_, String> {
 }
 
 fn push_line(logs: &Mutex<String>, line: &str) {
+    log_scan::child_line(line);
     let mut logs = lock(logs);
     logs.push_str(line);
     logs.push('\n');
