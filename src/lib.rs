@@ -15,6 +15,8 @@
 //!   each failed RPC logged at the level its code deserves and measured; [`coalesced_writes`] sends what one turn of HTTP/2 produces
 //!   in one write. [`bridge`] is the HTTP side: `/healthz`, `/readyz` and
 //!   the webhook route; [`health`] feeds `grpc.health.v1`.
+//! - [`audit`] writes every change's entry, in the change's transaction, on
+//!   its project's hash chain, and verifies the chain.
 //! - [`auth`] turns a bearer JWT into a typed [`auth::Caller`], once per
 //!   request, before the rate limits that key on it.
 //! - The services, each a folder with its rules, a `grpc.rs` that only
@@ -47,6 +49,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod backoff;
 pub mod bridge;

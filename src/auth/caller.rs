@@ -47,12 +47,23 @@ impl Role {
     }
 }
 
+/// Where a call came from, as the audit log records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The RPC, e.g. `IntegrationRegistry.CreateConnection`.
+    pub method: String,
+    /// The client's address; empty when unknown.
+    pub peer: String,
+    pub user_agent: String,
+}
+
 /// An authenticated caller, built from a verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     subject: String,
     projects: HashMap<ProjectId, Role>,
     admin: bool,
+    origin: Origin,
 }
 
 impl Caller {
@@ -61,7 +72,16 @@ impl Caller {
             subject,
             projects,
             admin,
+            origin: Origin::default(),
         }
+    }
+
+    pub fn with_origin(self, origin: Origin) -> Self {
+        Self { origin, ..self }
+    }
+
+    pub fn origin(&self) -> &Origin {
+        &self.origin
     }
 
     /// The token's `sub`.

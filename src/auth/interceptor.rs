@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
 use axum::http;
-use tonic::{Request, Status, service::Interceptor};
+use tonic::{Request, Status, service::Interceptor, transport::server::TcpConnectInfo};
 
-use super::{Caller, JwtVerifier, keys::AuthError};
+use super::{Caller, JwtVerifier, Origin, keys::AuthError};
 use crate::error::ApiError;
 
 /// How a request's bearer token fared, put in its extensions once by
@@ -27,7 +27,9 @@ impl Authenticator {
 
     /// Records the outcome in the request's extensions; refuses nothing.
     pub fn authenticate<B>(&self, request: &mut http::Request<B>) {
-        let outcome = self.verify(request.headers());
+        let outcome = self
+            .verify(request.headers())
+            .map(|caller| Arc::new(Caller::clone(&caller).with_origin(origin_of(request))));
         request.extensions_mut().insert(Authentication(outcome));
     }
 
@@ -41,6 +43,35 @@ impl Authenticator {
             return Err(AuthError::MalformedHeader);
         }
         self.verifier.verify(token.trim())
+    }
+}
+
+/// The RPC, peer and user agent of a request, for the audit log.
+fn origin_of<B>(request: &http::Request<B>) -> Origin {
+    let method = request
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .trim_start_matches("patchbay.v1.")
+        .replacen('/', ".", 1);
+    let peer = request
+        .extensions()
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .map(|addr| addr.to_string())
+        .unwrap_or_default();
+    // gRPC-Web clients name themselves in x-user-agent: browsers own user-agent.
+    let user_agent = ["x-user-agent", "user-agent"]
+        .iter()
+        .find_map(|name| request.headers().get(*name)?.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .take(256)
+        .collect();
+    Origin {
+        method,
+        peer,
+        user_agent,
     }
 }
 

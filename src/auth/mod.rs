@@ -6,7 +6,7 @@ mod interceptor;
 mod jwt;
 mod keys;
 
-pub use caller::{Caller, Role};
+pub use caller::{Caller, Origin, Role};
 pub use interceptor::{AuthInterceptor, Authentication, Authenticator, caller_of};
 pub use jwt::{Audience, CLOCK_LEEWAY, Claims, JwtVerifier, TokenMinter};
 pub use keys::{AuthError, DevSecret, KeyError, KeySource};

@@ -7,13 +7,14 @@ use base64::{Engine as _, engine::general_purpose::STANDARD};
 use chrono::Utc;
 
 use super::{
-    Registry,
+    Registry, audit_trail,
     connections::seal_context,
     model::TypeSpec,
     model::{Connection, ConnectionState, WithSecret},
     settings, transitions,
 };
 use crate::{
+    audit,
     auth::{Caller, Role},
     crypto::{self, Sealed},
     error::{ApiError, FieldViolation},
@@ -91,6 +92,12 @@ impl Registry {
             // New credentials: probe again now.
             transitions::state_changed(&tx, name, &updated.type_id, updated.state).await?;
         }
+        audit::record(
+            &tx,
+            caller,
+            audit_trail::credentials_set(&connection, &updated),
+        )
+        .await?;
         tx.commit().await.map_err(store::StoreError::from)?;
         tracing::info!(connection = %name, "credentials replaced");
         Ok(updated)
@@ -127,8 +134,16 @@ impl Registry {
         );
         let grace = chrono::Duration::from_std(self.secret_grace)
             .map_err(|e| ApiError::internal("secret grace out of range", e))?;
+        let mut client = client;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(store::StoreError::from)?;
+        let before = store::connections::get_for_update(&tx, name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(name))?;
         let rotated = store::connection_secrets::rotate_webhook_secret(
-            &client,
+            &tx,
             name,
             &sealed,
             &self.keyring.fingerprint(secret.expose().as_bytes()),
@@ -137,6 +152,10 @@ impl Registry {
         )
         .await?
         .ok_or_else(|| ApiError::not_found(name))?;
+        let trail =
+            audit_trail::webhook_secret_rotated(before.webhook_secret_fingerprint, &rotated);
+        audit::record(&tx, caller, trail).await?;
+        tx.commit().await.map_err(store::StoreError::from)?;
         tracing::info!(connection = %name, "webhook secret rotated");
         Ok(WithSecret {
             value: rotated,

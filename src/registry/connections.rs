@@ -5,8 +5,9 @@ use super::model::{
     Connection, ConnectionQuery, ConnectionState, ConnectionUpdate, IntegrationType,
     NewConnectionInput, WithSecret,
 };
-use super::{Registry, connection_secrets, settings, transitions};
+use super::{Registry, audit_trail, connection_secrets, settings, transitions};
 use crate::{
+    audit,
     auth::{Caller, Role},
     crypto,
     error::{ApiError, ErrorCode},
@@ -113,6 +114,8 @@ impl Registry {
                     connection.state,
                 )
                 .await?;
+                let request_id = input.request.as_ref().map(|r| r.id);
+                audit::record(&tx, caller, audit_trail::created(&connection, request_id)).await?;
                 tx.commit().await.map_err(store::StoreError::from)?;
                 Some(connection)
             }
@@ -229,6 +232,7 @@ impl Registry {
             .await?
             .ok_or_else(|| ApiError::not_found(&update.name))?;
         check_etag(update.etag.as_deref(), &connection.etag)?;
+        let before = connection.clone();
         let status_changed = update.state.is_some() || update.settings.is_some();
         let ty = store::catalog::get(&tx, &connection.type_id)
             .await?
@@ -268,6 +272,7 @@ impl Registry {
             // New settings or state: what was probed no longer holds.
             transitions::state_changed(&tx, &updated.name, &updated.type_id, updated.state).await?;
         }
+        audit::record(&tx, caller, audit_trail::updated(&before, &updated)).await?;
         tx.commit().await.map_err(store::StoreError::from)?;
         Ok(updated)
     }
@@ -299,6 +304,7 @@ impl Registry {
         };
         store::status::record_removed(&tx, name).await?;
         store::connections::delete(&tx, name).await?;
+        audit::record(&tx, caller, audit_trail::deleted(&connection)).await?;
         tx.commit().await.map_err(store::StoreError::from)?;
         tracing::info!(connection = %name, "connection deleted");
         if let (Some(ty), Some(credentials)) = (ty, credentials) {

@@ -4,6 +4,7 @@
 //! [`Registry`] holds the rules (who may do what, what is valid); the store
 //! holds the SQL; `grpc` only translates.
 
+mod audit_trail;
 pub mod catalog;
 pub mod catalog_snapshot;
 pub mod connection_secrets;

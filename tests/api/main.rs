@@ -8,6 +8,7 @@ mod action_requests;
 mod action_retries;
 mod action_sync;
 mod actions;
+mod audit_log;
 mod auth;
 mod auth_keys;
 mod binary;

@@ -1,0 +1,80 @@
+//! The audit log: every change writes one entry in the change's own
+//! transaction, on its project's hash chain, so the log holds exactly the
+//! changes that happened and a changed or deleted entry can be found.
+
+pub mod chain;
+pub mod model;
+
+use chrono::{SubsecRound as _, Utc};
+use deadpool_postgres::GenericClient;
+use uuid::Uuid;
+
+use crate::{auth::Caller, store};
+use chain::{Verdict, Walk};
+use model::{AuditEvent, FieldChange};
+
+/// What a change records beside who made it and from where.
+pub struct Change {
+    /// The project, or `None` for platform-wide changes (types, keys).
+    pub project: Option<String>,
+    pub resource: String,
+    pub request_id: Option<Uuid>,
+    pub fields: Vec<FieldChange>,
+}
+
+/// Appends `change` by `caller` to its project's chain, in `tx`: the
+/// change's own transaction, so the entry commits or rolls back with it.
+pub async fn record(
+    tx: &impl GenericClient,
+    caller: &Caller,
+    change: Change,
+) -> Result<(), store::StoreError> {
+    let project = change.project.unwrap_or_default();
+    let head = store::audit::lock_chain(tx, &project, &chain::genesis(&project)).await?;
+    let origin = caller.origin();
+    let mut event = AuditEvent {
+        project,
+        seq: head.last_seq + 1,
+        id: Uuid::now_v7(),
+        // PostgreSQL keeps microseconds: the hash covers what is stored.
+        time: Utc::now().trunc_subsecs(6),
+        actor: caller.subject().to_owned(),
+        method: origin.method.clone(),
+        resource: change.resource,
+        request_id: change.request_id,
+        peer: origin.peer.clone(),
+        user_agent: origin.user_agent.clone(),
+        outcome: "OK".to_owned(),
+        changes: change.fields,
+        prev_hash: head.last_hash,
+        hash: Vec::new(),
+    };
+    event.hash = chain::entry_hash(&event.prev_hash, &event);
+    store::audit::append(tx, &event).await
+}
+
+/// Entries read per query while verifying.
+const VERIFY_PAGE: i64 = 500;
+
+/// Checks `project`'s chain from its anchor (its first entry, or the first
+/// one cleanup kept) to its head, and names the first entry that breaks it.
+pub async fn verify(
+    client: &impl GenericClient,
+    project: &str,
+) -> Result<Verdict, store::StoreError> {
+    let Some(head) = store::audit::chain(client, project).await? else {
+        return Ok(Verdict::Intact { checked: 0 });
+    };
+    let mut walk = Walk::from_anchor(head.anchor_seq, head.anchor_hash);
+    loop {
+        let page = store::audit::page(client, project, walk.next_seq(), VERIFY_PAGE).await?;
+        for event in &page {
+            if let Err((seq, problem)) = walk.step(event) {
+                return Ok(Verdict::Broken { seq, problem });
+            }
+        }
+        if i64::try_from(page.len()).unwrap_or(i64::MAX) < VERIFY_PAGE {
+            return Ok(walk.finish(head.last_seq, &head.last_hash));
+        }
+    }
+}

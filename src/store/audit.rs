@@ -1,0 +1,140 @@
+//! The audit log's tables: `audit_chains` (each project's chain head) and
+//! `audit_events` (append-only; see migration 0014).
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+
+use super::{StoreError, execute, query, query_one, query_opt};
+use crate::audit::model::{AuditEvent, ChainHead, FieldChange};
+
+const COLUMNS: &str = "project, seq, id, time, actor, method, resource, request_id, peer, \
+     user_agent, outcome, changes, prev_hash, hash";
+
+fn from_row(row: &Row) -> Result<AuditEvent, StoreError> {
+    let changes: serde_json::Value = row.try_get("changes")?;
+    Ok(AuditEvent {
+        project: row.try_get("project")?,
+        seq: row.try_get("seq")?,
+        id: row.try_get("id")?,
+        time: row.try_get("time")?,
+        actor: row.try_get("actor")?,
+        method: row.try_get("method")?,
+        resource: row.try_get("resource")?,
+        request_id: row.try_get("request_id")?,
+        peer: row.try_get("peer")?,
+        user_agent: row.try_get("user_agent")?,
+        outcome: row.try_get("outcome")?,
+        changes: serde_json::from_value::<Vec<FieldChange>>(changes)
+            .map_err(|e| StoreError::corrupt("audit entry changes", e))?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+fn head_from_row(row: &Row) -> Result<ChainHead, StoreError> {
+    Ok(ChainHead {
+        last_seq: row.try_get("last_seq")?,
+        last_hash: row.try_get("last_hash")?,
+        anchor_seq: row.try_get("anchor_seq")?,
+        anchor_hash: row.try_get("anchor_hash")?,
+    })
+}
+
+/// Locks `project`'s chain head in the caller's transaction, creating it
+/// at `genesis` on the project's first entry.
+pub async fn lock_chain(
+    client: &impl GenericClient,
+    project: &str,
+    genesis: &[u8],
+) -> Result<ChainHead, StoreError> {
+    execute(
+        client,
+        "INSERT INTO audit_chains (project, last_hash, anchor_hash) VALUES ($1, $2, $2) \
+         ON CONFLICT DO NOTHING",
+        &[&project, &genesis],
+    )
+    .await?;
+    let row = query_one(
+        client,
+        "SELECT last_seq, last_hash, anchor_seq, anchor_hash FROM audit_chains \
+         WHERE project = $1 FOR UPDATE",
+        &[&project],
+    )
+    .await?;
+    head_from_row(&row)
+}
+
+/// Appends `event` and moves its chain's head to it; the chain must be
+/// locked by [`lock_chain`] in the same transaction.
+pub async fn append(client: &impl GenericClient, event: &AuditEvent) -> Result<(), StoreError> {
+    let changes = serde_json::to_value(&event.changes)
+        .map_err(|e| StoreError::corrupt("audit entry changes", e))?;
+    execute(
+        client,
+        &format!(
+            "INSERT INTO audit_events ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        ),
+        &[
+            &event.project,
+            &event.seq,
+            &event.id,
+            &event.time,
+            &event.actor,
+            &event.method,
+            &event.resource,
+            &event.request_id,
+            &event.peer,
+            &event.user_agent,
+            &event.outcome,
+            &changes,
+            &event.prev_hash,
+            &event.hash,
+        ],
+    )
+    .await?;
+    execute(
+        client,
+        "UPDATE audit_chains SET last_seq = $2, last_hash = $3 WHERE project = $1",
+        &[&event.project, &event.seq, &event.hash],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A project's chain head; `None` before its first entry.
+pub async fn chain(
+    client: &impl GenericClient,
+    project: &str,
+) -> Result<Option<ChainHead>, StoreError> {
+    query_opt(
+        client,
+        "SELECT last_seq, last_hash, anchor_seq, anchor_hash FROM audit_chains WHERE project = $1",
+        &[&project],
+    )
+    .await?
+    .as_ref()
+    .map(head_from_row)
+    .transpose()
+}
+
+/// Up to `limit` of `project`'s entries from `from_seq` on, in seq order.
+pub async fn page(
+    client: &impl GenericClient,
+    project: &str,
+    from_seq: i64,
+    limit: i64,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    query(
+        client,
+        &format!(
+            "SELECT {COLUMNS} FROM audit_events WHERE project = $1 AND seq >= $2 \
+             ORDER BY seq LIMIT $3"
+        ),
+        &[&project, &from_seq, &limit],
+    )
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}

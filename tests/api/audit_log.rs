@@ -1,0 +1,239 @@
+//! The audit log: each change to a connection writes one entry in its own
+//! transaction, with who, from where and which fields, never a secret; the
+//! hash chain names the first entry someone changed or deleted.
+
+use std::collections::HashMap;
+
+use patchbay::{
+    audit::{
+        self,
+        chain::{Break, Verdict},
+    },
+    auth::Role,
+    proto::v1::{
+        Connection, DeleteConnectionRequest, RotateWebhookSecretRequest,
+        SetConnectionCredentialsRequest, UpdateConnectionRequest,
+    },
+};
+use prost_types::FieldMask;
+
+use crate::{
+    connections::create_github,
+    helpers::{TestApp, spawn_app},
+};
+
+const TOKEN: &str = "ghp_audited_credential_value";
+
+/// `(seq, method, resource, changes)` of each of the project's entries.
+async fn entries(app: &TestApp, project: &str) -> Vec<(i64, String, String, serde_json::Value)> {
+    app.db()
+        .await
+        .query(
+            "SELECT seq, method, resource, changes FROM audit_events WHERE project = $1 \
+             ORDER BY seq",
+            &[&project],
+        )
+        .await
+        .expect("read the audit log")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect()
+}
+
+/// Runs one statement past the append-only trigger, as an attacker with
+/// the database's superuser would.
+async fn tamper(app: &TestApp, sql: &str) {
+    let db = app.db().await;
+    db.batch_execute(&format!(
+        "BEGIN; SET LOCAL session_replication_role = replica; {sql}; COMMIT;"
+    ))
+    .await
+    .expect("tamper");
+}
+
+async fn verdict(app: &TestApp, project: &str) -> Verdict {
+    let pool = patchbay::store::pool(app.database.clone(), 1).expect("pool");
+    let client = pool.get().await.expect("a connection");
+    audit::verify(&client, project).await.expect("verify")
+}
+
+/// Creates, renames, sets credentials on, rotates and deletes `gh`.
+async fn five_changes(app: &TestApp) -> Connection {
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    let mut registry = app.registry(Some(&owner));
+    let created = create_github(app, "acme", "gh").await;
+    let renamed = registry
+        .update_connection(UpdateConnectionRequest {
+            connection: Some(Connection {
+                name: created.name.clone(),
+                display_name: "Web repo".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["display_name".into()],
+            }),
+        })
+        .await
+        .expect("rename")
+        .into_inner();
+    registry
+        .set_connection_credentials(SetConnectionCredentialsRequest {
+            name: created.name.clone(),
+            credentials: HashMap::from([("access_token".into(), TOKEN.into())]),
+            etag: String::new(),
+        })
+        .await
+        .expect("credentials");
+    registry
+        .rotate_webhook_secret(RotateWebhookSecretRequest {
+            name: created.name.clone(),
+            webhook_secret: String::new(),
+        })
+        .await
+        .expect("rotate");
+    registry
+        .delete_connection(DeleteConnectionRequest {
+            name: created.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .expect("delete");
+    Connection {
+        webhook_secret: created.webhook_secret,
+        ..renamed
+    }
+}
+
+#[tokio::test]
+async fn each_change_writes_one_entry_with_who_where_and_what_but_no_secret() {
+    let app = spawn_app().await;
+    let connection = five_changes(&app).await;
+    let logged = entries(&app, "acme").await;
+    let methods: Vec<(i64, &str)> = logged.iter().map(|(s, m, ..)| (*s, m.as_str())).collect();
+    assert_eq!(
+        methods,
+        [
+            (1, "IntegrationRegistry.CreateConnection"),
+            (2, "IntegrationRegistry.UpdateConnection"),
+            (3, "IntegrationRegistry.SetConnectionCredentials"),
+            (4, "IntegrationRegistry.RotateWebhookSecret"),
+            (5, "IntegrationRegistry.DeleteConnection"),
+        ]
+    );
+    assert!(
+        logged
+            .iter()
+            .all(|(_, _, r, _)| r == "projects/acme/connections/gh")
+    );
+    assert_eq!(
+        logged[1].3,
+        serde_json::json!([{"field": "display_name", "before": "github for acme", "after": "Web repo"}])
+    );
+    let credentials = &logged[2].3[0];
+    assert_eq!(credentials["field"], "credentials_fingerprint");
+    assert!(credentials.get("before").is_none(), "none before");
+    assert_eq!(credentials["after"].as_str().map(str::len), Some(16));
+
+    let db = app.db().await;
+    let row = db
+        .query_one(
+            "SELECT actor, peer, user_agent, outcome FROM audit_events WHERE seq = 1",
+            &[],
+        )
+        .await
+        .expect("entry");
+    assert_eq!(row.get::<_, String>(0), "owner");
+    assert!(row.get::<_, String>(1).starts_with("127.0.0.1:"));
+    assert!(
+        row.get::<_, String>(2).contains("tonic"),
+        "{}",
+        row.get::<_, String>(2)
+    );
+    assert_eq!(row.get::<_, String>(3), "OK");
+    let whole: String = db
+        .query_one(
+            "SELECT string_agg(row_to_json(a)::text, ' ') FROM audit_events a",
+            &[],
+        )
+        .await
+        .expect("the log as text")
+        .get(0);
+    assert!(!whole.contains(TOKEN), "a credential reached the audit log");
+    assert!(!connection.webhook_secret.is_empty());
+    assert!(
+        !whole.contains(&connection.webhook_secret),
+        "a webhook secret reached it"
+    );
+
+    assert_eq!(verdict(&app, "acme").await, Verdict::Intact { checked: 5 });
+    assert_eq!(
+        verdict(&app, "elsewhere").await,
+        Verdict::Intact { checked: 0 }
+    );
+}
+
+#[tokio::test]
+async fn a_change_that_fails_writes_nothing() {
+    let app = spawn_app().await;
+    let created = create_github(&app, "acme", "gh").await;
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    app.registry(Some(&owner))
+        .delete_connection(DeleteConnectionRequest {
+            name: created.name,
+            etag: "\"stale\"".into(),
+        })
+        .await
+        .expect_err("a stale etag");
+    assert_eq!(entries(&app, "acme").await.len(), 1, "only the create");
+}
+
+#[tokio::test]
+async fn the_log_is_append_only_and_verification_names_the_entry_tampered_with() {
+    let app = spawn_app().await;
+    five_changes(&app).await;
+    let db = app.db().await;
+    let refused = db
+        .execute(
+            "UPDATE audit_events SET actor = 'mallory' WHERE seq = 3",
+            &[],
+        )
+        .await
+        .expect_err("updates are refused");
+    assert!(
+        refused.to_string().contains("append-only")
+            || format!("{refused:?}").contains("append-only")
+    );
+    db.execute("DELETE FROM audit_events WHERE seq = 3", &[])
+        .await
+        .expect_err("so are deletes");
+
+    tamper(
+        &app,
+        "UPDATE audit_events SET actor = 'mallory' WHERE seq = 3",
+    )
+    .await;
+    assert_eq!(
+        verdict(&app, "acme").await,
+        Verdict::Broken {
+            seq: 3,
+            problem: Break::Altered
+        }
+    );
+    tamper(&app, "DELETE FROM audit_events WHERE seq = 3").await;
+    assert_eq!(
+        verdict(&app, "acme").await,
+        Verdict::Broken {
+            seq: 3,
+            problem: Break::Missing
+        }
+    );
+    tamper(&app, "DELETE FROM audit_events WHERE seq >= 3").await;
+    assert_eq!(
+        verdict(&app, "acme").await,
+        Verdict::Broken {
+            seq: 3,
+            problem: Break::Missing
+        },
+        "a cut-off tail shows too"
+    );
+}
