@@ -3,6 +3,9 @@
 
 use crate::error::ApiError;
 
+/// The longest filter accepted: room for every key with a long value.
+pub const MAX_FILTER_LEN: usize = 4096;
+
 /// A parsed filter: each allowed key at most once.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Filter {
@@ -13,6 +16,9 @@ impl Filter {
     /// Parses `filter`, accepting only `allowed` keys.
     pub fn parse(filter: &str, allowed: &[&str]) -> Result<Self, ApiError> {
         let invalid = |why: String| ApiError::invalid_field("filter", why);
+        if filter.len() > MAX_FILTER_LEN {
+            return Err(invalid(format!("must be at most {MAX_FILTER_LEN} bytes")));
+        }
         let mut terms: Vec<(String, String)> = Vec::new();
         let tokens = tokenize(filter).map_err(invalid)?;
         let mut rest = tokens.as_slice();
@@ -134,5 +140,13 @@ mod tests {
         ] {
             assert!(Filter::parse(bad, &["type", "state"]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_filter_past_the_limit_is_refused_and_one_at_it_is_parsed() {
+        let at_limit = format!("type = {}", "a".repeat(MAX_FILTER_LEN - 7));
+        assert_eq!(at_limit.len(), MAX_FILTER_LEN);
+        assert!(Filter::parse(&at_limit, &["type"]).is_ok());
+        assert!(Filter::parse(&format!("{at_limit}a"), &["type"]).is_err());
     }
 }

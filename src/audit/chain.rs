@@ -77,6 +77,11 @@ impl Walk {
         self.next_seq
     }
 
+    /// How many entries checked out so far.
+    pub fn checked(&self) -> u64 {
+        self.checked
+    }
+
     /// Checks the next entry; the first break ends the walk.
     pub fn step(&mut self, event: &AuditEvent) -> Result<(), (i64, Break)> {
         if event.seq != self.next_seq {

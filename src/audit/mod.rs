@@ -10,8 +10,8 @@ use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 use crate::{auth::Caller, store};
-use chain::{Verdict, Walk};
-use model::{AuditEvent, FieldChange};
+use chain::{Break, Verdict, Walk};
+use model::{AuditEvent, AuditScope, FieldChange};
 
 /// What a change records beside who made it and from where.
 pub struct Change {
@@ -56,25 +56,80 @@ pub async fn record(
 /// Entries read per query while verifying.
 const VERIFY_PAGE: i64 = 500;
 
-/// Checks `project`'s chain from its anchor (its first entry, or the first
-/// one cleanup kept) to its head, and names the first entry that breaks it.
+/// What verifying found: how many entries checked out, and the first one
+/// that breaks its chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub checked: u64,
+    pub broken: Option<BrokenEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenEntry {
+    /// The chain's project, `""` for the platform's.
+    pub project: String,
+    pub seq: i64,
+    pub problem: Break,
+}
+
+impl BrokenEntry {
+    /// The entry's resource name, as `AuditEvent::name` gives it.
+    pub fn name(&self) -> String {
+        model::entry_name(&self.project, self.seq)
+    }
+}
+
+/// Checks every chain in `scope`, each from its anchor to its head, up to
+/// the first break.
 pub async fn verify(
     client: &impl GenericClient,
+    scope: &AuditScope,
+) -> Result<Verification, store::StoreError> {
+    let projects = match scope {
+        AuditScope::Project(p) => vec![p.as_str().to_owned()],
+        AuditScope::All => store::audit::chain_projects(client).await?,
+    };
+    let mut checked = 0;
+    for project in projects {
+        let (count, verdict) = verify_chain(client, &project).await?;
+        checked += count;
+        if let Verdict::Broken { seq, problem } = verdict {
+            let broken = BrokenEntry {
+                project,
+                seq,
+                problem,
+            };
+            return Ok(Verification {
+                checked,
+                broken: Some(broken),
+            });
+        }
+    }
+    Ok(Verification {
+        checked,
+        broken: None,
+    })
+}
+
+/// One chain's verdict and how many entries checked out before it.
+async fn verify_chain(
+    client: &impl GenericClient,
     project: &str,
-) -> Result<Verdict, store::StoreError> {
+) -> Result<(u64, Verdict), store::StoreError> {
     let Some(head) = store::audit::chain(client, project).await? else {
-        return Ok(Verdict::Intact { checked: 0 });
+        return Ok((0, Verdict::Intact { checked: 0 }));
     };
     let mut walk = Walk::from_anchor(head.anchor_seq, head.anchor_hash);
     loop {
         let page = store::audit::page(client, project, walk.next_seq(), VERIFY_PAGE).await?;
         for event in &page {
             if let Err((seq, problem)) = walk.step(event) {
-                return Ok(Verdict::Broken { seq, problem });
+                return Ok((walk.checked(), Verdict::Broken { seq, problem }));
             }
         }
         if i64::try_from(page.len()).unwrap_or(i64::MAX) < VERIFY_PAGE {
-            return Ok(walk.finish(head.last_seq, &head.last_hash));
+            let checked = walk.checked();
+            return Ok((checked, walk.finish(head.last_seq, &head.last_hash)));
         }
     }
 }

@@ -58,3 +58,47 @@ pub struct ChainHead {
     pub anchor_seq: i64,
     pub anchor_hash: Vec<u8>,
 }
+
+/// Whose entries a read covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditScope {
+    /// One project's chain.
+    Project(crate::names::ProjectId),
+    /// Every chain, the platform's own included: platform admins.
+    All,
+}
+
+/// ListAuditEvents' filter; each term narrows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub resource: Option<String>,
+    pub method: Option<String>,
+    pub time_after: Option<DateTime<Utc>>,
+    pub time_before: Option<DateTime<Utc>>,
+}
+
+/// Where a page of entries starts: after this entry, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditCursor {
+    /// Within one project: the last entry's seq.
+    Seq(i64),
+    /// Across projects: the last entry's time and id.
+    TimeId(DateTime<Utc>, Uuid),
+}
+
+impl AuditEvent {
+    pub fn name(&self) -> String {
+        entry_name(&self.project, self.seq)
+    }
+}
+
+/// `projects/{project}/auditEvents/{seq}`, or `auditEvents/{seq}` on the
+/// platform's chain.
+pub fn entry_name(project: &str, seq: i64) -> String {
+    if project.is_empty() {
+        format!("auditEvents/{seq}")
+    } else {
+        format!("projects/{project}/auditEvents/{seq}")
+    }
+}

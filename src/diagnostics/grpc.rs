@@ -11,10 +11,11 @@ use crate::{
     proto::v1::{
         CompareDeploymentsRequest, CompareDeploymentsResponse, ConnectionDiagnosis, DeploymentInfo,
         DiagnoseConnectionRequest, DiagnoseProjectRequest, GetDeploymentInfoRequest,
-        GetServiceHealthRequest, ListWebhookDeliveriesRequest, ListWebhookDeliveriesResponse,
-        ProjectDiagnosis, RedriveDeliveriesRequest, RedriveDeliveriesResponse,
-        SendTestWebhookRequest, SendTestWebhookResponse, ServiceHealth, VerifyWebhookRequest,
-        VerifyWebhookResponse, diagnostics_server,
+        GetServiceHealthRequest, ListAuditEventsRequest, ListAuditEventsResponse,
+        ListWebhookDeliveriesRequest, ListWebhookDeliveriesResponse, ProjectDiagnosis,
+        RedriveDeliveriesRequest, RedriveDeliveriesResponse, SendTestWebhookRequest,
+        SendTestWebhookResponse, ServiceHealth, VerifyAuditLogRequest, VerifyAuditLogResponse,
+        VerifyWebhookRequest, VerifyWebhookResponse, diagnostics_server,
     },
     store::delivery_log::Redrive,
     webhooks::dry_run::Captured,
@@ -195,5 +196,34 @@ impl diagnostics_server::Diagnostics for DiagnosticsGrpc {
         Ok(Response::new(RedriveDeliveriesResponse {
             redriven_count: i32::try_from(moved).unwrap_or(i32::MAX),
         }))
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<ListAuditEventsRequest>,
+    ) -> Reply<ListAuditEventsResponse> {
+        let caller = caller_of(&request)?;
+        let r = request.get_ref();
+        let scope = proto::audit_scope(&r.parent)?;
+        let query = proto::audit_query(&r.filter)?;
+        let page = PageRequest::parse(r.page_size, &r.page_token, &[&r.parent, &r.filter])?;
+        let (events, next_page_token) = self
+            .diagnostics
+            .list_audit_events(caller, &scope, &query, &page)
+            .await?;
+        Ok(Response::new(ListAuditEventsResponse {
+            audit_events: events.iter().map(proto::audit_event).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn verify_audit_log(
+        &self,
+        request: Request<VerifyAuditLogRequest>,
+    ) -> Reply<VerifyAuditLogResponse> {
+        let caller = caller_of(&request)?;
+        let scope = proto::audit_scope(&request.get_ref().parent)?;
+        let verification = self.diagnostics.verify_audit_log(caller, &scope).await?;
+        Ok(Response::new(proto::audit_verification(&verification)))
     }
 }

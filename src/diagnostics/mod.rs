@@ -1,7 +1,8 @@
 //! Diagnostics: what is wrong and why. Service health from real component
 //! checks ([`health`]), what this deployment is ([`deployment`]), and the
-//! webhook delivery log with redrive.
+//! webhook delivery log with redrive, and the audit log's reads.
 
+mod audit_log;
 mod checks;
 mod compare;
 mod deliveries;

@@ -2,9 +2,14 @@
 //! messages; requests are parsed here, at the edge.
 
 use crate::{
+    audit::{
+        Verification,
+        chain::Break,
+        model::{AuditEvent, AuditQuery, AuditScope},
+    },
     error::ApiError,
     list_filter::Filter,
-    names::{ConnectionName, DeliveryName},
+    names::{ConnectionName, DeliveryName, ProjectId},
     proto::{
         time::{duration, timestamp},
         v1 as pb,
@@ -97,17 +102,7 @@ pub fn delivery_query(filter: &str, with_state: bool) -> Result<DeliveryQuery, A
         &["event_type", "received_after", "received_before"]
     };
     let f = Filter::parse(filter, keys)?;
-    let time = |key: &str| {
-        f.get(key)
-            .map(|v| {
-                chrono::DateTime::parse_from_rfc3339(v)
-                    .map(|t| t.with_timezone(&chrono::Utc))
-                    .map_err(|_| {
-                        ApiError::invalid_field("filter", format!("{key} must be an RFC 3339 time"))
-                    })
-            })
-            .transpose()
-    };
+    let time = |key: &str| filter_time(&f, key);
     let state = f
         .get("state")
         .map(|v| {
@@ -126,6 +121,89 @@ pub fn delivery_query(filter: &str, with_state: bool) -> Result<DeliveryQuery, A
         received_after: time("received_after")?,
         received_before: time("received_before")?,
     })
+}
+
+/// A filter term's RFC 3339 time.
+fn filter_time(f: &Filter, key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    f.get(key)
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| {
+                    ApiError::invalid_field("filter", format!("{key} must be an RFC 3339 time"))
+                })
+        })
+        .transpose()
+}
+
+/// `projects/{project}`, or `projects/-` for every project's log and the
+/// platform's.
+pub fn audit_scope(parent: &str) -> Result<AuditScope, ApiError> {
+    if parent == "projects/-" {
+        return Ok(AuditScope::All);
+    }
+    ProjectId::parse_name(parent)
+        .map(AuditScope::Project)
+        .map_err(|e| e.at("parent"))
+}
+
+pub fn audit_query(filter: &str) -> Result<AuditQuery, ApiError> {
+    let f = Filter::parse(
+        filter,
+        &["actor", "resource", "method", "time_after", "time_before"],
+    )?;
+    let text = |key: &str| f.get(key).map(str::to_owned);
+    Ok(AuditQuery {
+        actor: text("actor"),
+        resource: text("resource"),
+        method: text("method"),
+        time_after: filter_time(&f, "time_after")?,
+        time_before: filter_time(&f, "time_before")?,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn audit_event(e: &AuditEvent) -> pb::AuditEvent {
+    pb::AuditEvent {
+        name: e.name(),
+        time: Some(timestamp(e.time)),
+        actor: e.actor.clone(),
+        method: e.method.clone(),
+        resource: e.resource.clone(),
+        request_id: e.request_id.map(|id| id.to_string()).unwrap_or_default(),
+        peer: e.peer.clone(),
+        user_agent: e.user_agent.clone(),
+        outcome: e.outcome.clone(),
+        changes: e
+            .changes
+            .iter()
+            .map(|c| pb::AuditFieldChange {
+                field: c.field.clone(),
+                before: c.before.clone().unwrap_or_default(),
+                after: c.after.clone().unwrap_or_default(),
+            })
+            .collect(),
+        hash: hex(&e.hash),
+        prev_hash: hex(&e.prev_hash),
+    }
+}
+
+pub fn audit_verification(v: &Verification) -> pb::VerifyAuditLogResponse {
+    let problem = match v.broken.as_ref().map(|b| b.problem) {
+        None => pb::AuditChainBreak::Unspecified,
+        Some(Break::Missing) => pb::AuditChainBreak::Missing,
+        Some(Break::Altered) => pb::AuditChainBreak::Altered,
+        Some(Break::Unlinked) => pb::AuditChainBreak::Unlinked,
+    };
+    pb::VerifyAuditLogResponse {
+        intact: v.broken.is_none(),
+        checked_count: i64::try_from(v.checked).unwrap_or(i64::MAX),
+        broken_entry: v.broken.as_ref().map(|b| b.name()).unwrap_or_default(),
+        problem: problem.into(),
+    }
 }
 
 pub fn parent(parent: &str) -> Result<ConnectionName, ApiError> {

@@ -2,10 +2,12 @@
 //! `audit_events` (append-only; see migration 0014).
 
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
+use tokio_postgres::{Row, types::ToSql};
 
 use super::{StoreError, execute, query, query_one, query_opt};
-use crate::audit::model::{AuditEvent, ChainHead, FieldChange};
+use crate::audit::model::{
+    AuditCursor, AuditEvent, AuditQuery, AuditScope, ChainHead, FieldChange,
+};
 
 const COLUMNS: &str = "project, seq, id, time, actor, method, resource, request_id, peer, \
      user_agent, outcome, changes, prev_hash, hash";
@@ -136,5 +138,74 @@ pub async fn page(
     .await?
     .iter()
     .map(from_row)
+    .collect()
+}
+
+/// Up to `limit` entries in `scope` matching `q`, newest first, after
+/// `cursor`: by seq within a project (its primary key), by time and id
+/// across them.
+pub async fn list(
+    client: &impl GenericClient,
+    scope: &AuditScope,
+    q: &AuditQuery,
+    cursor: Option<&AuditCursor>,
+    limit: i64,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    const FILTERS: &str = "($1::text IS NULL OR actor = $1) \
+        AND ($2::text IS NULL OR resource = $2) \
+        AND ($3::text IS NULL OR method = $3) \
+        AND ($4::timestamptz IS NULL OR time > $4) \
+        AND ($5::timestamptz IS NULL OR time < $5)";
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        &q.actor,
+        &q.resource,
+        &q.method,
+        &q.time_after,
+        &q.time_before,
+    ];
+    let (after_seq, after_time, after_id) = match cursor {
+        None => (None, None, None),
+        Some(AuditCursor::Seq(seq)) => (Some(*seq), None, None),
+        Some(AuditCursor::TimeId(time, id)) => (None, Some(*time), Some(*id)),
+    };
+    let project = match scope {
+        AuditScope::Project(p) => p.as_str(),
+        AuditScope::All => "",
+    };
+    let sql = match scope {
+        AuditScope::Project(_) => {
+            params.extend::<[&(dyn ToSql + Sync); 3]>([&project, &after_seq, &limit]);
+            format!(
+                "SELECT {COLUMNS} FROM audit_events \
+                 WHERE project = $6 AND ($7::bigint IS NULL OR seq < $7) AND {FILTERS} \
+                 ORDER BY seq DESC LIMIT $8"
+            )
+        }
+        AuditScope::All => {
+            params.extend::<[&(dyn ToSql + Sync); 3]>([&after_time, &after_id, &limit]);
+            format!(
+                "SELECT {COLUMNS} FROM audit_events \
+                 WHERE ($6::timestamptz IS NULL OR (time, id) < ($6, $7)) AND {FILTERS} \
+                 ORDER BY time DESC, id DESC LIMIT $8"
+            )
+        }
+    };
+    query(client, &sql, &params)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// Every chain's project, in order (`""`, the platform's, first).
+pub async fn chain_projects(client: &impl GenericClient) -> Result<Vec<String>, StoreError> {
+    query(
+        client,
+        "SELECT project FROM audit_chains ORDER BY project",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|row| row.try_get(0).map_err(StoreError::from))
     .collect()
 }

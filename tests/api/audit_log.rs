@@ -5,14 +5,11 @@
 use std::collections::HashMap;
 
 use patchbay::{
-    audit::{
-        self,
-        chain::{Break, Verdict},
-    },
     auth::Role,
     proto::v1::{
-        Connection, DeleteConnectionRequest, RotateWebhookSecretRequest,
-        SetConnectionCredentialsRequest, UpdateConnectionRequest,
+        AuditChainBreak, Connection, DeleteConnectionRequest, RotateWebhookSecretRequest,
+        SetConnectionCredentialsRequest, UpdateConnectionRequest, VerifyAuditLogRequest,
+        VerifyAuditLogResponse,
     },
 };
 use prost_types::FieldMask;
@@ -42,7 +39,7 @@ async fn entries(app: &TestApp, project: &str) -> Vec<(i64, String, String, serd
 
 /// Runs one statement past the append-only trigger, as an attacker with
 /// the database's superuser would.
-async fn tamper(app: &TestApp, sql: &str) {
+pub async fn tamper(app: &TestApp, sql: &str) {
     let db = app.db().await;
     db.batch_execute(&format!(
         "BEGIN; SET LOCAL session_replication_role = replica; {sql}; COMMIT;"
@@ -51,14 +48,37 @@ async fn tamper(app: &TestApp, sql: &str) {
     .expect("tamper");
 }
 
-async fn verdict(app: &TestApp, project: &str) -> Verdict {
-    let pool = patchbay::store::pool(app.database.clone(), 1).expect("pool");
-    let client = pool.get().await.expect("a connection");
-    audit::verify(&client, project).await.expect("verify")
+/// VerifyAuditLog on `parent`, as a platform admin.
+pub async fn verdict(app: &TestApp, parent: &str) -> VerifyAuditLogResponse {
+    let admin = app.admin_token("auditor");
+    app.diagnostics(Some(&admin))
+        .verify_audit_log(VerifyAuditLogRequest {
+            parent: parent.into(),
+        })
+        .await
+        .expect("verify")
+        .into_inner()
+}
+
+pub fn intact(checked: i64) -> VerifyAuditLogResponse {
+    VerifyAuditLogResponse {
+        intact: true,
+        checked_count: checked,
+        ..Default::default()
+    }
+}
+
+pub fn broken(checked: i64, entry: &str, problem: AuditChainBreak) -> VerifyAuditLogResponse {
+    VerifyAuditLogResponse {
+        intact: false,
+        checked_count: checked,
+        broken_entry: entry.into(),
+        problem: problem.into(),
+    }
 }
 
 /// Creates, renames, sets credentials on, rotates and deletes `gh`.
-async fn five_changes(app: &TestApp) -> Connection {
+pub async fn five_changes(app: &TestApp) -> Connection {
     let owner = app.token("owner", &[("acme", Role::Owner)]);
     let mut registry = app.registry(Some(&owner));
     let created = create_github(app, "acme", "gh").await;
@@ -165,11 +185,8 @@ async fn each_change_writes_one_entry_with_who_where_and_what_but_no_secret() {
         "a webhook secret reached it"
     );
 
-    assert_eq!(verdict(&app, "acme").await, Verdict::Intact { checked: 5 });
-    assert_eq!(
-        verdict(&app, "elsewhere").await,
-        Verdict::Intact { checked: 0 }
-    );
+    assert_eq!(verdict(&app, "projects/acme").await, intact(5));
+    assert_eq!(verdict(&app, "projects/elsewhere").await, intact(0));
 }
 
 #[tokio::test]
@@ -212,28 +229,20 @@ async fn the_log_is_append_only_and_verification_names_the_entry_tampered_with()
         "UPDATE audit_events SET actor = 'mallory' WHERE seq = 3",
     )
     .await;
+    let third = "projects/acme/auditEvents/3";
     assert_eq!(
-        verdict(&app, "acme").await,
-        Verdict::Broken {
-            seq: 3,
-            problem: Break::Altered
-        }
+        verdict(&app, "projects/acme").await,
+        broken(2, third, AuditChainBreak::Altered)
     );
     tamper(&app, "DELETE FROM audit_events WHERE seq = 3").await;
     assert_eq!(
-        verdict(&app, "acme").await,
-        Verdict::Broken {
-            seq: 3,
-            problem: Break::Missing
-        }
+        verdict(&app, "projects/acme").await,
+        broken(2, third, AuditChainBreak::Missing)
     );
     tamper(&app, "DELETE FROM audit_events WHERE seq >= 3").await;
     assert_eq!(
-        verdict(&app, "acme").await,
-        Verdict::Broken {
-            seq: 3,
-            problem: Break::Missing
-        },
+        verdict(&app, "projects/acme").await,
+        broken(2, third, AuditChainBreak::Missing),
         "a cut-off tail shows too"
     );
 }

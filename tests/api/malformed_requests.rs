@@ -157,6 +157,8 @@ const STRING_FIELDS: &[(&str, u32, bool)] = &[
     ("Diagnostics/CompareDeployments", 1, false),
     ("Diagnostics/ListWebhookDeliveries", 1, false),
     ("Diagnostics/RedriveDeliveries", 1, false),
+    ("Diagnostics/ListAuditEvents", 1, false),
+    ("Diagnostics/VerifyAuditLog", 1, false),
 ];
 
 /// The RPCs with no string field at all: nothing to corrupt.

@@ -101,8 +101,12 @@ def test_list_iterators_follow_page_tokens(server: Server) -> None:
         for name in ["a", "b", "c", "d", "e"]:
             create_github(client, name)
         listed = [c.name.rsplit("/", 1)[1] for c in client.list_connections("acme", page_size=2)]
+        audit = list(client.list_audit_events("acme", page_size=2))
     assert sorted(listed) == ["a", "b", "c", "d", "e"]
     assert len(pages) == 3 and pages[0] == "" and all(pages[1:])
+    assert [e.name for e in audit] == [f"projects/acme/auditEvents/{n}" for n in range(5, 0, -1)]
+    assert {e.method for e in audit} == {"IntegrationRegistry.CreateConnection"}
+    assert audit[0].resource == "projects/acme/connections/e"
 
 
 def test_errors_carry_error_info_and_field_violations(client: Client) -> None:

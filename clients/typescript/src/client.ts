@@ -7,8 +7,13 @@ import { type Client, createClient, type Transport } from "@connectrpc/connect";
 
 import { ActionService, ListActionsRequestSchema } from "./gen/patchbay/v1/action_service_pb.js";
 import type { Action } from "./gen/patchbay/v1/action_pb.js";
+import type { AuditEvent } from "./gen/patchbay/v1/audit_event_pb.js";
 import type { Connection } from "./gen/patchbay/v1/connection_pb.js";
-import { Diagnostics, ListWebhookDeliveriesRequestSchema } from "./gen/patchbay/v1/diagnostics_pb.js";
+import {
+  Diagnostics,
+  ListAuditEventsRequestSchema,
+  ListWebhookDeliveriesRequestSchema,
+} from "./gen/patchbay/v1/diagnostics_pb.js";
 import {
   IntegrationRegistry,
   ListConnectionsRequestSchema,
@@ -106,6 +111,15 @@ export class PatchbayClient {
       (r) => this.diagnostics.listWebhookDeliveries(r),
       request(ListWebhookDeliveriesRequestSchema, { parent: connection, ...options }),
       (r) => r.deliveries,
+    );
+  }
+
+  /** The project's audit log, newest first (`"-"`: every project's). */
+  listAuditEvents(project: string, options: ListOptions = {}): AsyncGenerator<AuditEvent> {
+    return paged(
+      (r) => this.diagnostics.listAuditEvents(r),
+      request(ListAuditEventsRequestSchema, { parent: projectName(project), ...options }),
+      (r) => r.auditEvents,
     );
   }
 

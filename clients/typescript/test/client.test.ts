@@ -108,6 +108,16 @@ test("list iterators follow page tokens", async () => {
   assert.equal(tokens.length, 3);
   assert.equal(tokens[0], "");
   assert.ok(tokens.slice(1).every((t) => t !== ""));
+  const audit: v1.AuditEvent[] = [];
+  for await (const e of counted.listAuditEvents("acme", { pageSize: 2 })) {
+    audit.push(e);
+  }
+  assert.deepEqual(
+    audit.map((e) => e.name),
+    [5, 4, 3, 2, 1].map((n) => `projects/acme/auditEvents/${n}`),
+  );
+  assert.ok(audit.every((e) => e.method === "IntegrationRegistry.CreateConnection"));
+  assert.equal(audit[0].resource, "projects/acme/connections/e");
 });
 
 test("errors carry ErrorInfo and field violations", async () => {

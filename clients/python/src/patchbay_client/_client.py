@@ -11,6 +11,7 @@ from ._gen.patchbay.v1 import (
     action_pb2,
     action_service_pb2,
     action_service_pb2_grpc,
+    audit_event_pb2,
     connection_pb2,
     diagnostics_pb2,
     diagnostics_pb2_grpc,
@@ -129,6 +130,18 @@ class Client:
                 parent=connection, filter=filter, page_size=page_size
             ),
             lambda r: r.deliveries,
+        )
+
+    def list_audit_events(
+        self, project: str, *, filter: str = "", page_size: int = 0
+    ) -> Iterator[audit_event_pb2.AuditEvent]:
+        """The project's audit log, newest first (``"-"``: every project's)."""
+        return paged(
+            self.diagnostics.ListAuditEvents,
+            diagnostics_pb2.ListAuditEventsRequest(
+                parent=_project(project), filter=filter, page_size=page_size
+            ),
+            lambda r: r.audit_events,
         )
 
     def watch(

@@ -2,6 +2,7 @@
 
 from ._gen.patchbay.v1.action_pb2 import *  # noqa: F403
 from ._gen.patchbay.v1.action_service_pb2 import *  # noqa: F403
+from ._gen.patchbay.v1.audit_event_pb2 import *  # noqa: F403
 from ._gen.patchbay.v1.common_pb2 import *  # noqa: F403
 from ._gen.patchbay.v1.connection_pb2 import *  # noqa: F403
 from ._gen.patchbay.v1.diagnostics_pb2 import *  # noqa: F403

@@ -6,6 +6,8 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { AuditEvent } from "./audit_event_pb.js";
+import { file_patchbay_v1_audit_event } from "./audit_event_pb.js";
 import type { WebhookDelivery } from "./webhook_delivery_pb.js";
 import { file_patchbay_v1_webhook_delivery } from "./webhook_delivery_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file patchbay/v1/diagnostics.proto.
  */
 export const file_patchbay_v1_diagnostics: GenFile = /*@__PURE__*/
-  fileDesc("Ch1wYXRjaGJheS92MS9kaWFnbm9zdGljcy5wcm90bxILcGF0Y2hiYXkudjEiGQoXR2V0U2VydmljZUhlYWx0aFJlcXVlc3QihAEKD0NvbXBvbmVudEhlYWx0aBIMCgRuYW1lGAEgASgJEicKBXN0YXRlGAIgASgOMhgucGF0Y2hiYXkudjEuSGVhbHRoU3RhdGUSDgoGZGV0YWlsGAMgASgJEioKB2xhdGVuY3kYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ibAoNU2VydmljZUhlYWx0aBIwCgpjb21wb25lbnRzGAEgAygLMhwucGF0Y2hiYXkudjEuQ29tcG9uZW50SGVhbHRoEikKB292ZXJhbGwYAiABKA4yGC5wYXRjaGJheS52MS5IZWFsdGhTdGF0ZSIpChlEaWFnbm9zZUNvbm5lY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkijwEKD0RpYWdub3N0aWNDaGVjaxIMCgRuYW1lGAEgASgJEigKBnJlc3VsdBgCIAEoDjIYLnBhdGNoYmF5LnYxLkNoZWNrUmVzdWx0Eg8KB21lc3NhZ2UYAyABKAkSEwoLcmVtZWRpYXRpb24YBCABKAkSDgoGcmVhc29uGAUgASgJEg4KBmFjdGlvbhgGIAEoCSKJAQoTQ29ubmVjdGlvbkRpYWdub3NpcxISCgpjb25uZWN0aW9uGAEgASgJEiwKBmNoZWNrcxgCIAMoCzIcLnBhdGNoYmF5LnYxLkRpYWdub3N0aWNDaGVjaxIXCg9yZWNvbW1lbmRhdGlvbnMYAyADKAkSFwoPY3JpdGljYWxfaXNzdWVzGAQgAygJIikKFkRpYWdub3NlUHJvamVjdFJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCSJaChBEaWFnbm9zaXNTdW1tYXJ5EhMKC2Nvbm5lY3Rpb25zGAEgASgFEg8KB3Bhc3NpbmcYAiABKAUSDwoHd2FybmluZxgDIAEoBRIPCgdmYWlsaW5nGAQgASgFIooBChBQcm9qZWN0RGlhZ25vc2lzEg8KB3Byb2plY3QYASABKAkSNQoLY29ubmVjdGlvbnMYAiADKAsyIC5wYXRjaGJheS52MS5Db25uZWN0aW9uRGlhZ25vc2lzEi4KB3N1bW1hcnkYAyABKAsyHS5wYXRjaGJheS52MS5EaWFnbm9zaXNTdW1tYXJ5IscBChRWZXJpZnlXZWJob29rUmVxdWVzdBISCgpjb25uZWN0aW9uGAEgASgJEg4KBm1ldGhvZBgCIAEoCRIMCgRwYXRoGAMgASgJEj8KB2hlYWRlcnMYBCADKAsyLi5wYXRjaGJheS52MS5WZXJpZnlXZWJob29rUmVxdWVzdC5IZWFkZXJzRW50cnkSDAoEYm9keRgFIAEoDBouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKvAQoVVmVyaWZ5V2ViaG9va1Jlc3BvbnNlEiwKB3ZlcmRpY3QYASABKA4yGy5wYXRjaGJheS52MS5XZWJob29rVmVyZGljdBIyCgtmYWlsZWRfc3RlcBgCIAEoDjIdLnBhdGNoYmF5LnYxLlZlcmlmaWNhdGlvblN0ZXASDgoGcmVhc29uGAMgASgJEg4KBmRldGFpbBgEIAEoCRIUCgxsaWtlbHlfY2F1c2UYBSABKAkiLAoWU2VuZFRlc3RXZWJob29rUmVxdWVzdBISCgpjb25uZWN0aW9uGAEgASgJInkKF1NlbmRUZXN0V2ViaG9va1Jlc3BvbnNlEhMKC3N0YXR1c19jb2RlGAEgASgFEioKB2xhdGVuY3kYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEAoIZGVsaXZlcnkYAyABKAkSCwoDdXJpGAQgASgJIhoKGEdldERlcGxveW1lbnRJbmZvUmVxdWVzdCIuCg1TZXJ2ZWRTZXJ2aWNlEgwKBG5hbWUYASABKAkSDwoHbWV0aG9kcxgCIAMoCSLFAgoORGVwbG95bWVudEluZm8SDwoHdmVyc2lvbhgBIAEoCRISCgpnaXRfY29tbWl0GAIgASgJEhYKDnNjaGVtYV92ZXJzaW9uGAMgASgDEiwKCHNlcnZpY2VzGAQgAygLMhoucGF0Y2hiYXkudjEuU2VydmVkU2VydmljZRIUCgxjYXRhbG9nX2hhc2gYBSABKAkSGgoSY29uZmlnX2ZpbmdlcnByaW50GAYgASgJEi4KCnN0YXJ0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKBmNvbmZpZxgIIAMoCzInLnBhdGNoYmF5LnYxLkRlcGxveW1lbnRJbmZvLkNvbmZpZ0VudHJ5Gi0KC0NvbmZpZ0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQQoZQ29tcGFyZURlcGxveW1lbnRzUmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSFAoMYmVhcmVyX3Rva2VuGAIgASgJImcKCURyaWZ0SXRlbRINCgVmaWVsZBgBIAEoCRINCgVsb2NhbBgCIAEoCRIOCgZyZW1vdGUYAyABKAkSLAoIc2V2ZXJpdHkYBCABKA4yGi5wYXRjaGJheS52MS5EcmlmdFNldmVyaXR5IlMKGkNvbXBhcmVEZXBsb3ltZW50c1Jlc3BvbnNlEg4KBnRhcmdldBgBIAEoCRIlCgVkcmlmdBgCIAMoCzIWLnBhdGNoYmF5LnYxLkRyaWZ0SXRlbSJlChxMaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIOCgZmaWx0ZXIYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiagodTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USMAoKZGVsaXZlcmllcxgBIAMoCzIcLnBhdGNoYmF5LnYxLldlYmhvb2tEZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiYAoYUmVkcml2ZURlbGl2ZXJpZXNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRINCgVuYW1lcxgCIAMoCRIOCgZmaWx0ZXIYAyABKAkSFQoNdmFsaWRhdGVfb25seRgEIAEoCCIzChlSZWRyaXZlRGVsaXZlcmllc1Jlc3BvbnNlEhYKDnJlZHJpdmVuX2NvdW50GAEgASgFKnwKC0hlYWx0aFN0YXRlEhwKGEhFQUxUSF9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEhFQUxUSF9TVEFURV9IRUFMVEhZEAESGQoVSEVBTFRIX1NUQVRFX0RFR1JBREVEEAISGgoWSEVBTFRIX1NUQVRFX1VOSEVBTFRIWRADKnAKC0NoZWNrUmVzdWx0EhwKGENIRUNLX1JFU1VMVF9VTlNQRUNJRklFRBAAEhUKEUNIRUNLX1JFU1VMVF9QQVNTEAESFQoRQ0hFQ0tfUkVTVUxUX1dBUk4QAhIVChFDSEVDS19SRVNVTFRfRkFJTBADKogBCg5XZWJob29rVmVyZGljdBIfChtXRUJIT09LX1ZFUkRJQ1RfVU5TUEVDSUZJRUQQABIZChVXRUJIT09LX1ZFUkRJQ1RfVkFMSUQQARIbChdXRUJIT09LX1ZFUkRJQ1RfSU5WQUxJRBACEh0KGVdFQkhPT0tfVkVSRElDVF9EVVBMSUNBVEUQAyq0AQoQVmVyaWZpY2F0aW9uU3RlcBIhCh1WRVJJRklDQVRJT05fU1RFUF9VTlNQRUNJRklFRBAAEh0KGVZFUklGSUNBVElPTl9TVEVQX0hFQURFUlMQARIfChtWRVJJRklDQVRJT05fU1RFUF9USU1FU1RBTVAQAhIfChtWRVJJRklDQVRJT05fU1RFUF9TSUdOQVRVUkUQAxIcChhWRVJJRklDQVRJT05fU1RFUF9ERURVUEUQBCqBAQoNRHJpZnRTZXZlcml0eRIeChpEUklGVF9TRVZFUklUWV9VTlNQRUNJRklFRBAAEhcKE0RSSUZUX1NFVkVSSVRZX0lORk8QARIaChZEUklGVF9TRVZFUklUWV9XQVJOSU5HEAISGwoXRFJJRlRfU0VWRVJJVFlfQ1JJVElDQUwQAzLkBgoLRGlhZ25vc3RpY3MSVAoQR2V0U2VydmljZUhlYWx0aBIkLnBhdGNoYmF5LnYxLkdldFNlcnZpY2VIZWFsdGhSZXF1ZXN0GhoucGF0Y2hiYXkudjEuU2VydmljZUhlYWx0aBJeChJEaWFnbm9zZUNvbm5lY3Rpb24SJi5wYXRjaGJheS52MS5EaWFnbm9zZUNvbm5lY3Rpb25SZXF1ZXN0GiAucGF0Y2hiYXkudjEuQ29ubmVjdGlvbkRpYWdub3NpcxJVCg9EaWFnbm9zZVByb2plY3QSIy5wYXRjaGJheS52MS5EaWFnbm9zZVByb2plY3RSZXF1ZXN0Gh0ucGF0Y2hiYXkudjEuUHJvamVjdERpYWdub3NpcxJWCg1WZXJpZnlXZWJob29rEiEucGF0Y2hiYXkudjEuVmVyaWZ5V2ViaG9va1JlcXVlc3QaIi5wYXRjaGJheS52MS5WZXJpZnlXZWJob29rUmVzcG9uc2USXAoPU2VuZFRlc3RXZWJob29rEiMucGF0Y2hiYXkudjEuU2VuZFRlc3RXZWJob29rUmVxdWVzdBokLnBhdGNoYmF5LnYxLlNlbmRUZXN0V2ViaG9va1Jlc3BvbnNlElcKEUdldERlcGxveW1lbnRJbmZvEiUucGF0Y2hiYXkudjEuR2V0RGVwbG95bWVudEluZm9SZXF1ZXN0GhsucGF0Y2hiYXkudjEuRGVwbG95bWVudEluZm8SZQoSQ29tcGFyZURlcGxveW1lbnRzEiYucGF0Y2hiYXkudjEuQ29tcGFyZURlcGxveW1lbnRzUmVxdWVzdBonLnBhdGNoYmF5LnYxLkNvbXBhcmVEZXBsb3ltZW50c1Jlc3BvbnNlEm4KFUxpc3RXZWJob29rRGVsaXZlcmllcxIpLnBhdGNoYmF5LnYxLkxpc3RXZWJob29rRGVsaXZlcmllc1JlcXVlc3QaKi5wYXRjaGJheS52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXNwb25zZRJiChFSZWRyaXZlRGVsaXZlcmllcxIlLnBhdGNoYmF5LnYxLlJlZHJpdmVEZWxpdmVyaWVzUmVxdWVzdBomLnBhdGNoYmF5LnYxLlJlZHJpdmVEZWxpdmVyaWVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_patchbay_v1_webhook_delivery]);
+  fileDesc("Ch1wYXRjaGJheS92MS9kaWFnbm9zdGljcy5wcm90bxILcGF0Y2hiYXkudjEiGQoXR2V0U2VydmljZUhlYWx0aFJlcXVlc3QihAEKD0NvbXBvbmVudEhlYWx0aBIMCgRuYW1lGAEgASgJEicKBXN0YXRlGAIgASgOMhgucGF0Y2hiYXkudjEuSGVhbHRoU3RhdGUSDgoGZGV0YWlsGAMgASgJEioKB2xhdGVuY3kYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ibAoNU2VydmljZUhlYWx0aBIwCgpjb21wb25lbnRzGAEgAygLMhwucGF0Y2hiYXkudjEuQ29tcG9uZW50SGVhbHRoEikKB292ZXJhbGwYAiABKA4yGC5wYXRjaGJheS52MS5IZWFsdGhTdGF0ZSIpChlEaWFnbm9zZUNvbm5lY3Rpb25SZXF1ZXN0EgwKBG5hbWUYASABKAkijwEKD0RpYWdub3N0aWNDaGVjaxIMCgRuYW1lGAEgASgJEigKBnJlc3VsdBgCIAEoDjIYLnBhdGNoYmF5LnYxLkNoZWNrUmVzdWx0Eg8KB21lc3NhZ2UYAyABKAkSEwoLcmVtZWRpYXRpb24YBCABKAkSDgoGcmVhc29uGAUgASgJEg4KBmFjdGlvbhgGIAEoCSKJAQoTQ29ubmVjdGlvbkRpYWdub3NpcxISCgpjb25uZWN0aW9uGAEgASgJEiwKBmNoZWNrcxgCIAMoCzIcLnBhdGNoYmF5LnYxLkRpYWdub3N0aWNDaGVjaxIXCg9yZWNvbW1lbmRhdGlvbnMYAyADKAkSFwoPY3JpdGljYWxfaXNzdWVzGAQgAygJIikKFkRpYWdub3NlUHJvamVjdFJlcXVlc3QSDwoHcHJvamVjdBgBIAEoCSJaChBEaWFnbm9zaXNTdW1tYXJ5EhMKC2Nvbm5lY3Rpb25zGAEgASgFEg8KB3Bhc3NpbmcYAiABKAUSDwoHd2FybmluZxgDIAEoBRIPCgdmYWlsaW5nGAQgASgFIooBChBQcm9qZWN0RGlhZ25vc2lzEg8KB3Byb2plY3QYASABKAkSNQoLY29ubmVjdGlvbnMYAiADKAsyIC5wYXRjaGJheS52MS5Db25uZWN0aW9uRGlhZ25vc2lzEi4KB3N1bW1hcnkYAyABKAsyHS5wYXRjaGJheS52MS5EaWFnbm9zaXNTdW1tYXJ5IscBChRWZXJpZnlXZWJob29rUmVxdWVzdBISCgpjb25uZWN0aW9uGAEgASgJEg4KBm1ldGhvZBgCIAEoCRIMCgRwYXRoGAMgASgJEj8KB2hlYWRlcnMYBCADKAsyLi5wYXRjaGJheS52MS5WZXJpZnlXZWJob29rUmVxdWVzdC5IZWFkZXJzRW50cnkSDAoEYm9keRgFIAEoDBouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKvAQoVVmVyaWZ5V2ViaG9va1Jlc3BvbnNlEiwKB3ZlcmRpY3QYASABKA4yGy5wYXRjaGJheS52MS5XZWJob29rVmVyZGljdBIyCgtmYWlsZWRfc3RlcBgCIAEoDjIdLnBhdGNoYmF5LnYxLlZlcmlmaWNhdGlvblN0ZXASDgoGcmVhc29uGAMgASgJEg4KBmRldGFpbBgEIAEoCRIUCgxsaWtlbHlfY2F1c2UYBSABKAkiLAoWU2VuZFRlc3RXZWJob29rUmVxdWVzdBISCgpjb25uZWN0aW9uGAEgASgJInkKF1NlbmRUZXN0V2ViaG9va1Jlc3BvbnNlEhMKC3N0YXR1c19jb2RlGAEgASgFEioKB2xhdGVuY3kYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEAoIZGVsaXZlcnkYAyABKAkSCwoDdXJpGAQgASgJIhoKGEdldERlcGxveW1lbnRJbmZvUmVxdWVzdCIuCg1TZXJ2ZWRTZXJ2aWNlEgwKBG5hbWUYASABKAkSDwoHbWV0aG9kcxgCIAMoCSLFAgoORGVwbG95bWVudEluZm8SDwoHdmVyc2lvbhgBIAEoCRISCgpnaXRfY29tbWl0GAIgASgJEhYKDnNjaGVtYV92ZXJzaW9uGAMgASgDEiwKCHNlcnZpY2VzGAQgAygLMhoucGF0Y2hiYXkudjEuU2VydmVkU2VydmljZRIUCgxjYXRhbG9nX2hhc2gYBSABKAkSGgoSY29uZmlnX2ZpbmdlcnByaW50GAYgASgJEi4KCnN0YXJ0X3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKBmNvbmZpZxgIIAMoCzInLnBhdGNoYmF5LnYxLkRlcGxveW1lbnRJbmZvLkNvbmZpZ0VudHJ5Gi0KC0NvbmZpZ0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQQoZQ29tcGFyZURlcGxveW1lbnRzUmVxdWVzdBIOCgZ0YXJnZXQYASABKAkSFAoMYmVhcmVyX3Rva2VuGAIgASgJImcKCURyaWZ0SXRlbRINCgVmaWVsZBgBIAEoCRINCgVsb2NhbBgCIAEoCRIOCgZyZW1vdGUYAyABKAkSLAoIc2V2ZXJpdHkYBCABKA4yGi5wYXRjaGJheS52MS5EcmlmdFNldmVyaXR5IlMKGkNvbXBhcmVEZXBsb3ltZW50c1Jlc3BvbnNlEg4KBnRhcmdldBgBIAEoCRIlCgVkcmlmdBgCIAMoCzIWLnBhdGNoYmF5LnYxLkRyaWZ0SXRlbSJlChxMaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIOCgZmaWx0ZXIYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiagodTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USMAoKZGVsaXZlcmllcxgBIAMoCzIcLnBhdGNoYmF5LnYxLldlYmhvb2tEZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiYAoYUmVkcml2ZURlbGl2ZXJpZXNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRINCgVuYW1lcxgCIAMoCRIOCgZmaWx0ZXIYAyABKAkSFQoNdmFsaWRhdGVfb25seRgEIAEoCCIzChlSZWRyaXZlRGVsaXZlcmllc1Jlc3BvbnNlEhYKDnJlZHJpdmVuX2NvdW50GAEgASgFIl8KFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSDgoGcGFyZW50GAEgASgJEg4KBmZpbHRlchgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJhChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRItCgxhdWRpdF9ldmVudHMYASADKAsyFy5wYXRjaGJheS52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSInChVWZXJpZnlBdWRpdExvZ1JlcXVlc3QSDgoGcGFyZW50GAEgASgJIoQBChZWZXJpZnlBdWRpdExvZ1Jlc3BvbnNlEg4KBmludGFjdBgBIAEoCBIVCg1jaGVja2VkX2NvdW50GAIgASgDEhQKDGJyb2tlbl9lbnRyeRgDIAEoCRItCgdwcm9ibGVtGAQgASgOMhwucGF0Y2hiYXkudjEuQXVkaXRDaGFpbkJyZWFrKnwKC0hlYWx0aFN0YXRlEhwKGEhFQUxUSF9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEhFQUxUSF9TVEFURV9IRUFMVEhZEAESGQoVSEVBTFRIX1NUQVRFX0RFR1JBREVEEAISGgoWSEVBTFRIX1NUQVRFX1VOSEVBTFRIWRADKnAKC0NoZWNrUmVzdWx0EhwKGENIRUNLX1JFU1VMVF9VTlNQRUNJRklFRBAAEhUKEUNIRUNLX1JFU1VMVF9QQVNTEAESFQoRQ0hFQ0tfUkVTVUxUX1dBUk4QAhIVChFDSEVDS19SRVNVTFRfRkFJTBADKogBCg5XZWJob29rVmVyZGljdBIfChtXRUJIT09LX1ZFUkRJQ1RfVU5TUEVDSUZJRUQQABIZChVXRUJIT09LX1ZFUkRJQ1RfVkFMSUQQARIbChdXRUJIT09LX1ZFUkRJQ1RfSU5WQUxJRBACEh0KGVdFQkhPT0tfVkVSRElDVF9EVVBMSUNBVEUQAyq0AQoQVmVyaWZpY2F0aW9uU3RlcBIhCh1WRVJJRklDQVRJT05fU1RFUF9VTlNQRUNJRklFRBAAEh0KGVZFUklGSUNBVElPTl9TVEVQX0hFQURFUlMQARIfChtWRVJJRklDQVRJT05fU1RFUF9USU1FU1RBTVAQAhIfChtWRVJJRklDQVRJT05fU1RFUF9TSUdOQVRVUkUQAxIcChhWRVJJRklDQVRJT05fU1RFUF9ERURVUEUQBCqBAQoNRHJpZnRTZXZlcml0eRIeChpEUklGVF9TRVZFUklUWV9VTlNQRUNJRklFRBAAEhcKE0RSSUZUX1NFVkVSSVRZX0lORk8QARIaChZEUklGVF9TRVZFUklUWV9XQVJOSU5HEAISGwoXRFJJRlRfU0VWRVJJVFlfQ1JJVElDQUwQAyqSAQoPQXVkaXRDaGFpbkJyZWFrEiEKHUFVRElUX0NIQUlOX0JSRUFLX1VOU1BFQ0lGSUVEEAASHQoZQVVESVRfQ0hBSU5fQlJFQUtfTUlTU0lORxABEh0KGUFVRElUX0NIQUlOX0JSRUFLX0FMVEVSRUQQAhIeChpBVURJVF9DSEFJTl9CUkVBS19VTkxJTktFRBADMp0ICgtEaWFnbm9zdGljcxJUChBHZXRTZXJ2aWNlSGVhbHRoEiQucGF0Y2hiYXkudjEuR2V0U2VydmljZUhlYWx0aFJlcXVlc3QaGi5wYXRjaGJheS52MS5TZXJ2aWNlSGVhbHRoEl4KEkRpYWdub3NlQ29ubmVjdGlvbhImLnBhdGNoYmF5LnYxLkRpYWdub3NlQ29ubmVjdGlvblJlcXVlc3QaIC5wYXRjaGJheS52MS5Db25uZWN0aW9uRGlhZ25vc2lzElUKD0RpYWdub3NlUHJvamVjdBIjLnBhdGNoYmF5LnYxLkRpYWdub3NlUHJvamVjdFJlcXVlc3QaHS5wYXRjaGJheS52MS5Qcm9qZWN0RGlhZ25vc2lzElYKDVZlcmlmeVdlYmhvb2sSIS5wYXRjaGJheS52MS5WZXJpZnlXZWJob29rUmVxdWVzdBoiLnBhdGNoYmF5LnYxLlZlcmlmeVdlYmhvb2tSZXNwb25zZRJcCg9TZW5kVGVzdFdlYmhvb2sSIy5wYXRjaGJheS52MS5TZW5kVGVzdFdlYmhvb2tSZXF1ZXN0GiQucGF0Y2hiYXkudjEuU2VuZFRlc3RXZWJob29rUmVzcG9uc2USVwoRR2V0RGVwbG95bWVudEluZm8SJS5wYXRjaGJheS52MS5HZXREZXBsb3ltZW50SW5mb1JlcXVlc3QaGy5wYXRjaGJheS52MS5EZXBsb3ltZW50SW5mbxJlChJDb21wYXJlRGVwbG95bWVudHMSJi5wYXRjaGJheS52MS5Db21wYXJlRGVwbG95bWVudHNSZXF1ZXN0GicucGF0Y2hiYXkudjEuQ29tcGFyZURlcGxveW1lbnRzUmVzcG9uc2USbgoVTGlzdFdlYmhvb2tEZWxpdmVyaWVzEikucGF0Y2hiYXkudjEuTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVxdWVzdBoqLnBhdGNoYmF5LnYxLkxpc3RXZWJob29rRGVsaXZlcmllc1Jlc3BvbnNlEmIKEVJlZHJpdmVEZWxpdmVyaWVzEiUucGF0Y2hiYXkudjEuUmVkcml2ZURlbGl2ZXJpZXNSZXF1ZXN0GiYucGF0Y2hiYXkudjEuUmVkcml2ZURlbGl2ZXJpZXNSZXNwb25zZRJcCg9MaXN0QXVkaXRFdmVudHMSIy5wYXRjaGJheS52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiQucGF0Y2hiYXkudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USWQoOVmVyaWZ5QXVkaXRMb2cSIi5wYXRjaGJheS52MS5WZXJpZnlBdWRpdExvZ1JlcXVlc3QaIy5wYXRjaGJheS52MS5WZXJpZnlBdWRpdExvZ1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_patchbay_v1_audit_event, file_patchbay_v1_webhook_delivery]);
 
 /**
  * Request for GetServiceHealth.
@@ -839,6 +841,143 @@ export const RedriveDeliveriesResponseSchema: GenMessage<RedriveDeliveriesRespon
   messageDesc(file_patchbay_v1_diagnostics, 22);
 
 /**
+ * Request for ListAuditEvents.
+ *
+ * @generated from message patchbay.v1.ListAuditEventsRequest
+ */
+export type ListAuditEventsRequest = Message<"patchbay.v1.ListAuditEventsRequest"> & {
+  /**
+   * `projects/{project}`.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * AIP-160 subset, terms joined by AND: `actor = "alice"`,
+   * `resource = "projects/acme/connections/web"`,
+   * `method = "IntegrationRegistry.UpdateConnection"`,
+   * `time_after = "2026-12-01T00:00:00Z"`, `time_before = "..."` (RFC 3339).
+   *
+   * @generated from field: string filter = 2;
+   */
+  filter: string;
+
+  /**
+   * Page size: 0 means 50, at most 1000; negative is INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page; empty for the first.
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message patchbay.v1.ListAuditEventsRequest.
+ * Use `create(ListAuditEventsRequestSchema)` to create a new message.
+ */
+export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_diagnostics, 23);
+
+/**
+ * Response for ListAuditEvents.
+ *
+ * @generated from message patchbay.v1.ListAuditEventsResponse
+ */
+export type ListAuditEventsResponse = Message<"patchbay.v1.ListAuditEventsResponse"> & {
+  /**
+   * One page of entries, newest first.
+   *
+   * @generated from field: repeated patchbay.v1.AuditEvent audit_events = 1;
+   */
+  auditEvents: AuditEvent[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message patchbay.v1.ListAuditEventsResponse.
+ * Use `create(ListAuditEventsResponseSchema)` to create a new message.
+ */
+export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_diagnostics, 24);
+
+/**
+ * Request for VerifyAuditLog.
+ *
+ * @generated from message patchbay.v1.VerifyAuditLogRequest
+ */
+export type VerifyAuditLogRequest = Message<"patchbay.v1.VerifyAuditLogRequest"> & {
+  /**
+   * `projects/{project}`.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+};
+
+/**
+ * Describes the message patchbay.v1.VerifyAuditLogRequest.
+ * Use `create(VerifyAuditLogRequestSchema)` to create a new message.
+ */
+export const VerifyAuditLogRequestSchema: GenMessage<VerifyAuditLogRequest> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_diagnostics, 25);
+
+/**
+ * Response for VerifyAuditLog.
+ *
+ * @generated from message patchbay.v1.VerifyAuditLogResponse
+ */
+export type VerifyAuditLogResponse = Message<"patchbay.v1.VerifyAuditLogResponse"> & {
+  /**
+   * Whether every entry from the chain's anchor to its head checks out.
+   *
+   * @generated from field: bool intact = 1;
+   */
+  intact: boolean;
+
+  /**
+   * How many entries were checked before the verdict.
+   *
+   * @generated from field: int64 checked_count = 2;
+   */
+  checkedCount: bigint;
+
+  /**
+   * The first entry that breaks the chain, `projects/{project}/auditEvents/{seq}`;
+   * empty when intact.
+   *
+   * @generated from field: string broken_entry = 3;
+   */
+  brokenEntry: string;
+
+  /**
+   * How it breaks.
+   *
+   * @generated from field: patchbay.v1.AuditChainBreak problem = 4;
+   */
+  problem: AuditChainBreak;
+};
+
+/**
+ * Describes the message patchbay.v1.VerifyAuditLogResponse.
+ * Use `create(VerifyAuditLogResponseSchema)` to create a new message.
+ */
+export const VerifyAuditLogResponseSchema: GenMessage<VerifyAuditLogResponse> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_diagnostics, 26);
+
+/**
  * A component's health.
  *
  * @generated from enum patchbay.v1.HealthState
@@ -1051,6 +1190,48 @@ export const DriftSeveritySchema: GenEnum<DriftSeverity> = /*@__PURE__*/
   enumDesc(file_patchbay_v1_diagnostics, 4);
 
 /**
+ * How an audit chain breaks at an entry.
+ *
+ * @generated from enum patchbay.v1.AuditChainBreak
+ */
+export enum AuditChainBreak {
+  /**
+   * The chain is intact.
+   *
+   * @generated from enum value: AUDIT_CHAIN_BREAK_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No entry has this place in the chain: it was deleted.
+   *
+   * @generated from enum value: AUDIT_CHAIN_BREAK_MISSING = 1;
+   */
+  MISSING = 1,
+
+  /**
+   * The entry's fields no longer give its hash: it was changed.
+   *
+   * @generated from enum value: AUDIT_CHAIN_BREAK_ALTERED = 2;
+   */
+  ALTERED = 2,
+
+  /**
+   * The entry links to another hash than its predecessor's: an earlier
+   * entry was replaced, hash and all.
+   *
+   * @generated from enum value: AUDIT_CHAIN_BREAK_UNLINKED = 3;
+   */
+  UNLINKED = 3,
+}
+
+/**
+ * Describes the enum patchbay.v1.AuditChainBreak.
+ */
+export const AuditChainBreakSchema: GenEnum<AuditChainBreak> = /*@__PURE__*/
+  enumDesc(file_patchbay_v1_diagnostics, 5);
+
+/**
  * Tells operators what is wrong and why: service health, connection checks,
  * webhook verification, deployment drift and the delivery queue.
  *
@@ -1152,6 +1333,28 @@ export const Diagnostics: GenService<{
     methodKind: "unary";
     input: typeof RedriveDeliveriesRequestSchema;
     output: typeof RedriveDeliveriesResponseSchema;
+  },
+  /**
+   * Lists a project's audit log, newest first. Owners and admins of the
+   * project, and platform admins.
+   *
+   * @generated from rpc patchbay.v1.Diagnostics.ListAuditEvents
+   */
+  listAuditEvents: {
+    methodKind: "unary";
+    input: typeof ListAuditEventsRequestSchema;
+    output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * Checks a project's audit hash chain and names the first entry that is
+   * missing, altered or unlinked. Owners and admins, and platform admins.
+   *
+   * @generated from rpc patchbay.v1.Diagnostics.VerifyAuditLog
+   */
+  verifyAuditLog: {
+    methodKind: "unary";
+    input: typeof VerifyAuditLogRequestSchema;
+    output: typeof VerifyAuditLogResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_patchbay_v1_diagnostics, 0);

@@ -10,6 +10,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from patchbay_client._gen.patchbay.v1 import audit_event_pb2 as _audit_event_pb2
 from patchbay_client._gen.patchbay.v1 import webhook_delivery_pb2 as _webhook_delivery_pb2
 import builtins as _builtins
 import sys
@@ -165,6 +166,38 @@ DRIFT_SEVERITY_WARNING: DriftSeverity.ValueType  # 2
 DRIFT_SEVERITY_CRITICAL: DriftSeverity.ValueType  # 3
 """Likely to break things (e.g. a different schema or catalog)."""
 Global___DriftSeverity: _TypeAlias = DriftSeverity  # noqa: Y015
+
+class _AuditChainBreak:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AuditChainBreakEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AuditChainBreak.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AUDIT_CHAIN_BREAK_UNSPECIFIED: _AuditChainBreak.ValueType  # 0
+    """The chain is intact."""
+    AUDIT_CHAIN_BREAK_MISSING: _AuditChainBreak.ValueType  # 1
+    """No entry has this place in the chain: it was deleted."""
+    AUDIT_CHAIN_BREAK_ALTERED: _AuditChainBreak.ValueType  # 2
+    """The entry's fields no longer give its hash: it was changed."""
+    AUDIT_CHAIN_BREAK_UNLINKED: _AuditChainBreak.ValueType  # 3
+    """The entry links to another hash than its predecessor's: an earlier
+    entry was replaced, hash and all.
+    """
+
+class AuditChainBreak(_AuditChainBreak, metaclass=_AuditChainBreakEnumTypeWrapper):
+    """How an audit chain breaks at an entry."""
+
+AUDIT_CHAIN_BREAK_UNSPECIFIED: AuditChainBreak.ValueType  # 0
+"""The chain is intact."""
+AUDIT_CHAIN_BREAK_MISSING: AuditChainBreak.ValueType  # 1
+"""No entry has this place in the chain: it was deleted."""
+AUDIT_CHAIN_BREAK_ALTERED: AuditChainBreak.ValueType  # 2
+"""The entry's fields no longer give its hash: it was changed."""
+AUDIT_CHAIN_BREAK_UNLINKED: AuditChainBreak.ValueType  # 3
+"""The entry links to another hash than its predecessor's: an earlier
+entry was replaced, hash and all.
+"""
+Global___AuditChainBreak: _TypeAlias = AuditChainBreak  # noqa: Y015
 
 @_typing.final
 class GetServiceHealthRequest(_message.Message):
@@ -949,3 +982,127 @@ class RedriveDeliveriesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RedriveDeliveriesResponse: _TypeAlias = RedriveDeliveriesResponse  # noqa: Y015
+
+@_typing.final
+class ListAuditEventsRequest(_message.Message):
+    """Request for ListAuditEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """`projects/{project}`."""
+    filter: _builtins.str
+    """AIP-160 subset, terms joined by AND: `actor = "alice"`,
+    `resource = "projects/acme/connections/web"`,
+    `method = "IntegrationRegistry.UpdateConnection"`,
+    `time_after = "2026-12-01T00:00:00Z"`, `time_before = "..."` (RFC 3339).
+    """
+    page_size: _builtins.int
+    """Page size: 0 means 50, at most 1000; negative is INVALID_ARGUMENT."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        filter: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditEventsRequest: _TypeAlias = ListAuditEventsRequest  # noqa: Y015
+
+@_typing.final
+class ListAuditEventsResponse(_message.Message):
+    """Response for ListAuditEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIT_EVENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token for the next page; empty on the last page."""
+    @_builtins.property
+    def audit_events(self) -> _containers.RepeatedCompositeFieldContainer[_audit_event_pb2.AuditEvent]:
+        """One page of entries, newest first."""
+
+    def __init__(
+        self,
+        *,
+        audit_events: _abc.Iterable[_audit_event_pb2.AuditEvent] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit_events", b"audit_events", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditEventsResponse: _TypeAlias = ListAuditEventsResponse  # noqa: Y015
+
+@_typing.final
+class VerifyAuditLogRequest(_message.Message):
+    """Request for VerifyAuditLog."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """`projects/{project}`."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyAuditLogRequest: _TypeAlias = VerifyAuditLogRequest  # noqa: Y015
+
+@_typing.final
+class VerifyAuditLogResponse(_message.Message):
+    """Response for VerifyAuditLog."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTACT_FIELD_NUMBER: _builtins.int
+    CHECKED_COUNT_FIELD_NUMBER: _builtins.int
+    BROKEN_ENTRY_FIELD_NUMBER: _builtins.int
+    PROBLEM_FIELD_NUMBER: _builtins.int
+    intact: _builtins.bool
+    """Whether every entry from the chain's anchor to its head checks out."""
+    checked_count: _builtins.int
+    """How many entries were checked before the verdict."""
+    broken_entry: _builtins.str
+    """The first entry that breaks the chain, `projects/{project}/auditEvents/{seq}`;
+    empty when intact.
+    """
+    problem: Global___AuditChainBreak.ValueType
+    """How it breaks."""
+    def __init__(
+        self,
+        *,
+        intact: _builtins.bool = ...,
+        checked_count: _builtins.int = ...,
+        broken_entry: _builtins.str = ...,
+        problem: Global___AuditChainBreak.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["broken_entry", b"broken_entry", "checked_count", b"checked_count", "intact", b"intact", "problem", b"problem"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyAuditLogResponse: _TypeAlias = VerifyAuditLogResponse  # noqa: Y015

@@ -81,6 +81,16 @@ class DiagnosticsStub:
                 request_serializer=patchbay_dot_v1_dot_diagnostics__pb2.RedriveDeliveriesRequest.SerializeToString,
                 response_deserializer=patchbay_dot_v1_dot_diagnostics__pb2.RedriveDeliveriesResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/patchbay.v1.Diagnostics/ListAuditEvents',
+                request_serializer=patchbay_dot_v1_dot_diagnostics__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_diagnostics__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
+        self.VerifyAuditLog = channel.unary_unary(
+                '/patchbay.v1.Diagnostics/VerifyAuditLog',
+                request_serializer=patchbay_dot_v1_dot_diagnostics__pb2.VerifyAuditLogRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_diagnostics__pb2.VerifyAuditLogResponse.FromString,
+                _registered_method=True)
 
 
 class DiagnosticsServicer:
@@ -157,6 +167,22 @@ class DiagnosticsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """Lists a project's audit log, newest first. Owners and admins of the
+        project, and platform admins.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyAuditLog(self, request, context):
+        """Checks a project's audit hash chain and names the first entry that is
+        missing, altered or unlinked. Owners and admins, and platform admins.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DiagnosticsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -204,6 +230,16 @@ def add_DiagnosticsServicer_to_server(servicer, server):
                     servicer.RedriveDeliveries,
                     request_deserializer=patchbay_dot_v1_dot_diagnostics__pb2.RedriveDeliveriesRequest.FromString,
                     response_serializer=patchbay_dot_v1_dot_diagnostics__pb2.RedriveDeliveriesResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=patchbay_dot_v1_dot_diagnostics__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_diagnostics__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'VerifyAuditLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyAuditLog,
+                    request_deserializer=patchbay_dot_v1_dot_diagnostics__pb2.VerifyAuditLogRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_diagnostics__pb2.VerifyAuditLogResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -451,6 +487,60 @@ class Diagnostics:
             '/patchbay.v1.Diagnostics/RedriveDeliveries',
             patchbay_dot_v1_dot_diagnostics__pb2.RedriveDeliveriesRequest.SerializeToString,
             patchbay_dot_v1_dot_diagnostics__pb2.RedriveDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchbay.v1.Diagnostics/ListAuditEvents',
+            patchbay_dot_v1_dot_diagnostics__pb2.ListAuditEventsRequest.SerializeToString,
+            patchbay_dot_v1_dot_diagnostics__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyAuditLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchbay.v1.Diagnostics/VerifyAuditLog',
+            patchbay_dot_v1_dot_diagnostics__pb2.VerifyAuditLogRequest.SerializeToString,
+            patchbay_dot_v1_dot_diagnostics__pb2.VerifyAuditLogResponse.FromString,
             options,
             channel_credentials,
             insecure,

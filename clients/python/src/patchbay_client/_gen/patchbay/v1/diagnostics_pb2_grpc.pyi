@@ -64,6 +64,14 @@ class DiagnosticsStub:
     """Lists a connection's webhook deliveries, newest first. Any role in its project."""
     RedriveDeliveries: _grpc.UnaryUnaryMultiCallable[_diagnostics_pb2.RedriveDeliveriesRequest, _diagnostics_pb2.RedriveDeliveriesResponse]
     """Puts dead-lettered deliveries back in the queue. Owners and admins."""
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_diagnostics_pb2.ListAuditEventsRequest, _diagnostics_pb2.ListAuditEventsResponse]
+    """Lists a project's audit log, newest first. Owners and admins of the
+    project, and platform admins.
+    """
+    VerifyAuditLog: _grpc.UnaryUnaryMultiCallable[_diagnostics_pb2.VerifyAuditLogRequest, _diagnostics_pb2.VerifyAuditLogResponse]
+    """Checks a project's audit hash chain and names the first entry that is
+    missing, altered or unlinked. Owners and admins, and platform admins.
+    """
 
 @_typing.type_check_only
 class DiagnosticsAsyncStub(DiagnosticsStub):
@@ -101,6 +109,14 @@ class DiagnosticsAsyncStub(DiagnosticsStub):
     """Lists a connection's webhook deliveries, newest first. Any role in its project."""
     RedriveDeliveries: _aio.UnaryUnaryMultiCallable[_diagnostics_pb2.RedriveDeliveriesRequest, _diagnostics_pb2.RedriveDeliveriesResponse]  # type: ignore[assignment]
     """Puts dead-lettered deliveries back in the queue. Owners and admins."""
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_diagnostics_pb2.ListAuditEventsRequest, _diagnostics_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """Lists a project's audit log, newest first. Owners and admins of the
+    project, and platform admins.
+    """
+    VerifyAuditLog: _aio.UnaryUnaryMultiCallable[_diagnostics_pb2.VerifyAuditLogRequest, _diagnostics_pb2.VerifyAuditLogResponse]  # type: ignore[assignment]
+    """Checks a project's audit hash chain and names the first entry that is
+    missing, altered or unlinked. Owners and admins, and platform admins.
+    """
 
 class DiagnosticsServicer(metaclass=_abc_1.ABCMeta):
     """Tells operators what is wrong and why: service health, connection checks,
@@ -189,5 +205,25 @@ class DiagnosticsServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_diagnostics_pb2.RedriveDeliveriesResponse, _abc.Awaitable[_diagnostics_pb2.RedriveDeliveriesResponse]]:
         """Puts dead-lettered deliveries back in the queue. Owners and admins."""
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _diagnostics_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_diagnostics_pb2.ListAuditEventsResponse, _abc.Awaitable[_diagnostics_pb2.ListAuditEventsResponse]]:
+        """Lists a project's audit log, newest first. Owners and admins of the
+        project, and platform admins.
+        """
+
+    @_abc_1.abstractmethod
+    def VerifyAuditLog(
+        self,
+        request: _diagnostics_pb2.VerifyAuditLogRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_diagnostics_pb2.VerifyAuditLogResponse, _abc.Awaitable[_diagnostics_pb2.VerifyAuditLogResponse]]:
+        """Checks a project's audit hash chain and names the first entry that is
+        missing, altered or unlinked. Owners and admins, and platform admins.
+        """
 
 def add_DiagnosticsServicer_to_server(servicer: DiagnosticsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

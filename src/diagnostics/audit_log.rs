@@ -1,0 +1,76 @@
+//! ListAuditEvents and VerifyAuditLog: who may read the audit log, and its
+//! page tokens; the chain's rules are `crate::audit`'s.
+
+use chrono::DateTime;
+
+use super::service::Diagnostics;
+use crate::{
+    audit::{
+        self, Verification,
+        model::{AuditCursor, AuditEvent, AuditQuery, AuditScope},
+    },
+    auth::{Caller, Role},
+    error::ApiError,
+    paging::PageRequest,
+    store::{self, StoreError},
+};
+
+impl Diagnostics {
+    /// A page of `scope`'s entries, newest first.
+    pub async fn list_audit_events(
+        &self,
+        caller: &Caller,
+        scope: &AuditScope,
+        query: &AuditQuery,
+        page: &PageRequest,
+    ) -> Result<(Vec<AuditEvent>, String), ApiError> {
+        require_auditor(caller, scope)?;
+        let cursor = page
+            .after
+            .as_deref()
+            .map(|token| parse_cursor(scope, token))
+            .transpose()?;
+        let client = self.pool.get().await.map_err(StoreError::from)?;
+        let mut events =
+            store::audit::list(&client, scope, query, cursor.as_ref(), page.fetch_limit()).await?;
+        let next = page.finish(&mut events, |e| match scope {
+            AuditScope::Project(_) => e.seq.to_string(),
+            AuditScope::All => format!("{}/{}", e.time.timestamp_micros(), e.id),
+        });
+        Ok((events, next))
+    }
+
+    /// Walks every chain in `scope` and names the first broken entry.
+    pub async fn verify_audit_log(
+        &self,
+        caller: &Caller,
+        scope: &AuditScope,
+    ) -> Result<Verification, ApiError> {
+        require_auditor(caller, scope)?;
+        let client = self.pool.get().await.map_err(StoreError::from)?;
+        Ok(audit::verify(&client, scope).await?)
+    }
+}
+
+/// A project's log is for its owners and admins and for platform admins;
+/// every project's at once only for platform admins.
+fn require_auditor(caller: &Caller, scope: &AuditScope) -> Result<(), ApiError> {
+    match scope {
+        AuditScope::Project(_) if caller.is_platform_admin() => Ok(()),
+        AuditScope::Project(project) => caller.require(project, Role::Admin).map(drop),
+        AuditScope::All => caller.require_platform_admin(),
+    }
+}
+
+/// A page token's key: the last seq in a project, `{micros}/{id}` across
+/// projects.
+fn parse_cursor(scope: &AuditScope, token: &str) -> Result<AuditCursor, ApiError> {
+    let cursor = match scope {
+        AuditScope::Project(_) => token.parse().ok().map(AuditCursor::Seq),
+        AuditScope::All => token.split_once('/').and_then(|(micros, id)| {
+            let time = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+            Some(AuditCursor::TimeId(time, id.parse().ok()?))
+        }),
+    };
+    cursor.ok_or_else(|| ApiError::invalid_field("page_token", "is not a token this API issued"))
+}
