@@ -3,6 +3,7 @@
 //! claim rows under a lease they keep alive, so a replica that dies
 //! mid-action leaves it to another.
 
+mod audit_trail;
 mod effects;
 mod grpc;
 pub mod model;

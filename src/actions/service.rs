@@ -8,11 +8,12 @@ use deadpool_postgres::Pool;
 use serde_json::{Map, Value};
 
 use super::{
-    ActionConfig, Wake,
+    ActionConfig, Wake, audit_trail,
     model::{Action, ActionState},
     progress,
 };
 use crate::{
+    audit,
     auth::{Caller, Role},
     error::{ApiError, ErrorCode},
     idempotency::RequestKey,
@@ -152,6 +153,7 @@ impl Actions {
             "queued",
         );
         store::status::append(&tx, project, &payload).await?;
+        audit::record(&tx, caller, audit_trail::started(&action)).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.bus.wake();
         self.wake.notify_one();
@@ -232,6 +234,12 @@ impl Actions {
             message,
         );
         store::status::append(&tx, &name.project, &payload).await?;
+        audit::record(
+            &tx,
+            caller,
+            audit_trail::cancel_requested(&existing, &action),
+        )
+        .await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.bus.wake();
         tracing::info!(action = %name, by = caller.subject(), "{message}");

@@ -25,6 +25,26 @@ impl FieldChange {
     pub fn set(field: &str, after: impl Into<String>) -> Self {
         Self::new(field, None, Some(after.into()))
     }
+
+    /// The fields whose values differ between two versions of a resource,
+    /// each given as `(field, value)`; a field one side lacks is unset
+    /// there (so `diff(&[], after)` records a creation).
+    pub fn diff(before: &[(&str, String)], after: &[(&str, String)]) -> Vec<Self> {
+        let value = |side: &[(&str, String)], field: &str| {
+            side.iter()
+                .find(|(f, _)| *f == field)
+                .map(|(_, v)| v.clone())
+        };
+        let fields = before.iter().chain(after).map(|(f, _)| *f);
+        let mut seen = std::collections::HashSet::new();
+        fields
+            .filter(|field| seen.insert(*field))
+            .filter_map(|field| {
+                let (b, a) = (value(before, field), value(after, field));
+                (b != a).then(|| Self::new(field, b, a))
+            })
+            .collect()
+    }
 }
 
 /// One entry of a project's audit chain. The field order is the hashed

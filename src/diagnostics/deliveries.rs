@@ -1,10 +1,11 @@
-//! ListWebhookDeliveries and RedriveDeliveries: who may, and the page
-//! tokens; the queries are the store's.
+//! ListWebhookDeliveries and RedriveDeliveries: who may, the page tokens
+//! and a redrive's audit entry; the queries are the store's.
 
 use chrono::{DateTime, Utc};
 
 use super::service::Diagnostics;
 use crate::{
+    audit::{self, Change, model::FieldChange},
     auth::{Caller, Role},
     error::ApiError,
     names::ConnectionName,
@@ -51,19 +52,52 @@ impl Diagnostics {
     ) -> Result<i64, ApiError> {
         caller.require(&connection.project, Role::Admin)?;
         self.connection(connection).await?;
-        let client = self.pool.get().await.map_err(StoreError::from)?;
+        let mut client = self.pool.get().await.map_err(StoreError::from)?;
+        let tx = client.transaction().await.map_err(StoreError::from)?;
         let moved = delivery_log::redrive(
-            &client,
+            &tx,
             &connection.project,
             &connection.id,
             which,
             validate_only,
         )
         .await?;
+        // A redrive that moved nothing changed nothing: no entry.
+        if !validate_only && moved > 0 {
+            audit::record(&tx, caller, redriven(connection, &which, moved)).await?;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
         if !validate_only && moved > 0 {
             tracing::info!(connection = %connection, deliveries = moved, "dead letters redriven");
         }
         Ok(moved)
+    }
+}
+
+/// The audit entry of a redrive: what it selected and how many moved.
+fn redriven(connection: &ConnectionName, which: &Redrive<'_>, moved: i64) -> Change {
+    let mut fields = vec![FieldChange::set("redriven_count", moved.to_string())];
+    match which {
+        Redrive::Ids(ids) => fields.push(FieldChange::set("deliveries", ids.join(","))),
+        Redrive::Matching(q) => {
+            let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
+            let terms = [
+                ("filter.event_type", q.event_type.clone()),
+                ("filter.received_after", time(q.received_after)),
+                ("filter.received_before", time(q.received_before)),
+            ];
+            fields.extend(
+                terms
+                    .into_iter()
+                    .filter_map(|(field, value)| Some(FieldChange::set(field, value?))),
+            );
+        }
+    }
+    Change {
+        project: Some(connection.project.as_str().to_owned()),
+        resource: connection.to_string(),
+        request_id: None,
+        fields,
     }
 }
 

@@ -1,9 +1,10 @@
 //! The catalog: integration types, what their connections are configured
 //! with, which actions they support, and how their webhooks are signed.
 
-use super::Registry;
 use super::model::{IntegrationType, TypeDefinition, TypeQuery};
+use super::{Registry, audit_trail};
 use crate::{
+    audit,
     auth::Caller,
     error::{ApiError, ErrorCode},
     etag::{check_etag, new_etag},
@@ -41,7 +42,7 @@ impl Registry {
         request: Option<RequestKey>,
     ) -> Result<IntegrationType, ApiError> {
         caller.require_platform_admin()?;
-        let client = self.pool.get().await.map_err(StoreError::from)?;
+        let mut client = self.pool.get().await.map_err(StoreError::from)?;
         let replay = |found: Option<(IntegrationType, Vec<u8>)>, request: &RequestKey| match found {
             Some((ty, digest)) => request.check_replay(&digest).map(|()| Some(ty)),
             None => Ok(None),
@@ -54,17 +55,22 @@ impl Registry {
         {
             return Ok(ty);
         }
+        let tx = client.transaction().await.map_err(StoreError::from)?;
         let inserted = store::catalog::insert(
-            &client,
+            &tx,
             &definition,
             &new_etag(),
             request.as_ref().map(|r| (r.id, r.digest.as_slice())),
         )
         .await?;
         if let Some(ty) = inserted {
+            let change = audit_trail::type_registered(&ty, request.as_ref().map(|r| r.id));
+            audit::record(&tx, caller, change).await?;
+            tx.commit().await.map_err(StoreError::from)?;
             tracing::info!(r#type = %ty.definition.id, "integration type registered");
             return Ok(ty);
         }
+        drop(tx);
         if let Some(request) = &request
             && let Some(ty) = replay(
                 store::catalog::by_request(&client, request.id).await?,
@@ -98,6 +104,7 @@ impl Registry {
         check_etag(etag, &current.etag)?;
         let definition = merge(&current)?;
         let updated = store::catalog::update(&tx, &definition, &new_etag()).await?;
+        audit::record(&tx, caller, audit_trail::type_updated(&current, &updated)).await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(r#type = %id, "integration type updated");
         Ok(updated)

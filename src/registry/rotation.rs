@@ -5,6 +5,8 @@ use deadpool_postgres::Pool;
 
 use super::connections::seal_context;
 use crate::{
+    audit::{self, Change, model::FieldChange},
+    auth::{Caller, Origin},
     crypto::{CryptoError, Keyring, Sealed},
     names::ConnectionName,
     store::{self, StoreError},
@@ -36,6 +38,7 @@ pub async fn reseal_all(pool: &Pool, keyring: &Keyring) -> Result<u64, RotationE
         if batch.is_empty() {
             return Ok(total);
         }
+        let resealed = batch.len();
         for (name, mut secrets) in batch {
             if let Some(sealed) = &secrets.credentials {
                 secrets.credentials = Some(reseal(keyring, &name, "credentials", sealed)?);
@@ -49,7 +52,37 @@ pub async fn reseal_all(pool: &Pool, keyring: &Keyring) -> Result<u64, RotationE
             store::connection_secrets::reseal(&tx, &name, &secrets).await?;
             total += 1;
         }
+        audit::record(&tx, &operator(), resealed_batch(keyring, resealed)).await?;
         tx.commit().await.map_err(StoreError::from)?;
+    }
+}
+
+/// The command runs with the database's credentials, not a token: its
+/// entries name the command.
+fn operator() -> Caller {
+    Caller::new(
+        "patchbay rotate-keys".to_owned(),
+        std::collections::HashMap::new(),
+        true,
+    )
+    .with_origin(Origin {
+        method: "command.rotate-keys".to_owned(),
+        peer: String::new(),
+        user_agent: format!("patchbay/{}", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+/// One entry per batch, on the platform's chain: secrets are
+/// project-scoped, but the key is the deployment's.
+fn resealed_batch(keyring: &Keyring, count: usize) -> Change {
+    Change {
+        project: None,
+        resource: "keyring".to_owned(),
+        request_id: None,
+        fields: vec![
+            FieldChange::set("key_id", keyring.current_id()),
+            FieldChange::set("resealed_connections", count.to_string()),
+        ],
     }
 }
 

@@ -4,10 +4,11 @@ use serde_json::{Map, Value};
 
 use super::model::{MappingSource, MappingTemplate, TemplateDefinition, TemplateQuery};
 use super::{
-    Registry,
+    Registry, audit_trail,
     transform::{self, FieldError},
 };
 use crate::{
+    audit,
     auth::{Caller, Role},
     error::{ApiError, ErrorCode},
     etag::{check_etag, new_etag},
@@ -36,7 +37,7 @@ impl Registry {
         request: Option<RequestKey>,
     ) -> Result<MappingTemplate, ApiError> {
         caller.require(&definition.name.project, Role::Editor)?;
-        let client = self.pool.get().await.map_err(StoreError::from)?;
+        let mut client = self.pool.get().await.map_err(StoreError::from)?;
         let project = &definition.name.project;
         if let Some(request) = &request
             && let Some((template, digest)) =
@@ -55,7 +56,17 @@ impl Registry {
             ));
         }
         let request_ref = request.as_ref().map(|r| (r.id, r.digest.as_slice()));
-        match store::templates::insert(&client, &definition, &new_etag(), request_ref).await? {
+        let tx = client.transaction().await.map_err(StoreError::from)?;
+        let outcome = store::templates::insert(&tx, &definition, &new_etag(), request_ref).await?;
+        if let InsertOutcome::Inserted(template) = &outcome {
+            let change = audit_trail::template_created(template, request.as_ref().map(|r| r.id));
+            audit::record(&tx, caller, change).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+        } else {
+            // A unique violation aborted the transaction: look on without it.
+            drop(tx);
+        }
+        match outcome {
             InsertOutcome::Inserted(template) => Ok(template),
             InsertOutcome::DefaultTaken => Err(default_taken(&definition)),
             InsertOutcome::NameTaken => Err(ApiError::new(
@@ -133,6 +144,12 @@ impl Registry {
             Some(updated) => updated,
             None => return Err(default_taken(&definition)),
         };
+        audit::record(
+            &tx,
+            caller,
+            audit_trail::template_updated(&current, &updated),
+        )
+        .await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(updated)
     }
@@ -151,6 +168,7 @@ impl Registry {
             .ok_or_else(|| ApiError::not_found(name))?;
         check_etag(etag, &current.etag)?;
         store::templates::delete(&tx, name).await?;
+        audit::record(&tx, caller, audit_trail::template_deleted(&current)).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())
     }

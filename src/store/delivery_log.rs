@@ -77,6 +77,7 @@ pub async fn list(
 }
 
 /// Which dead letters a redrive moves.
+#[derive(Clone, Copy)]
 pub enum Redrive<'a> {
     /// These ids (of the connection); those not dead letters stay.
     Ids(&'a [String]),

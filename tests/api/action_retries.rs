@@ -12,6 +12,7 @@ use tonic::Code;
 
 use crate::{
     actions::{DISPATCH, app_with, fast_actions, owner, start_request, state, wait_state},
+    audit_reads::list_all,
     fakes::{FakeProvider, Reply},
     helpers::assert_error,
 };
@@ -79,11 +80,50 @@ async fn cancel_stops_pending_and_running_actions_and_refuses_finished_ones() {
     let viewer = app.token("viewer", &[("acme", Role::Viewer)]);
     let denied = app
         .actions(Some(&viewer))
-        .cancel_action(CancelActionRequest { name: pending.name })
+        .cancel_action(CancelActionRequest {
+            name: pending.name.clone(),
+        })
         .await;
     assert_error(denied, Code::PermissionDenied, "ROLE_INSUFFICIENT");
     // The pulled-from-the-queue action never reached the provider.
     assert_eq!(fake.seen().iter().filter(|s| s.path == DISPATCH).count(), 1);
+
+    // Two starts and two cancels are audited; the refused cancels are not.
+    let admin = app.token("auditor", &[("acme", Role::Admin)]);
+    let audited = list_all(&app, &admin, "projects/acme", "", 50).await;
+    let actions_audited: Vec<(&str, &str)> = audited
+        .iter()
+        .filter(|e| e.method.starts_with("ActionService."))
+        .map(|e| (e.method.as_str(), e.resource.as_str()))
+        .collect();
+    assert_eq!(
+        actions_audited,
+        [
+            ("ActionService.CancelAction", running.name.as_str()),
+            ("ActionService.CancelAction", pending.name.as_str()),
+            ("ActionService.StartAction", pending.name.as_str()),
+            ("ActionService.StartAction", running.name.as_str()),
+        ]
+    );
+    let change = |i: usize, field: &str| {
+        audited[i]
+            .changes
+            .iter()
+            .find(|c| c.field == field)
+            .map(|c| (c.before.clone(), c.after.clone()))
+    };
+    assert_eq!(
+        change(1, "state"),
+        Some(("pending".into(), "cancelled".into())),
+        "the pending one stopped at once"
+    );
+    assert_eq!(
+        change(0, "cancel_requested"),
+        Some(("false".into(), "true".into())),
+        "the running one was asked to stop"
+    );
+    assert_eq!(audited[3].request_id, running.request_id);
+    assert_eq!(change(3, "action"), Some((String::new(), "push".into())));
 }
 
 #[tokio::test]

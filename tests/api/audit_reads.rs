@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// Every page of ListAuditEvents on `parent` with `filter`, `size` at a time.
-async fn list_all(
+pub async fn list_all(
     app: &TestApp,
     token: &str,
     parent: &str,

@@ -14,6 +14,7 @@ use patchbay::{
 use tonic::Code;
 
 use crate::{
+    audit_reads::list_all,
     helpers::{TestApp, TestOptions, assert_error, spawn_app_with},
     webhook_signing::{hook_connection, secret_for},
     webhooks::{post, sign_now},
@@ -272,6 +273,38 @@ async fn dead_letters_are_redriven_once_by_filter_and_by_name() {
         redrive(&app, &admin, &[], "", false).await,
         0,
         "nothing left to move"
+    );
+
+    // The two redrives that moved something are audited, nothing else.
+    let audited = list_all(
+        &app,
+        &admin,
+        "projects/acme",
+        "method = \"Diagnostics.RedriveDeliveries\"",
+        50,
+    )
+    .await;
+    let changes: Vec<Vec<(&str, &str)>> = audited
+        .iter()
+        .map(|e| {
+            e.changes
+                .iter()
+                .map(|c| (c.field.as_str(), c.after.as_str()))
+                .collect()
+        })
+        .collect();
+    let id = one[0].rsplit('/').next().unwrap_or_default();
+    assert_eq!(
+        changes,
+        [
+            vec![("redriven_count", "2"), ("filter.event_type", "push")],
+            vec![("redriven_count", "1"), ("deliveries", id)],
+        ]
+    );
+    assert!(
+        audited
+            .iter()
+            .all(|e| e.resource == PARENT && e.actor == "admin")
     );
 
     let mut diagnostics = app.diagnostics(Some(&admin));

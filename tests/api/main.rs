@@ -8,6 +8,7 @@ mod action_requests;
 mod action_retries;
 mod action_sync;
 mod actions;
+mod audit_coverage;
 mod audit_log;
 mod audit_reads;
 mod auth;

@@ -175,6 +175,31 @@ async fn rotation_reseals_every_secret_under_the_new_key() {
         .expect("key ids");
     let keys: Vec<String> = keys.iter().map(|r| r.get(0)).collect();
     assert_eq!(keys, ["k2"]);
+    // One audit entry for the one batch that changed anything, on the
+    // platform's chain; the refused run and the idempotent one wrote none.
+    let audited = db
+        .query(
+            "SELECT actor, method, resource, changes FROM audit_events WHERE project = ''",
+            &[],
+        )
+        .await
+        .expect("the platform's chain");
+    let audited: Vec<(String, String, String, serde_json::Value)> = audited
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        audited,
+        [(
+            "patchbay rotate-keys".to_owned(),
+            "command.rotate-keys".to_owned(),
+            "keyring".to_owned(),
+            serde_json::json!([
+                {"field": "key_id", "after": "k2"},
+                {"field": "resealed_connections", "after": "3"},
+            ]),
+        )]
+    );
 
     // Only the new key is needed now, and every credential survived.
     let registry = Registry::new(pool, Arc::new(new_only), Duration::from_secs(60));

@@ -117,7 +117,7 @@ test("list iterators follow page tokens", async () => {
     [5, 4, 3, 2, 1].map((n) => `projects/acme/auditEvents/${n}`),
   );
   assert.ok(audit.every((e) => e.method === "IntegrationRegistry.CreateConnection"));
-  assert.equal(audit[0].resource, "projects/acme/connections/e");
+  assert.equal(audit[0]?.resource, "projects/acme/connections/e");
 });
 
 test("errors carry ErrorInfo and field violations", async () => {
