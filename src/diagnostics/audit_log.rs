@@ -1,7 +1,9 @@
-//! ListAuditEvents and VerifyAuditLog: who may read the audit log, and its
-//! page tokens; the chain's rules are `crate::audit`'s.
+//! ListAuditEvents, ExportAuditEvents and VerifyAuditLog: who may read the
+//! audit log, its page tokens and the export's paging; the chain's rules
+//! are `crate::audit`'s.
 
 use chrono::DateTime;
+use tokio::sync::mpsc;
 
 use super::service::Diagnostics;
 use crate::{
@@ -14,6 +16,9 @@ use crate::{
     paging::PageRequest,
     store::{self, StoreError},
 };
+
+/// Entries an export reads per query, and holds ahead of its receiver.
+const EXPORT_PAGE: usize = 500;
 
 impl Diagnostics {
     /// A page of `scope`'s entries, newest first.
@@ -38,6 +43,53 @@ impl Diagnostics {
             AuditScope::All => format!("{}/{}", e.time.timestamp_micros(), e.id),
         });
         Ok((events, next))
+    }
+
+    /// Every entry of `scope` matching `query`, newest first, read a page
+    /// at a time while the receiver keeps up; it ends after the last entry
+    /// or the first error, or when the receiver goes away.
+    pub async fn export_audit_events(
+        &self,
+        caller: &Caller,
+        scope: AuditScope,
+        query: AuditQuery,
+    ) -> Result<mpsc::Receiver<Result<AuditEvent, ApiError>>, ApiError> {
+        require_auditor(caller, &scope)?;
+        let (sender, receiver) = mpsc::channel(EXPORT_PAGE);
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let mut cursor = None;
+            loop {
+                let page = match pool.get().await {
+                    Ok(client) => {
+                        let limit = i64::try_from(EXPORT_PAGE).unwrap_or(i64::MAX);
+                        store::audit::list(&client, &scope, &query, cursor.as_ref(), limit).await
+                    }
+                    Err(e) => Err(StoreError::from(e)),
+                };
+                let page = match page {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = sender.send(Err(e.into())).await;
+                        return;
+                    }
+                };
+                let full = page.len() == EXPORT_PAGE;
+                cursor = page.last().map(|e| match scope {
+                    AuditScope::Project(_) => AuditCursor::Seq(e.seq),
+                    AuditScope::All => AuditCursor::TimeId(e.time, e.id),
+                });
+                for event in page {
+                    if sender.send(Ok(event)).await.is_err() {
+                        return;
+                    }
+                }
+                if !full {
+                    return;
+                }
+            }
+        });
+        Ok(receiver)
     }
 
     /// Walks every chain in `scope` and names the first broken entry.

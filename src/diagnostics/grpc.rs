@@ -10,12 +10,12 @@ use crate::{
     paging::PageRequest,
     proto::v1::{
         CompareDeploymentsRequest, CompareDeploymentsResponse, ConnectionDiagnosis, DeploymentInfo,
-        DiagnoseConnectionRequest, DiagnoseProjectRequest, GetDeploymentInfoRequest,
-        GetServiceHealthRequest, ListAuditEventsRequest, ListAuditEventsResponse,
-        ListWebhookDeliveriesRequest, ListWebhookDeliveriesResponse, ProjectDiagnosis,
-        RedriveDeliveriesRequest, RedriveDeliveriesResponse, SendTestWebhookRequest,
-        SendTestWebhookResponse, ServiceHealth, VerifyAuditLogRequest, VerifyAuditLogResponse,
-        VerifyWebhookRequest, VerifyWebhookResponse, diagnostics_server,
+        DiagnoseConnectionRequest, DiagnoseProjectRequest, ExportAuditEventsRequest,
+        GetDeploymentInfoRequest, GetServiceHealthRequest, ListAuditEventsRequest,
+        ListAuditEventsResponse, ListWebhookDeliveriesRequest, ListWebhookDeliveriesResponse,
+        ProjectDiagnosis, RedriveDeliveriesRequest, RedriveDeliveriesResponse,
+        SendTestWebhookRequest, SendTestWebhookResponse, ServiceHealth, VerifyAuditLogRequest,
+        VerifyAuditLogResponse, VerifyWebhookRequest, VerifyWebhookResponse, diagnostics_server,
     },
     store::delivery_log::Redrive,
     webhooks::dry_run::Captured,
@@ -37,6 +37,11 @@ impl DiagnosticsGrpc {
 }
 
 type Reply<T> = Result<Response<T>, Status>;
+
+/// ExportAuditEvents' stream of entries.
+pub type AuditExport = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<crate::proto::v1::AuditEvent, Status>> + Send>,
+>;
 
 #[tonic::async_trait]
 impl diagnostics_server::Diagnostics for DiagnosticsGrpc {
@@ -215,6 +220,26 @@ impl diagnostics_server::Diagnostics for DiagnosticsGrpc {
             audit_events: events.iter().map(proto::audit_event).collect(),
             next_page_token,
         }))
+    }
+
+    type ExportAuditEventsStream = AuditExport;
+
+    async fn export_audit_events(
+        &self,
+        request: Request<ExportAuditEventsRequest>,
+    ) -> Reply<AuditExport> {
+        use futures_util::StreamExt as _;
+        let caller = caller_of(&request)?;
+        let r = request.get_ref();
+        let scope = proto::audit_scope(&r.parent)?;
+        let query = proto::audit_query(&r.filter)?;
+        let events = self
+            .diagnostics
+            .export_audit_events(caller, scope, query)
+            .await?;
+        let stream = tokio_stream::wrappers::ReceiverStream::new(events)
+            .map(|event| event.map(|e| proto::audit_event(&e)).map_err(Status::from));
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn verify_audit_log(

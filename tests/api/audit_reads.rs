@@ -4,7 +4,10 @@
 
 use patchbay::{
     auth::Role,
-    proto::v1::{AuditChainBreak, AuditEvent, ListAuditEventsRequest, VerifyAuditLogRequest},
+    proto::v1::{
+        AuditChainBreak, AuditEvent, ExportAuditEventsRequest, ListAuditEventsRequest,
+        VerifyAuditLogRequest,
+    },
 };
 
 use crate::{
@@ -224,4 +227,88 @@ async fn every_projects_log_pages_newest_first_and_verifies_at_once() {
         "acme's five check out, then other's first"
     );
     assert_eq!(verdict(&app, "projects/acme").await, intact(5));
+}
+
+/// ExportAuditEvents on `parent` with `filter`, collected.
+async fn export(
+    app: &TestApp,
+    token: &str,
+    parent: &str,
+    filter: &str,
+) -> Result<Vec<AuditEvent>, tonic::Code> {
+    let mut stream = app
+        .diagnostics(Some(token))
+        .export_audit_events(ExportAuditEventsRequest {
+            parent: parent.into(),
+            filter: filter.into(),
+        })
+        .await
+        .map_err(|s| s.code())?
+        .into_inner();
+    let mut events = Vec::new();
+    while let Some(event) = stream.message().await.map_err(|s| s.code())? {
+        events.push(event);
+    }
+    Ok(events)
+}
+
+#[tokio::test]
+async fn an_export_streams_every_entry_past_any_page_size() {
+    let app = spawn_app().await;
+    five_changes(&app).await;
+    // More entries than one export page (500) and than a List page (1,000):
+    // written directly, as the export does not check the chain.
+    app.db()
+        .await
+        .execute(
+            "INSERT INTO audit_events (project, seq, id, time, actor, method, resource, \
+             request_id, peer, user_agent, outcome, changes, prev_hash, hash) \
+             SELECT 'bulk', n, gen_random_uuid(), now() - make_interval(secs => 5000 - n), \
+                    CASE WHEN n % 10 = 0 THEN 'tenth' ELSE 'bulk' END, 'M.N', 'r', NULL, \
+                    '', '', 'OK', '[]', '\\x00', '\\x00' \
+             FROM generate_series(1, 1234) n",
+            &[],
+        )
+        .await
+        .expect("bulk entries");
+    let root = app.admin_token("root");
+    let bulk = export(&app, &root, "projects/bulk", "")
+        .await
+        .expect("export");
+    let seqs: Vec<String> = bulk.iter().map(|e| e.name.clone()).collect();
+    let want: Vec<String> = (1..=1234)
+        .rev()
+        .map(|n| format!("projects/bulk/auditEvents/{n}"))
+        .collect();
+    assert_eq!(seqs, want, "every entry once, newest first");
+    assert_eq!(
+        export(&app, &root, "projects/bulk", "actor = tenth")
+            .await
+            .map(|e| e.len()),
+        Ok(123)
+    );
+    assert_eq!(
+        export(&app, &root, "projects/-", "").await.map(|e| e.len()),
+        Ok(1239),
+        "every project's"
+    );
+
+    let owner = app.token("owner", &[("acme", Role::Owner)]);
+    let acme = export(&app, &owner, "projects/acme", "")
+        .await
+        .expect("export");
+    assert_eq!(acme, list_all(&app, &owner, "projects/acme", "", 2).await);
+    let editor = app.token("ed", &[("acme", Role::Editor)]);
+    assert_eq!(
+        export(&app, &editor, "projects/acme", "").await,
+        Err(tonic::Code::PermissionDenied)
+    );
+    assert_eq!(
+        export(&app, &owner, "projects/-", "").await,
+        Err(tonic::Code::PermissionDenied)
+    );
+    assert_eq!(
+        export(&app, &owner, "projects/acme", "colour = red").await,
+        Err(tonic::Code::InvalidArgument)
+    );
 }

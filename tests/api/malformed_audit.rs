@@ -1,6 +1,8 @@
 //! Malformed requests on the audit log's RPCs (see `malformed_requests`).
 
-use patchbay::proto::v1::{ListAuditEventsRequest, VerifyAuditLogRequest};
+use patchbay::proto::v1::{
+    ExportAuditEventsRequest, ListAuditEventsRequest, VerifyAuditLogRequest,
+};
 
 use crate::{
     case,
@@ -20,6 +22,16 @@ fn audit_cases(app: &TestApp, token: &str) -> Vec<Case> {
             ListAuditEventsRequest {
                 parent: parent.clone(),
                 ..Default::default()
+            }
+        ));
+        cases.push(case!(
+            "ExportAuditEvents",
+            parent,
+            d(),
+            export_audit_events,
+            ExportAuditEventsRequest {
+                parent: parent.clone(),
+                filter: String::new()
             }
         ));
         cases.push(case!(
@@ -52,6 +64,16 @@ fn audit_cases(app: &TestApp, token: &str) -> Vec<Case> {
     cases.push(list("huge filter", &|q| {
         q.filter = format!("actor = \"{}\"", "a".repeat(100_000))
     }));
+    cases.push(case!(
+        "ExportAuditEvents",
+        "bad time",
+        d(),
+        export_audit_events,
+        ExportAuditEventsRequest {
+            parent: "projects/acme".into(),
+            filter: "time_before = soon".into()
+        }
+    ));
     cases
 }
 

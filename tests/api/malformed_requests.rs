@@ -158,6 +158,7 @@ const STRING_FIELDS: &[(&str, u32, bool)] = &[
     ("Diagnostics/ListWebhookDeliveries", 1, false),
     ("Diagnostics/RedriveDeliveries", 1, false),
     ("Diagnostics/ListAuditEvents", 1, false),
+    ("Diagnostics/ExportAuditEvents", 1, false),
     ("Diagnostics/VerifyAuditLog", 1, false),
 ];
 

@@ -1050,6 +1050,34 @@ class ListAuditEventsResponse(_message.Message):
 Global___ListAuditEventsResponse: _TypeAlias = ListAuditEventsResponse  # noqa: Y015
 
 @_typing.final
+class ExportAuditEventsRequest(_message.Message):
+    """Request for ExportAuditEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """`projects/{project}`, or `projects/-` for every project's (platform
+    admins).
+    """
+    filter: _builtins.str
+    """As ListAuditEvents' filter."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        filter: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportAuditEventsRequest: _TypeAlias = ExportAuditEventsRequest  # noqa: Y015
+
+@_typing.final
 class VerifyAuditLogRequest(_message.Message):
     """Request for VerifyAuditLog."""
 

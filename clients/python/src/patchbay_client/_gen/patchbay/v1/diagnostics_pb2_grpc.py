@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from patchbay_client._gen.patchbay.v1 import audit_event_pb2 as patchbay_dot_v1_dot_audit__event__pb2
 from patchbay_client._gen.patchbay.v1 import diagnostics_pb2 as patchbay_dot_v1_dot_diagnostics__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -85,6 +86,11 @@ class DiagnosticsStub:
                 '/patchbay.v1.Diagnostics/ListAuditEvents',
                 request_serializer=patchbay_dot_v1_dot_diagnostics__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=patchbay_dot_v1_dot_diagnostics__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
+        self.ExportAuditEvents = channel.unary_stream(
+                '/patchbay.v1.Diagnostics/ExportAuditEvents',
+                request_serializer=patchbay_dot_v1_dot_diagnostics__pb2.ExportAuditEventsRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_audit__event__pb2.AuditEvent.FromString,
                 _registered_method=True)
         self.VerifyAuditLog = channel.unary_unary(
                 '/patchbay.v1.Diagnostics/VerifyAuditLog',
@@ -175,6 +181,14 @@ class DiagnosticsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportAuditEvents(self, request, context):
+        """Streams every entry ListAuditEvents would list for the same parent and
+        filter, newest first, without paging or a cap: an export.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def VerifyAuditLog(self, request, context):
         """Checks a project's audit hash chain and names the first entry that is
         missing, altered or unlinked. Owners and admins, and platform admins.
@@ -235,6 +249,11 @@ def add_DiagnosticsServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=patchbay_dot_v1_dot_diagnostics__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=patchbay_dot_v1_dot_diagnostics__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'ExportAuditEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportAuditEvents,
+                    request_deserializer=patchbay_dot_v1_dot_diagnostics__pb2.ExportAuditEventsRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_audit__event__pb2.AuditEvent.SerializeToString,
             ),
             'VerifyAuditLog': grpc.unary_unary_rpc_method_handler(
                     servicer.VerifyAuditLog,
@@ -514,6 +533,33 @@ class Diagnostics:
             '/patchbay.v1.Diagnostics/ListAuditEvents',
             patchbay_dot_v1_dot_diagnostics__pb2.ListAuditEventsRequest.SerializeToString,
             patchbay_dot_v1_dot_diagnostics__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/patchbay.v1.Diagnostics/ExportAuditEvents',
+            patchbay_dot_v1_dot_diagnostics__pb2.ExportAuditEventsRequest.SerializeToString,
+            patchbay_dot_v1_dot_audit__event__pb2.AuditEvent.FromString,
             options,
             channel_credentials,
             insecure,

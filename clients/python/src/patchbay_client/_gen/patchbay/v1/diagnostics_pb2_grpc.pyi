@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from patchbay_client._gen.patchbay.v1 import audit_event_pb2 as _audit_event_pb2
 from patchbay_client._gen.patchbay.v1 import diagnostics_pb2 as _diagnostics_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -68,6 +69,10 @@ class DiagnosticsStub:
     """Lists a project's audit log, newest first. Owners and admins of the
     project, and platform admins.
     """
+    ExportAuditEvents: _grpc.UnaryStreamMultiCallable[_diagnostics_pb2.ExportAuditEventsRequest, _audit_event_pb2.AuditEvent]
+    """Streams every entry ListAuditEvents would list for the same parent and
+    filter, newest first, without paging or a cap: an export.
+    """
     VerifyAuditLog: _grpc.UnaryUnaryMultiCallable[_diagnostics_pb2.VerifyAuditLogRequest, _diagnostics_pb2.VerifyAuditLogResponse]
     """Checks a project's audit hash chain and names the first entry that is
     missing, altered or unlinked. Owners and admins, and platform admins.
@@ -112,6 +117,10 @@ class DiagnosticsAsyncStub(DiagnosticsStub):
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_diagnostics_pb2.ListAuditEventsRequest, _diagnostics_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
     """Lists a project's audit log, newest first. Owners and admins of the
     project, and platform admins.
+    """
+    ExportAuditEvents: _aio.UnaryStreamMultiCallable[_diagnostics_pb2.ExportAuditEventsRequest, _audit_event_pb2.AuditEvent]  # type: ignore[assignment]
+    """Streams every entry ListAuditEvents would list for the same parent and
+    filter, newest first, without paging or a cap: an export.
     """
     VerifyAuditLog: _aio.UnaryUnaryMultiCallable[_diagnostics_pb2.VerifyAuditLogRequest, _diagnostics_pb2.VerifyAuditLogResponse]  # type: ignore[assignment]
     """Checks a project's audit hash chain and names the first entry that is
@@ -214,6 +223,16 @@ class DiagnosticsServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_diagnostics_pb2.ListAuditEventsResponse, _abc.Awaitable[_diagnostics_pb2.ListAuditEventsResponse]]:
         """Lists a project's audit log, newest first. Owners and admins of the
         project, and platform admins.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportAuditEvents(
+        self,
+        request: _diagnostics_pb2.ExportAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_audit_event_pb2.AuditEvent], _abc.AsyncIterator[_audit_event_pb2.AuditEvent]]:
+        """Streams every entry ListAuditEvents would list for the same parent and
+        filter, newest first, without paging or a cap: an export.
         """
 
     @_abc_1.abstractmethod
