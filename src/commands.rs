@@ -90,6 +90,7 @@ pub async fn serve(args: Box<ServeArgs>) -> Result<(), CommandError> {
         status: status_config(&args.status)?,
         webhooks: args.webhooks.config(),
         actions: args.actions.config(),
+        retention: args.retention.config(),
         grpc: args.grpc.policy(),
         metrics: args.metrics,
     };

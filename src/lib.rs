@@ -16,7 +16,9 @@
 //!   in one write. [`bridge`] is the HTTP side: `/healthz`, `/readyz` and
 //!   the webhook route; [`health`] feeds `grpc.health.v1`.
 //! - [`audit`] writes every change's entry, in the change's transaction, on
-//!   its project's hash chain, and verifies the chain.
+//!   its project's hash chain, verifies the chain and purges its oldest
+//!   entries without breaking it; [`retention`] runs that cleanup daily on
+//!   one replica, under a lease.
 //! - [`auth`] turns a bearer JWT into a typed [`auth::Caller`], once per
 //!   request, before the rate limits that key on it.
 //! - The services, each a folder with its rules, a `grpc.rs` that only
@@ -73,6 +75,7 @@ pub mod proto;
 pub mod providers;
 pub mod rate_limit;
 pub mod registry;
+pub mod retention;
 pub mod secret;
 pub mod secret_file;
 pub mod status;

@@ -54,6 +54,7 @@ pub(super) struct Jobs {
     pub workers: Workers,
     pub processor: Processor,
     pub refusals: crate::webhooks::refusals::Refusals,
+    pub cleanup: crate::retention::Cleanup,
 }
 
 pub(super) async fn build(
@@ -188,6 +189,7 @@ pub(super) async fn build(
         metrics,
         bus: bus.clone(),
     };
+    let cleanup = crate::retention::Cleanup::new(services.pool.clone(), config.retention.clone());
     let jobs = Jobs {
         bus,
         catalog,
@@ -195,6 +197,7 @@ pub(super) async fn build(
         workers,
         processor,
         refusals,
+        cleanup,
     };
     Ok((services, jobs))
 }

@@ -26,6 +26,7 @@ use crate::{
         status_service_server::StatusServiceServer,
     },
     registry::RegistryGrpc,
+    retention::RetentionConfig,
     status::{StatusGrpc, prober::ProberConfig},
     store::{StoreError, migrate::MigrateError},
     webhooks::WebhookConfig,
@@ -56,6 +57,8 @@ pub struct ServerConfig {
     pub grpc: GrpcPolicy,
     /// Record metrics and serve `/metrics`.
     pub metrics: bool,
+    /// How long data is kept, and how often cleanup runs.
+    pub retention: RetentionConfig,
 }
 
 /// Probes and the event log.

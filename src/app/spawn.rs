@@ -46,6 +46,7 @@ pub(super) fn spawn(services: &Services, jobs: Jobs, config: &ServerConfig) -> B
             config.webhooks.refusal_flush,
             token.clone(),
         )),
+        tokio::spawn(jobs.cleanup.run(token.clone())),
     ];
     Background { monitor, loops }
 }

@@ -4,6 +4,7 @@
 
 pub mod chain;
 pub mod model;
+pub mod purge;
 
 use chrono::{SubsecRound as _, Utc};
 use deadpool_postgres::GenericClient;

@@ -76,6 +76,17 @@ impl Caller {
         }
     }
 
+    /// Patchbay itself, acting without a token (a command, a background
+    /// job): a platform admin named `subject`, whose audit entries carry
+    /// `method` and this build's version as the user agent.
+    pub fn system(subject: &str, method: &str) -> Self {
+        Self::new(subject.to_owned(), HashMap::new(), true).with_origin(Origin {
+            method: method.to_owned(),
+            peer: String::new(),
+            user_agent: format!("patchbay/{}", env!("CARGO_PKG_VERSION")),
+        })
+    }
+
     pub fn with_origin(self, origin: Origin) -> Self {
         Self { origin, ..self }
     }

@@ -9,10 +9,12 @@ use crate::{auth::Role, secret::Secret};
 
 mod actions;
 mod grpc;
+mod retention;
 mod webhooks;
 
 pub use actions::ActionArgs;
 pub use grpc::GrpcArgs;
+pub use retention::RetentionArgs;
 pub use webhooks::WebhookArgs;
 
 /// Patchbay: the integrations control plane.
@@ -203,6 +205,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub grpc: GrpcArgs,
+
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 #[derive(Debug, Clone, Args)]

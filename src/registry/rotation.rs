@@ -6,7 +6,7 @@ use deadpool_postgres::Pool;
 use super::connections::seal_context;
 use crate::{
     audit::{self, Change, model::FieldChange},
-    auth::{Caller, Origin},
+    auth::Caller,
     crypto::{CryptoError, Keyring, Sealed},
     names::ConnectionName,
     store::{self, StoreError},
@@ -60,16 +60,7 @@ pub async fn reseal_all(pool: &Pool, keyring: &Keyring) -> Result<u64, RotationE
 /// The command runs with the database's credentials, not a token: its
 /// entries name the command.
 fn operator() -> Caller {
-    Caller::new(
-        "patchbay rotate-keys".to_owned(),
-        std::collections::HashMap::new(),
-        true,
-    )
-    .with_origin(Origin {
-        method: "command.rotate-keys".to_owned(),
-        peer: String::new(),
-        user_agent: format!("patchbay/{}", env!("CARGO_PKG_VERSION")),
-    })
+    Caller::system("patchbay rotate-keys", "command.rotate-keys")
 }
 
 /// One entry per batch, on the platform's chain: secrets are

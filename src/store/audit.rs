@@ -1,6 +1,7 @@
 //! The audit log's tables: `audit_chains` (each project's chain head) and
 //! `audit_events` (append-only; see migration 0014).
 
+use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::{Row, types::ToSql};
 
@@ -208,4 +209,71 @@ pub async fn chain_projects(client: &impl GenericClient) -> Result<Vec<String>, 
     .iter()
     .map(|row| row.try_get(0).map_err(StoreError::from))
     .collect()
+}
+
+/// The projects whose chains hold entries written before `cutoff`.
+pub async fn chains_older_than(
+    client: &impl GenericClient,
+    cutoff: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    query(
+        client,
+        "SELECT DISTINCT project FROM audit_events WHERE time < $1 ORDER BY project",
+        &[&cutoff],
+    )
+    .await?
+    .iter()
+    .map(|row| row.try_get(0).map_err(StoreError::from))
+    .collect()
+}
+
+/// The `limit` oldest entries of `project` after `after_seq`: seq, time
+/// and hash, in seq order.
+pub async fn oldest(
+    client: &impl GenericClient,
+    project: &str,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<(i64, DateTime<Utc>, Vec<u8>)>, StoreError> {
+    query(
+        client,
+        "SELECT seq, time, hash FROM audit_events WHERE project = $1 AND seq > $2 \
+         ORDER BY seq LIMIT $3",
+        &[&project, &after_seq, &limit],
+    )
+    .await?
+    .iter()
+    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+    .collect()
+}
+
+/// Deletes `project`'s entries up to `through_seq` and moves the chain's
+/// anchor to that entry's `hash`; in the transaction holding the chain's
+/// lock. Returns how many entries went.
+pub async fn purge_through(
+    client: &impl GenericClient,
+    project: &str,
+    through_seq: i64,
+    hash: &[u8],
+) -> Result<u64, StoreError> {
+    // The append-only trigger lets this transaction's deletes through.
+    client
+        .batch_execute("SET LOCAL patchbay.audit_purge = 'on'")
+        .await?;
+    let purged = execute(
+        client,
+        "DELETE FROM audit_events WHERE project = $1 AND seq <= $2",
+        &[&project, &through_seq],
+    )
+    .await?;
+    client
+        .batch_execute("SET LOCAL patchbay.audit_purge = 'off'")
+        .await?;
+    execute(
+        client,
+        "UPDATE audit_chains SET anchor_seq = $2, anchor_hash = $3 WHERE project = $1",
+        &[&project, &through_seq, &hash],
+    )
+    .await?;
+    Ok(purged)
 }

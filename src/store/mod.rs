@@ -10,6 +10,7 @@ pub mod connections;
 pub mod deliveries;
 pub mod delivery_log;
 pub mod embedded;
+pub mod maintenance;
 pub mod migrate;
 pub mod probes;
 pub mod records;

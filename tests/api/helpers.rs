@@ -14,6 +14,7 @@ use patchbay::{
         integration_registry_client::IntegrationRegistryClient,
         status_service_client::StatusServiceClient,
     },
+    retention::RetentionConfig,
     webhooks::WebhookConfig,
 };
 use rand::RngCore as _;
@@ -75,6 +76,7 @@ pub struct TestOptions {
     /// Where to serve gRPC, e.g. a stopped server's address to stand in for
     /// it; an ephemeral port by default.
     pub grpc_addr: Option<SocketAddr>,
+    pub retention: RetentionConfig,
 }
 
 impl Default for TestOptions {
@@ -96,6 +98,7 @@ impl Default for TestOptions {
             public_url: None,
             metrics: true,
             grpc_addr: None,
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -178,6 +181,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
             browser_origins: options.browser_origins,
         },
         metrics: options.metrics,
+        retention: options.retention,
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(app::run(config, grpc, http, async {

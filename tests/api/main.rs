@@ -56,6 +56,7 @@ mod providers_crm_http;
 mod rate_limits;
 mod readme;
 mod reflection;
+mod retention;
 mod roles;
 mod secret_tap;
 mod secrets;
