@@ -50,6 +50,7 @@
 //!   their JSON and time conversions; [`telemetry`] sets up logging.
 
 pub mod actions;
+pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -201,55 +201,65 @@ impl DeliveryName {
     }
 }
 
-/// `projects/{project}/mappingTemplates/{template}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TemplateName {
-    pub project: ProjectId,
-    pub id: ResourceId,
+/// A resource directly under a project: `projects/{project}/{collection}/{id}`.
+macro_rules! project_child {
+    ($(#[$doc:meta])* $name:ident, $collection:literal, $pattern:literal, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name {
+            pub project: ProjectId,
+            pub id: ResourceId,
+        }
+
+        impl $name {
+            pub fn parse(name: &str) -> Result<Self, NameError> {
+                let (project, id) = parse_child(name, $collection, $pattern)?;
+                Ok(Self {
+                    project,
+                    id: ResourceId::parse($kind, id)?,
+                })
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "projects/{}/{}/{}", self.project, $collection, self.id)
+            }
+        }
+    };
 }
 
-impl TemplateName {
-    pub fn parse(name: &str) -> Result<Self, NameError> {
-        let (project, id) = parse_child(
-            name,
-            "mappingTemplates",
-            "projects/{project}/mappingTemplates/{template}",
-        )?;
-        Ok(Self {
-            project,
-            id: ResourceId::parse("mapping template", id)?,
-        })
-    }
-}
+project_child!(
+    /// `projects/{project}/mappingTemplates/{template}`.
+    TemplateName,
+    "mappingTemplates",
+    "projects/{project}/mappingTemplates/{template}",
+    "mapping template"
+);
 
-impl fmt::Display for TemplateName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "projects/{}/mappingTemplates/{}", self.project, self.id)
-    }
-}
+project_child!(
+    /// `projects/{project}/actions/{action}`.
+    ActionName,
+    "actions",
+    "projects/{project}/actions/{action}",
+    "action"
+);
 
-/// `projects/{project}/actions/{action}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ActionName {
-    pub project: ProjectId,
-    pub id: ResourceId,
-}
+project_child!(
+    /// `projects/{project}/alertRules/{rule}`.
+    AlertRuleName,
+    "alertRules",
+    "projects/{project}/alertRules/{rule}",
+    "alert rule"
+);
 
-impl ActionName {
-    pub fn parse(name: &str) -> Result<Self, NameError> {
-        let (project, id) = parse_child(name, "actions", "projects/{project}/actions/{action}")?;
-        Ok(Self {
-            project,
-            id: ResourceId::parse("action", id)?,
-        })
-    }
-}
-
-impl fmt::Display for ActionName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "projects/{}/actions/{}", self.project, self.id)
-    }
-}
+project_child!(
+    /// `projects/{project}/notificationChannels/{channel}`.
+    ChannelName,
+    "notificationChannels",
+    "projects/{project}/notificationChannels/{channel}",
+    "notification channel"
+);
 
 /// Names serialize as the strings clients see (for hashing and storage).
 macro_rules! serialize_as_display {

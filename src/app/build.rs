@@ -41,6 +41,7 @@ pub(super) struct Services {
     pub actions: Actions,
     pub webhooks: Webhooks,
     pub diagnostics: Diagnostics,
+    pub alert_rules: crate::alerts::AlertRules,
     pub metrics: Metrics,
     /// For the gauges `/metrics` reads when scraped.
     pub bus: EventBus,
@@ -174,6 +175,7 @@ pub(super) async fn build(
     });
 
     let refusals = webhooks.refusals.clone();
+    let alert_rules = crate::alerts::AlertRules::new(pool.clone());
     let services = Services {
         pool,
         replica,
@@ -186,6 +188,7 @@ pub(super) async fn build(
         actions,
         webhooks,
         diagnostics,
+        alert_rules,
         metrics,
         bus: bus.clone(),
     };

@@ -16,12 +16,14 @@ use tonic::server::NamedService;
 
 use crate::{
     actions::{ActionConfig, ActionsGrpc},
+    alerts::AlertsGrpc,
     auth::KeySource,
     crypto::Keyring,
     diagnostics::DiagnosticsGrpc,
     grpc::GrpcPolicy,
     proto::v1::{
-        action_service_server::ActionServiceServer, diagnostics_server::DiagnosticsServer,
+        action_service_server::ActionServiceServer, alert_service_server::AlertServiceServer,
+        diagnostics_server::DiagnosticsServer,
         integration_registry_server::IntegrationRegistryServer,
         status_service_server::StatusServiceServer,
     },
@@ -101,11 +103,12 @@ pub enum AppError {
 }
 
 /// The gRPC services whose health is reported by name.
-pub const SERVICE_NAMES: [&str; 4] = [
+pub const SERVICE_NAMES: [&str; 5] = [
     <IntegrationRegistryServer<RegistryGrpc> as NamedService>::NAME,
     <StatusServiceServer<StatusGrpc> as NamedService>::NAME,
     <ActionServiceServer<ActionsGrpc> as NamedService>::NAME,
     <DiagnosticsServer<DiagnosticsGrpc> as NamedService>::NAME,
+    <AlertServiceServer<AlertsGrpc> as NamedService>::NAME,
 ];
 
 /// Migrates the database, then serves gRPC on `grpc` and the bridge on

@@ -11,12 +11,14 @@ use tonic_health::{pb::health_server::HealthServer, server::HealthService};
 use super::{AppError, ServerConfig, build::Services};
 use crate::{
     actions::ActionsGrpc,
+    alerts::AlertsGrpc,
     auth::{AuthInterceptor, Authenticator, JwtVerifier},
     bridge,
     diagnostics::DiagnosticsGrpc,
     grpc, metrics,
     proto::v1::{
-        action_service_server::ActionServiceServer, diagnostics_server::DiagnosticsServer,
+        action_service_server::ActionServiceServer, alert_service_server::AlertServiceServer,
+        diagnostics_server::DiagnosticsServer,
         integration_registry_server::IntegrationRegistryServer,
         status_service_server::StatusServiceServer,
     },
@@ -59,6 +61,10 @@ impl Servers {
             ))
             .add_service(DiagnosticsServer::with_interceptor(
                 DiagnosticsGrpc::new(services.diagnostics.clone()),
+                AuthInterceptor,
+            ))
+            .add_service(AlertServiceServer::with_interceptor(
+                AlertsGrpc::new(services.alert_rules.clone()),
                 AuthInterceptor,
             ))
             .clone()

@@ -7,7 +7,7 @@ use super::model::{
 };
 use super::{Registry, audit_trail, connection_secrets, settings, transitions};
 use crate::{
-    audit,
+    alerts, audit,
     auth::{Caller, Role},
     crypto,
     error::{ApiError, ErrorCode},
@@ -115,7 +115,13 @@ impl Registry {
                 )
                 .await?;
                 let request_id = input.request.as_ref().map(|r| r.id);
-                audit::record(&tx, caller, audit_trail::created(&connection, request_id)).await?;
+                // A project's first connection gives it the default alert rules.
+                let seeded = alerts::defaults::seed(&tx, &connection.name.project).await?;
+                let mut change = audit_trail::created(&connection, request_id);
+                change
+                    .fields
+                    .extend(alerts::audit_trail::default_rules(&seeded));
+                audit::record(&tx, caller, change).await?;
                 tx.commit().await.map_err(store::StoreError::from)?;
                 Some(connection)
             }

@@ -3,6 +3,7 @@
 
 pub mod action_queue;
 pub mod actions;
+pub mod alert_rules;
 pub mod audit;
 pub mod catalog;
 pub mod connection_secrets;

@@ -10,7 +10,8 @@ use patchbay::{
     crypto::Keyring,
     grpc::{BrowserOrigin, GrpcLimits, GrpcPolicy},
     proto::v1::{
-        action_service_client::ActionServiceClient, diagnostics_client::DiagnosticsClient,
+        action_service_client::ActionServiceClient, alert_service_client::AlertServiceClient,
+        diagnostics_client::DiagnosticsClient,
         integration_registry_client::IntegrationRegistryClient,
         status_service_client::StatusServiceClient,
     },
@@ -264,6 +265,10 @@ impl TestApp {
 
     pub fn diagnostics(&self, token: Option<&str>) -> DiagnosticsClient<Authed> {
         DiagnosticsClient::with_interceptor(self.tapped(), self.bearer(token))
+    }
+
+    pub fn alerts(&self, token: Option<&str>) -> AlertServiceClient<Authed> {
+        AlertServiceClient::with_interceptor(self.tapped(), self.bearer(token))
     }
 
     pub fn health(&self) -> HealthClient<Channel> {

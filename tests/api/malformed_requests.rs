@@ -160,6 +160,11 @@ const STRING_FIELDS: &[(&str, u32, bool)] = &[
     ("Diagnostics/ListAuditEvents", 1, false),
     ("Diagnostics/ExportAuditEvents", 1, false),
     ("Diagnostics/VerifyAuditLog", 1, false),
+    ("AlertService/CreateAlertRule", 1, false),
+    ("AlertService/GetAlertRule", 1, false),
+    ("AlertService/ListAlertRules", 1, false),
+    ("AlertService/UpdateAlertRule", 1, true),
+    ("AlertService/DeleteAlertRule", 1, false),
 ];
 
 /// The RPCs with no string field at all: nothing to corrupt.

@@ -34,6 +34,12 @@ def create_github(client: Client, connection_id: str) -> v1.Connection:
 def test_creates_a_connection_and_reads_its_status(client: Client) -> None:
     created = create_github(client, "web")
     assert created.name == "projects/acme/connections/web"
+    rules = client.alerts.ListAlertRules(v1.ListAlertRulesRequest(parent="projects/acme"))
+    assert [r.severity for r in rules.alert_rules] == [
+        v1.ALERT_SEVERITY_CRITICAL,
+        v1.ALERT_SEVERITY_WARNING,
+        v1.ALERT_SEVERITY_INFO,
+    ], "a new project's default alert rules"
     # Status is served from memory, which follows the event log: poll.
     deadline = time.monotonic() + 10
     while True:

@@ -2,6 +2,8 @@
 
 export * from "./gen/patchbay/v1/action_pb.js";
 export * from "./gen/patchbay/v1/action_service_pb.js";
+export * from "./gen/patchbay/v1/alert_rule_pb.js";
+export * from "./gen/patchbay/v1/alert_service_pb.js";
 export * from "./gen/patchbay/v1/audit_event_pb.js";
 export * from "./gen/patchbay/v1/common_pb.js";
 export * from "./gen/patchbay/v1/connection_pb.js";

@@ -51,6 +51,12 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined>):
 test("creates a connection and reads its status", async () => {
   const created = await createGithub(client, "web");
   assert.equal(created.name, "projects/acme/connections/web");
+  const rules = await client.alerts.listAlertRules({ parent: "projects/acme" });
+  assert.deepEqual(
+    rules.alertRules.map((r) => r.severity),
+    [v1.AlertSeverity.CRITICAL, v1.AlertSeverity.WARNING, v1.AlertSeverity.INFO],
+    "a new project's default alert rules",
+  );
   // Status is served from memory, which follows the event log: poll.
   const item = await eventually("the connection in its project's status", async () => {
     const status = await client.status.getProjectStatus({ project: "projects/acme" });

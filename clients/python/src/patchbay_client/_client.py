@@ -11,6 +11,7 @@ from ._gen.patchbay.v1 import (
     action_pb2,
     action_service_pb2,
     action_service_pb2_grpc,
+    alert_service_pb2_grpc,
     audit_event_pb2,
     connection_pb2,
     diagnostics_pb2,
@@ -60,7 +61,7 @@ def paged(
 
 
 class Client:
-    """The four services, behind the call policy, plus page iterators and
+    """The five services, behind the call policy, plus page iterators and
     a resuming ``watch()``. Close it (or use it as a context manager)."""
 
     def __init__(self, channel: grpc.Channel) -> None:
@@ -69,6 +70,7 @@ class Client:
         self.status = status_service_pb2_grpc.StatusServiceStub(channel)
         self.actions = action_service_pb2_grpc.ActionServiceStub(channel)
         self.diagnostics = diagnostics_pb2_grpc.DiagnosticsStub(channel)
+        self.alerts = alert_service_pb2_grpc.AlertServiceStub(channel)
 
     def __enter__(self) -> Client:
         return self

@@ -2,6 +2,8 @@
 
 from ._gen.patchbay.v1.action_pb2 import *  # noqa: F403
 from ._gen.patchbay.v1.action_service_pb2 import *  # noqa: F403
+from ._gen.patchbay.v1.alert_rule_pb2 import *  # noqa: F403
+from ._gen.patchbay.v1.alert_service_pb2 import *  # noqa: F403
 from ._gen.patchbay.v1.audit_event_pb2 import *  # noqa: F403
 from ._gen.patchbay.v1.common_pb2 import *  # noqa: F403
 from ._gen.patchbay.v1.connection_pb2 import *  # noqa: F403

@@ -1,0 +1,67 @@
+//! What the audit log records of each change to an alert rule.
+
+use uuid::Uuid;
+
+use super::model::{AlertRule, Condition, Scope};
+use crate::audit::{Change, model::FieldChange};
+
+fn fields(rule: &AlertRule) -> Vec<(&'static str, String)> {
+    let d = &rule.definition;
+    let scope = match &d.scope {
+        Scope::Project => "project".to_owned(),
+        Scope::Connection(id) => format!("connection {id}"),
+        Scope::Type(t) => t.name(),
+    };
+    let channels: Vec<String> = d.channels.iter().map(|c| c.id.to_string()).collect();
+    vec![
+        ("display_name", d.display_name.clone()),
+        ("severity", d.severity.as_str().to_owned()),
+        ("scope", scope),
+        ("channels", channels.join(",")),
+        ("condition", condition_text(&d.condition)),
+        (
+            "resolution",
+            serde_json::to_string(&d.resolution).unwrap_or_default(),
+        ),
+        ("disabled", d.disabled.to_string()),
+    ]
+}
+
+fn condition_text(c: &Condition) -> String {
+    serde_json::to_string(c).unwrap_or_default()
+}
+
+fn change(rule: &AlertRule, request_id: Option<Uuid>, fields: Vec<FieldChange>) -> Change {
+    let name = &rule.definition.name;
+    Change {
+        project: Some(name.project.as_str().to_owned()),
+        resource: name.to_string(),
+        request_id,
+        fields,
+    }
+}
+
+/// A rule's creation, with the project's default rules when this call gave
+/// it them.
+pub fn created(rule: &AlertRule, request_id: Option<Uuid>, defaults: &[String]) -> Change {
+    let mut changed = FieldChange::diff(&[], &fields(rule));
+    changed.extend(default_rules(defaults));
+    change(rule, request_id, changed)
+}
+
+pub fn updated(before: &AlertRule, after: &AlertRule) -> Change {
+    change(
+        after,
+        None,
+        FieldChange::diff(&fields(before), &fields(after)),
+    )
+}
+
+pub fn deleted(rule: &AlertRule) -> Change {
+    change(rule, None, Vec::new())
+}
+
+/// The field a change that seeded the default rules adds to its entry.
+pub fn default_rules(defaults: &[String]) -> Option<FieldChange> {
+    (!defaults.is_empty()).then(|| FieldChange::set("default_alert_rules", defaults.join(",")))
+}
