@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::model::{AlertRule, Condition, Scope};
+use super::model::{AlertRule, ChannelTarget, Condition, NotificationChannel, Scope};
 use crate::audit::{Change, model::FieldChange};
 
 fn fields(rule: &AlertRule) -> Vec<(&'static str, String)> {
@@ -64,4 +64,50 @@ pub fn deleted(rule: &AlertRule) -> Change {
 /// The field a change that seeded the default rules adds to its entry.
 pub fn default_rules(defaults: &[String]) -> Option<FieldChange> {
     (!defaults.is_empty()).then(|| FieldChange::set("default_alert_rules", defaults.join(",")))
+}
+
+fn channel_fields(c: &NotificationChannel) -> Vec<(&'static str, String)> {
+    let d = &c.definition;
+    let mut fields = vec![
+        ("display_name", d.display_name.clone()),
+        ("kind", d.target.kind().to_owned()),
+    ];
+    match &d.target {
+        ChannelTarget::Webhook { uri } => fields.push(("webhook.uri", uri.clone())),
+        ChannelTarget::Email { to } => fields.push(("email.to", to.join(","))),
+    }
+    if let Some(fingerprint) = &c.secret_fingerprint {
+        fields.push(("signing_secret_fingerprint", fingerprint.clone()));
+    }
+    fields
+}
+
+fn channel_change(
+    c: &NotificationChannel,
+    request_id: Option<Uuid>,
+    fields: Vec<FieldChange>,
+) -> Change {
+    let name = &c.definition.name;
+    Change {
+        project: Some(name.project.as_str().to_owned()),
+        resource: name.to_string(),
+        request_id,
+        fields,
+    }
+}
+
+pub fn channel_created(c: &NotificationChannel, request_id: Option<Uuid>) -> Change {
+    channel_change(c, request_id, FieldChange::diff(&[], &channel_fields(c)))
+}
+
+pub fn channel_updated(before: &NotificationChannel, after: &NotificationChannel) -> Change {
+    channel_change(
+        after,
+        None,
+        FieldChange::diff(&channel_fields(before), &channel_fields(after)),
+    )
+}
+
+pub fn channel_deleted(c: &NotificationChannel) -> Change {
+    channel_change(c, None, Vec::new())
 }

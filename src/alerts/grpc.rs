@@ -2,13 +2,13 @@
 
 use tonic::{Request, Response, Status};
 
-use super::{proto, rules::AlertRules};
+use super::{channel_proto, channels::Channels, proto, rules::AlertRules};
 use crate::{
     auth::caller_of,
     error::ApiError,
     field_mask::Selection,
     idempotency::RequestKey,
-    names::{AlertRuleName, ProjectId, ResourceId},
+    names::{AlertRuleName, ChannelName, ProjectId, ResourceId},
     paging::PageRequest,
     proto::v1::{self as pb, alert_service_server},
 };
@@ -17,11 +17,12 @@ use crate::{
 #[derive(Clone)]
 pub struct AlertsGrpc {
     rules: AlertRules,
+    channels: Channels,
 }
 
 impl AlertsGrpc {
-    pub fn new(rules: AlertRules) -> Self {
-        Self { rules }
+    pub fn new(rules: AlertRules, channels: Channels) -> Self {
+        Self { rules, channels }
     }
 }
 
@@ -112,6 +113,108 @@ impl alert_service_server::AlertService for AlertsGrpc {
         let name = AlertRuleName::parse(&r.name).map_err(|e| e.at("name"))?;
         let etag = (!r.etag.is_empty()).then_some(r.etag.as_str());
         self.rules.delete(caller, &name, etag).await?;
+        Ok(Response::new(()))
+    }
+
+    async fn create_notification_channel(
+        &self,
+        request: Request<pb::CreateNotificationChannelRequest>,
+    ) -> Reply<pb::NotificationChannel> {
+        let caller = caller_of(&request)?;
+        let r = request.get_ref();
+        let project = ProjectId::parse_name(&r.parent).map_err(|e| e.at("parent"))?;
+        let channel = r
+            .notification_channel
+            .as_ref()
+            .ok_or_else(|| ApiError::invalid_field("notification_channel", "is required"))?;
+        let id = if r.notification_channel_id.is_empty() {
+            ResourceId::generate("channel")
+        } else {
+            ResourceId::parse("notification channel", &r.notification_channel_id)
+                .map_err(|e| e.at("notification_channel_id"))?
+        };
+        let definition = channel_proto::definition_from_proto(
+            ChannelName { project, id },
+            channel,
+            self.channels.allow_private(),
+        )?;
+        let key = RequestKey::parse(
+            &r.request_id,
+            &pb::CreateNotificationChannelRequest {
+                request_id: String::new(),
+                ..r.clone()
+            },
+        )?;
+        let created = self.channels.create(caller, definition, key).await?;
+        Ok(Response::new(channel_proto::to_proto(
+            &created.channel,
+            created.secret.as_ref(),
+        )))
+    }
+
+    async fn get_notification_channel(
+        &self,
+        request: Request<pb::GetNotificationChannelRequest>,
+    ) -> Reply<pb::NotificationChannel> {
+        let caller = caller_of(&request)?;
+        let name = ChannelName::parse(&request.get_ref().name).map_err(|e| e.at("name"))?;
+        let channel = self.channels.get(caller, &name).await?;
+        Ok(Response::new(channel_proto::to_proto(&channel, None)))
+    }
+
+    async fn list_notification_channels(
+        &self,
+        request: Request<pb::ListNotificationChannelsRequest>,
+    ) -> Reply<pb::ListNotificationChannelsResponse> {
+        let caller = caller_of(&request)?;
+        let r = request.get_ref();
+        let project = ProjectId::parse_name(&r.parent).map_err(|e| e.at("parent"))?;
+        let page = PageRequest::parse(r.page_size, &r.page_token, &[&r.parent])?;
+        let (channels, next_page_token) = self.channels.list(caller, &project, &page).await?;
+        Ok(Response::new(pb::ListNotificationChannelsResponse {
+            notification_channels: channels
+                .iter()
+                .map(|c| channel_proto::to_proto(c, None))
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn update_notification_channel(
+        &self,
+        request: Request<pb::UpdateNotificationChannelRequest>,
+    ) -> Reply<pb::NotificationChannel> {
+        let caller = caller_of(&request)?;
+        let r = request.get_ref();
+        let patch = r
+            .notification_channel
+            .as_ref()
+            .ok_or_else(|| ApiError::invalid_field("notification_channel", "is required"))?;
+        let name =
+            ChannelName::parse(&patch.name).map_err(|e| e.at("notification_channel.name"))?;
+        let fields = Selection::parse(r.update_mask.as_ref(), &channel_proto::UPDATABLE)?;
+        let etag = (!patch.etag.is_empty()).then_some(patch.etag.as_str());
+        let allow_private = self.channels.allow_private();
+        let updated = self
+            .channels
+            .update(caller, &name, etag, |current| {
+                let mut merged = channel_proto::to_proto(current, None);
+                channel_proto::apply_mask(&mut merged, patch, &fields);
+                channel_proto::definition_from_proto(name.clone(), &merged, allow_private)
+            })
+            .await?;
+        Ok(Response::new(channel_proto::to_proto(&updated, None)))
+    }
+
+    async fn delete_notification_channel(
+        &self,
+        request: Request<pb::DeleteNotificationChannelRequest>,
+    ) -> Reply<()> {
+        let caller = caller_of(&request)?;
+        let r = request.get_ref();
+        let name = ChannelName::parse(&r.name).map_err(|e| e.at("name"))?;
+        let etag = (!r.etag.is_empty()).then_some(r.etag.as_str());
+        self.channels.delete(caller, &name, etag).await?;
         Ok(Response::new(()))
     }
 }

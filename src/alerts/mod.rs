@@ -3,11 +3,15 @@
 //! with three of them (`defaults.rs`).
 
 pub mod audit_trail;
+mod channel_proto;
+mod channels;
 pub mod defaults;
 mod grpc;
 pub mod model;
+pub mod outbound;
 mod proto;
 mod rules;
 
+pub use channels::{Channels, seal_context as channel_seal_context};
 pub use grpc::AlertsGrpc;
 pub use rules::AlertRules;

@@ -122,3 +122,40 @@ mod secs {
         u64::deserialize(d).map(Duration::from_secs)
     }
 }
+
+/// Where a channel delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelTarget {
+    /// A checked http(s) URL (see `outbound.rs`).
+    Webhook { uri: String },
+    /// 1 to 10 checked addresses.
+    Email { to: Vec<String> },
+}
+
+impl ChannelTarget {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Webhook { .. } => "webhook",
+            Self::Email { .. } => "email",
+        }
+    }
+}
+
+/// A channel as written by its editors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelDefinition {
+    pub name: ChannelName,
+    pub display_name: String,
+    pub target: ChannelTarget,
+}
+
+/// A stored channel. Its signing secret stays sealed in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationChannel {
+    pub definition: ChannelDefinition,
+    /// A webhook channel's signing-secret fingerprint.
+    pub secret_fingerprint: Option<String>,
+    pub etag: String,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}

@@ -5,7 +5,7 @@
 use deadpool_postgres::{GenericClient, Pool};
 
 use super::{
-    audit_trail, defaults,
+    audit_trail, channels, defaults,
     model::{AlertRule, RuleDefinition, Scope},
 };
 use crate::{
@@ -42,6 +42,7 @@ impl AlertRules {
             return Ok(found);
         }
         check_scope(&client, &definition).await?;
+        channels::check_channels_exist(&client, &project, &definition.channels).await?;
         let tx = client.transaction().await.map_err(StoreError::from)?;
         let seeded = defaults::seed(&tx, &project).await?;
         let request_ref = request.as_ref().map(|r| (r.id, r.digest.as_slice()));
@@ -129,6 +130,9 @@ impl AlertRules {
         let definition = merge(&current)?;
         if definition.scope != current.definition.scope {
             check_scope(&tx, &definition).await?;
+        }
+        if definition.channels != current.definition.channels {
+            channels::check_channels_exist(&tx, &name.project, &definition.channels).await?;
         }
         let updated = store::alert_rules::update(&tx, &definition, &new_etag()).await?;
         audit::record(&tx, caller, audit_trail::updated(&current, &updated)).await?;

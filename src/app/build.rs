@@ -42,6 +42,7 @@ pub(super) struct Services {
     pub webhooks: Webhooks,
     pub diagnostics: Diagnostics,
     pub alert_rules: crate::alerts::AlertRules,
+    pub channels: crate::alerts::Channels,
     pub metrics: Metrics,
     /// For the gauges `/metrics` reads when scraped.
     pub bus: EventBus,
@@ -176,6 +177,11 @@ pub(super) async fn build(
 
     let refusals = webhooks.refusals.clone();
     let alert_rules = crate::alerts::AlertRules::new(pool.clone());
+    let channels = crate::alerts::Channels::new(
+        pool.clone(),
+        config.keyring.clone(),
+        config.allow_private_outbound,
+    );
     let services = Services {
         pool,
         replica,
@@ -189,6 +195,7 @@ pub(super) async fn build(
         webhooks,
         diagnostics,
         alert_rules,
+        channels,
         metrics,
         bus: bus.clone(),
     };

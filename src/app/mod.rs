@@ -61,6 +61,8 @@ pub struct ServerConfig {
     pub metrics: bool,
     /// How long data is kept, and how often cleanup runs.
     pub retention: RetentionConfig,
+    /// Whether notification channels may post to non-public addresses.
+    pub allow_private_outbound: bool,
 }
 
 /// Probes and the event log.

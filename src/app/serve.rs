@@ -64,7 +64,7 @@ impl Servers {
                 AuthInterceptor,
             ))
             .add_service(AlertServiceServer::with_interceptor(
-                AlertsGrpc::new(services.alert_rules.clone()),
+                AlertsGrpc::new(services.alert_rules.clone(), services.channels.clone()),
                 AuthInterceptor,
             ))
             .clone()

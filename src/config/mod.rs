@@ -8,11 +8,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::{auth::Role, secret::Secret};
 
 mod actions;
+mod alerts;
 mod grpc;
 mod retention;
 mod webhooks;
 
 pub use actions::ActionArgs;
+pub use alerts::AlertArgs;
 pub use grpc::GrpcArgs;
 pub use retention::RetentionArgs;
 pub use webhooks::WebhookArgs;
@@ -208,6 +210,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub retention: RetentionArgs,
+
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 }
 
 #[derive(Debug, Clone, Args)]

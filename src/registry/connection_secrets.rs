@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
 use chrono::Utc;
 
 use super::{
@@ -16,7 +15,7 @@ use super::{
 use crate::{
     audit,
     auth::{Caller, Role},
-    crypto::{self, Sealed},
+    crypto::Sealed,
     error::{ApiError, FieldViolation},
     etag::{check_etag, new_etag},
     names::ConnectionName,
@@ -24,14 +23,6 @@ use crate::{
     store::{self, connection_secrets::NewCredentials},
     webhooks::signature,
 };
-
-/// `whsec_` and base64 of 32 random bytes (the Standard Webhooks format).
-pub(super) fn generate_webhook_secret() -> Secret<String> {
-    Secret::new(format!(
-        "whsec_{}",
-        STANDARD.encode(crypto::random_bytes::<32>())
-    ))
-}
 
 impl Registry {
     pub async fn set_credentials(
@@ -124,7 +115,7 @@ impl Registry {
         let (secret, generated_secret) = match supplied {
             Some(supplied) => (supplied, None),
             None => {
-                let generated = generate_webhook_secret();
+                let generated = crate::webhooks::signing::generate_secret();
                 (generated.clone(), Some(generated))
             }
         };

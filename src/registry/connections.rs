@@ -69,7 +69,7 @@ impl Registry {
         let (secret, generated_secret) = match &input.webhook_secret {
             Some(supplied) => (supplied.clone(), None),
             None => {
-                let generated = connection_secrets::generate_webhook_secret();
+                let generated = crate::webhooks::signing::generate_secret();
                 (generated.clone(), Some(generated))
             }
         };

@@ -13,6 +13,7 @@ pub mod delivery_log;
 pub mod embedded;
 pub mod maintenance;
 pub mod migrate;
+pub mod notification_channels;
 pub mod probes;
 pub mod records;
 pub mod replicas;

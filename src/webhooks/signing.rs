@@ -13,6 +13,14 @@ use sha2::Sha256;
 use super::signature::{hubspot_uri, standard_key};
 use crate::registry::model::SignatureScheme;
 
+/// A new Standard Webhooks secret: `whsec_` and base64 of 32 random bytes.
+pub fn generate_secret() -> crate::secret::Secret<String> {
+    crate::secret::Secret::new(format!(
+        "whsec_{}",
+        STANDARD.encode(crate::crypto::random_bytes::<32>())
+    ))
+}
+
 /// A delivery ready to post: its headers and body.
 pub struct Signed {
     pub headers: Vec<(String, String)>,

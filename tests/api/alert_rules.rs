@@ -18,6 +18,7 @@ use crate::{
     audit_reads::list_all,
     connections::create_github,
     helpers::{TestApp, assert_error, spawn_app},
+    notification_channels::{create_channel, email},
 };
 
 async fn rules(app: &TestApp, project: &str) -> Vec<AlertRule> {
@@ -44,6 +45,33 @@ fn failures_rule(scope: &str) -> AlertRule {
         )),
         ..Default::default()
     }
+}
+
+/// Creates `id` in acme as an editor, notifying `channels`.
+pub async fn try_create_rule(
+    app: &TestApp,
+    id: &str,
+    channels: &[&str],
+) -> Result<AlertRule, tonic::Status> {
+    let editor = app.token("editor", &[("acme", Role::Editor)]);
+    app.alerts(Some(&editor))
+        .create_alert_rule(CreateAlertRuleRequest {
+            parent: "projects/acme".into(),
+            alert_rule_id: id.into(),
+            alert_rule: Some(AlertRule {
+                channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+                ..failures_rule("")
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+pub async fn create_rule(app: &TestApp, id: &str, channels: &[&str]) -> AlertRule {
+    try_create_rule(app, id, channels)
+        .await
+        .expect("create a rule")
 }
 
 #[tokio::test]
@@ -124,6 +152,9 @@ async fn a_project_starts_with_three_default_rules_once() {
 async fn editors_write_rules_that_anyone_in_the_project_reads() {
     let app = spawn_app().await;
     create_github(&app, "acme", "web").await;
+    create_channel(&app, "oncall", email(&["ops@example.com"]))
+        .await
+        .expect("a channel");
     let editor = app.token("editor", &[("acme", Role::Editor)]);
     let viewer = app.token("viewer", &[("acme", Role::Viewer)]);
     let mut alerts = app.alerts(Some(&editor));

@@ -78,6 +78,8 @@ pub struct TestOptions {
     /// it; an ephemeral port by default.
     pub grpc_addr: Option<SocketAddr>,
     pub retention: RetentionConfig,
+    /// On by default: the fake receivers listen on 127.0.0.1.
+    pub allow_private_outbound: bool,
 }
 
 impl Default for TestOptions {
@@ -100,6 +102,7 @@ impl Default for TestOptions {
             metrics: true,
             grpc_addr: None,
             retention: RetentionConfig::default(),
+            allow_private_outbound: true,
         }
     }
 }
@@ -183,6 +186,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         },
         metrics: options.metrics,
         retention: options.retention,
+        allow_private_outbound: options.allow_private_outbound,
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(app::run(config, grpc, http, async {

@@ -46,6 +46,7 @@ mod malformed_requests;
 mod malformed_services;
 mod metrics;
 mod migrations;
+mod notification_channels;
 mod oauth;
 mod probe_actions;
 mod probe_throughput;

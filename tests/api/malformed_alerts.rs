@@ -1,10 +1,14 @@
-//! Malformed requests on AlertService (see `malformed_requests`).
+//! Malformed requests on AlertService's rules and channels (see
+//! `malformed_requests`).
 
 use patchbay::proto::v1::{
     AlertResolution, AlertRule, AlertSeverity, ConsecutiveFailuresCondition,
-    CreateAlertRuleRequest, DeadLettersCondition, DeleteAlertRuleRequest, ErrorRateCondition,
-    GetAlertRuleRequest, ListAlertRulesRequest, RateLimitCondition, UpdateAlertRuleRequest,
-    alert_rule::Condition,
+    CreateAlertRuleRequest, CreateNotificationChannelRequest, DeadLettersCondition,
+    DeleteAlertRuleRequest, DeleteNotificationChannelRequest, EmailChannel, ErrorRateCondition,
+    GetAlertRuleRequest, GetNotificationChannelRequest, ListAlertRulesRequest,
+    ListNotificationChannelsRequest, NotificationChannel, RateLimitCondition,
+    UpdateAlertRuleRequest, UpdateNotificationChannelRequest, WebhookChannel,
+    alert_rule::Condition, notification_channel::Kind,
 };
 use prost_types::{Duration, FieldMask};
 
@@ -220,6 +224,146 @@ fn rule_cases(app: &TestApp, token: &str) -> Vec<Case> {
         }
     ));
     cases
+}
+
+fn channel_cases(app: &TestApp, token: &str) -> Vec<Case> {
+    let a = || app.alerts(Some(token));
+    let hook = |uri: &str| NotificationChannel {
+        display_name: "Hook".into(),
+        kind: Some(Kind::Webhook(WebhookChannel {
+            uri: uri.into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let mut cases = Vec::new();
+    for name in bad_names("notificationChannels") {
+        cases.push(case!(
+            "GetNotificationChannel",
+            name,
+            a(),
+            get_notification_channel,
+            GetNotificationChannelRequest { name: name.clone() }
+        ));
+        cases.push(case!(
+            "DeleteNotificationChannel",
+            name,
+            a(),
+            delete_notification_channel,
+            DeleteNotificationChannelRequest {
+                name: name.clone(),
+                etag: String::new()
+            }
+        ));
+        cases.push(case!(
+            "UpdateNotificationChannel",
+            name,
+            a(),
+            update_notification_channel,
+            UpdateNotificationChannelRequest {
+                notification_channel: Some(NotificationChannel {
+                    name: name.clone(),
+                    ..hook("https://example.com/")
+                }),
+                update_mask: None
+            }
+        ));
+    }
+    for parent in bad_projects() {
+        cases.push(case!(
+            "ListNotificationChannels",
+            parent,
+            a(),
+            list_notification_channels,
+            ListNotificationChannelsRequest {
+                parent: parent.clone(),
+                ..Default::default()
+            }
+        ));
+        cases.push(case!(
+            "CreateNotificationChannel",
+            parent,
+            a(),
+            create_notification_channel,
+            CreateNotificationChannelRequest {
+                parent: parent.clone(),
+                notification_channel: Some(hook("https://example.com/")),
+                ..Default::default()
+            }
+        ));
+    }
+    let create = |what: &str, channel: Option<NotificationChannel>| {
+        case!(
+            "CreateNotificationChannel",
+            what,
+            a(),
+            create_notification_channel,
+            CreateNotificationChannelRequest {
+                parent: "projects/acme".into(),
+                notification_channel: channel,
+                ..Default::default()
+            }
+        )
+    };
+    cases.push(create("no channel", None));
+    cases.push(create(
+        "no kind",
+        Some(NotificationChannel {
+            display_name: "x".into(),
+            ..Default::default()
+        }),
+    ));
+    cases.push(create(
+        "huge display name",
+        Some(NotificationChannel {
+            display_name: "d".repeat(100_000),
+            ..hook("https://example.com/")
+        }),
+    ));
+    let huge_uri = format!("https://example.com/{}", "p".repeat(100_000));
+    for uri in [
+        "",
+        "not a url",
+        "ftp://example.com/",
+        "https://u:p@example.com/",
+        huge_uri.as_str(),
+    ] {
+        cases.push(create(uri, Some(hook(uri))));
+    }
+    let mail = |to: Vec<String>| NotificationChannel {
+        display_name: "Mail".into(),
+        kind: Some(Kind::Email(EmailChannel { to })),
+        ..Default::default()
+    };
+    cases.push(create("no recipients", Some(mail(vec![]))));
+    cases.push(create(
+        "huge address",
+        Some(mail(vec![format!("{}@example.com", "a".repeat(100_000))])),
+    ));
+    cases.push(case!(
+        "UpdateNotificationChannel",
+        "unknown mask path",
+        a(),
+        update_notification_channel,
+        UpdateNotificationChannelRequest {
+            notification_channel: Some(NotificationChannel {
+                name: "projects/acme/notificationChannels/c".into(),
+                ..hook("https://example.com/")
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["webhook.signing_secret".into()],
+            }),
+        }
+    ));
+    cases
+}
+
+#[tokio::test]
+async fn malformed_notification_channel_requests_are_invalid_argument() {
+    let app = spawn_app().await;
+    let token = root(&app);
+    let cases = channel_cases(&app, &token);
+    assert_all_invalid(&app, cases).await;
 }
 
 #[tokio::test]

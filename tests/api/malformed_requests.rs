@@ -165,6 +165,11 @@ const STRING_FIELDS: &[(&str, u32, bool)] = &[
     ("AlertService/ListAlertRules", 1, false),
     ("AlertService/UpdateAlertRule", 1, true),
     ("AlertService/DeleteAlertRule", 1, false),
+    ("AlertService/CreateNotificationChannel", 1, false),
+    ("AlertService/GetNotificationChannel", 1, false),
+    ("AlertService/ListNotificationChannels", 1, false),
+    ("AlertService/UpdateNotificationChannel", 1, true),
+    ("AlertService/DeleteNotificationChannel", 1, false),
 ];
 
 /// The RPCs with no string field at all: nothing to corrupt.

@@ -10,8 +10,8 @@ use std::{
 
 use http_body_util::{BodyExt as _, StreamBody};
 use patchbay::proto::v1::{
-    CompareDeploymentsRequest, Connection, CreateConnectionRequest, RotateWebhookSecretRequest,
-    SetConnectionCredentialsRequest,
+    CompareDeploymentsRequest, Connection, CreateConnectionRequest, NotificationChannel,
+    RotateWebhookSecretRequest, SetConnectionCredentialsRequest, notification_channel::Kind,
 };
 use prost::Message;
 use tonic::{body::Body, codegen::http, transport::Channel};
@@ -37,6 +37,7 @@ enum Carrier {
     RotateWebhookSecret,
     SetCredentials,
     CompareDeployments,
+    CreateChannel,
 }
 
 impl Carrier {
@@ -46,6 +47,7 @@ impl Carrier {
             "RotateWebhookSecret" => Some(Self::RotateWebhookSecret),
             "SetConnectionCredentials" => Some(Self::SetCredentials),
             "CompareDeployments" => Some(Self::CompareDeployments),
+            "CreateNotificationChannel" => Some(Self::CreateChannel),
             _ => None,
         }
     }
@@ -67,12 +69,36 @@ impl Carrier {
             Self::CompareDeployments => decoded::<CompareDeploymentsRequest>(message)
                 .iter()
                 .for_each(|r| log_scan::secret(&r.bearer_token)),
+            // The secret is made by the server: see the answer.
+            Self::CreateChannel => {}
         }
     }
 
-    /// Whether the answer is a Connection that may hold a generated secret.
+    /// Whether the answer may hold a generated secret.
     fn answers_a_secret(self) -> bool {
-        matches!(self, Self::CreateConnection | Self::RotateWebhookSecret)
+        matches!(
+            self,
+            Self::CreateConnection | Self::RotateWebhookSecret | Self::CreateChannel
+        )
+    }
+
+    fn record_answer(self, message: &[u8]) {
+        match self {
+            Self::CreateChannel => {
+                if let Some(NotificationChannel {
+                    kind: Some(Kind::Webhook(webhook)),
+                    ..
+                }) = decoded::<NotificationChannel>(message)
+                {
+                    log_scan::secret(&webhook.signing_secret);
+                }
+            }
+            _ => {
+                if let Some(connection) = decoded::<Connection>(message) {
+                    log_scan::secret(&connection.webhook_secret);
+                }
+            }
+        }
     }
 }
 
@@ -128,9 +154,7 @@ impl Service<http::Request<Body>> for SecretTap {
             let trailers = answered.trailers().cloned();
             let bytes = answered.to_bytes();
             for message in messages(&bytes) {
-                if let Some(connection) = decoded::<Connection>(message) {
-                    log_scan::secret(&connection.webhook_secret);
-                }
+                carrier.record_answer(message);
             }
             let mut frames = vec![Ok::<_, BoxError>(http_body::Frame::data(bytes))];
             frames.extend(trailers.map(|t| Ok(http_body::Frame::trailers(t))));

@@ -10,10 +10,11 @@ use std::{
 use patchbay::{
     auth::Role,
     crypto::Keyring,
-    names::ConnectionName,
+    names::{ChannelName, ConnectionName},
     proto::v1::{
         GetConnectionRequest, ListConnectionsRequest, RotateWebhookSecretRequest,
         SetConnectionCredentialsRequest, integration_registry_client::IntegrationRegistryClient,
+        notification_channel::Kind,
     },
     registry::{Registry, rotation},
     store,
@@ -143,6 +144,16 @@ async fn rotation_reseals_every_secret_under_the_new_key() {
             .expect("rotate secret");
         expected.insert(id, token);
     }
+    let channel = crate::notification_channels::create_channel(
+        &app,
+        "hook",
+        crate::notification_channels::webhook("http://127.0.0.1:9/hook"),
+    )
+    .await
+    .expect("a webhook channel");
+    let Some(Kind::Webhook(hook)) = channel.kind else {
+        panic!("a webhook channel");
+    };
     let database = app.database.clone();
     let db = app.db().await;
     app.stop().await.expect("clean stop");
@@ -158,7 +169,7 @@ async fn rotation_reseals_every_secret_under_the_new_key() {
     let count = rotation::reseal_all(&pool, &rotating)
         .await
         .expect("rotate");
-    assert_eq!(count, 3);
+    assert_eq!(count, 4, "three connections and a channel");
     let again = rotation::reseal_all(&pool, &rotating)
         .await
         .expect("rotate again");
@@ -175,11 +186,32 @@ async fn rotation_reseals_every_secret_under_the_new_key() {
         .expect("key ids");
     let keys: Vec<String> = keys.iter().map(|r| r.get(0)).collect();
     assert_eq!(keys, ["k2"]);
+    let row = db
+        .query_one(
+            "SELECT signing_secret, signing_secret_key_id FROM notification_channels",
+            &[],
+        )
+        .await
+        .expect("the channel");
+    let sealed = patchbay::crypto::Sealed {
+        bytes: row.get(0),
+        key_id: row.get(1),
+    };
+    assert_eq!(sealed.key_id, "k2");
+    let channel_name = ChannelName::parse(&channel.name).expect("a name");
+    let opened = new_only
+        .open(
+            &sealed,
+            &patchbay::alerts::channel_seal_context(&channel_name),
+        )
+        .expect("opens under k2");
+    assert_eq!(opened, hook.signing_secret.as_bytes());
     // One audit entry for the one batch that changed anything, on the
     // platform's chain; the refused run and the idempotent one wrote none.
     let audited = db
         .query(
-            "SELECT actor, method, resource, changes FROM audit_events WHERE project = ''",
+            "SELECT actor, method, resource, changes FROM audit_events WHERE project = '' \
+             ORDER BY seq",
             &[],
         )
         .await
@@ -188,17 +220,23 @@ async fn rotation_reseals_every_secret_under_the_new_key() {
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect();
-    assert_eq!(
-        audited,
-        [(
+    let entry = |field: &str, count: &str| {
+        (
             "patchbay rotate-keys".to_owned(),
             "command.rotate-keys".to_owned(),
             "keyring".to_owned(),
             serde_json::json!([
                 {"field": "key_id", "after": "k2"},
-                {"field": "resealed_connections", "after": "3"},
+                {"field": field, "after": count},
             ]),
-        )]
+        )
+    };
+    assert_eq!(
+        audited,
+        [
+            entry("resealed_connections", "3"),
+            entry("resealed_channels", "1")
+        ]
     );
 
     // Only the new key is needed now, and every credential survived.

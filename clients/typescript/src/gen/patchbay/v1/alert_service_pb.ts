@@ -8,13 +8,15 @@ import type { EmptySchema, FieldMask } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_empty, file_google_protobuf_field_mask } from "@bufbuild/protobuf/wkt";
 import type { AlertRule, AlertRuleSchema } from "./alert_rule_pb.js";
 import { file_patchbay_v1_alert_rule } from "./alert_rule_pb.js";
+import type { NotificationChannel, NotificationChannelSchema } from "./notification_channel_pb.js";
+import { file_patchbay_v1_notification_channel } from "./notification_channel_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file patchbay/v1/alert_service.proto.
  */
 export const file_patchbay_v1_alert_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9wYXRjaGJheS92MS9hbGVydF9zZXJ2aWNlLnByb3RvEgtwYXRjaGJheS52MSJ/ChZDcmVhdGVBbGVydFJ1bGVSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIVCg1hbGVydF9ydWxlX2lkGAIgASgJEioKCmFsZXJ0X3J1bGUYAyABKAsyFi5wYXRjaGJheS52MS5BbGVydFJ1bGUSEgoKcmVxdWVzdF9pZBgEIAEoCSIjChNHZXRBbGVydFJ1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiTgoVTGlzdEFsZXJ0UnVsZXNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJeChZMaXN0QWxlcnRSdWxlc1Jlc3BvbnNlEisKC2FsZXJ0X3J1bGVzGAEgAygLMhYucGF0Y2hiYXkudjEuQWxlcnRSdWxlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ1ChZVcGRhdGVBbGVydFJ1bGVSZXF1ZXN0EioKCmFsZXJ0X3J1bGUYASABKAsyFi5wYXRjaGJheS52MS5BbGVydFJ1bGUSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjQKFkRlbGV0ZUFsZXJ0UnVsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRldGFnGAIgASgJMqMDCgxBbGVydFNlcnZpY2USTgoPQ3JlYXRlQWxlcnRSdWxlEiMucGF0Y2hiYXkudjEuQ3JlYXRlQWxlcnRSdWxlUmVxdWVzdBoWLnBhdGNoYmF5LnYxLkFsZXJ0UnVsZRJICgxHZXRBbGVydFJ1bGUSIC5wYXRjaGJheS52MS5HZXRBbGVydFJ1bGVSZXF1ZXN0GhYucGF0Y2hiYXkudjEuQWxlcnRSdWxlElkKDkxpc3RBbGVydFJ1bGVzEiIucGF0Y2hiYXkudjEuTGlzdEFsZXJ0UnVsZXNSZXF1ZXN0GiMucGF0Y2hiYXkudjEuTGlzdEFsZXJ0UnVsZXNSZXNwb25zZRJOCg9VcGRhdGVBbGVydFJ1bGUSIy5wYXRjaGJheS52MS5VcGRhdGVBbGVydFJ1bGVSZXF1ZXN0GhYucGF0Y2hiYXkudjEuQWxlcnRSdWxlEk4KD0RlbGV0ZUFsZXJ0UnVsZRIjLnBhdGNoYmF5LnYxLkRlbGV0ZUFsZXJ0UnVsZVJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHliBnByb3RvMw", [file_google_protobuf_empty, file_google_protobuf_field_mask, file_patchbay_v1_alert_rule]);
+  fileDesc("Ch9wYXRjaGJheS92MS9hbGVydF9zZXJ2aWNlLnByb3RvEgtwYXRjaGJheS52MSJ/ChZDcmVhdGVBbGVydFJ1bGVSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIVCg1hbGVydF9ydWxlX2lkGAIgASgJEioKCmFsZXJ0X3J1bGUYAyABKAsyFi5wYXRjaGJheS52MS5BbGVydFJ1bGUSEgoKcmVxdWVzdF9pZBgEIAEoCSIjChNHZXRBbGVydFJ1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiTgoVTGlzdEFsZXJ0UnVsZXNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJeChZMaXN0QWxlcnRSdWxlc1Jlc3BvbnNlEisKC2FsZXJ0X3J1bGVzGAEgAygLMhYucGF0Y2hiYXkudjEuQWxlcnRSdWxlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ1ChZVcGRhdGVBbGVydFJ1bGVSZXF1ZXN0EioKCmFsZXJ0X3J1bGUYASABKAsyFi5wYXRjaGJheS52MS5BbGVydFJ1bGUSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjQKFkRlbGV0ZUFsZXJ0UnVsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRldGFnGAIgASgJIqcBCiBDcmVhdGVOb3RpZmljYXRpb25DaGFubmVsUmVxdWVzdBIOCgZwYXJlbnQYASABKAkSHwoXbm90aWZpY2F0aW9uX2NoYW5uZWxfaWQYAiABKAkSPgoUbm90aWZpY2F0aW9uX2NoYW5uZWwYAyABKAsyIC5wYXRjaGJheS52MS5Ob3RpZmljYXRpb25DaGFubmVsEhIKCnJlcXVlc3RfaWQYBCABKAkiLQodR2V0Tm90aWZpY2F0aW9uQ2hhbm5lbFJlcXVlc3QSDAoEbmFtZRgBIAEoCSJYCh9MaXN0Tm90aWZpY2F0aW9uQ2hhbm5lbHNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJ8CiBMaXN0Tm90aWZpY2F0aW9uQ2hhbm5lbHNSZXNwb25zZRI/ChVub3RpZmljYXRpb25fY2hhbm5lbHMYASADKAsyIC5wYXRjaGJheS52MS5Ob3RpZmljYXRpb25DaGFubmVsEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKTAQogVXBkYXRlTm90aWZpY2F0aW9uQ2hhbm5lbFJlcXVlc3QSPgoUbm90aWZpY2F0aW9uX2NoYW5uZWwYASABKAsyIC5wYXRjaGJheS52MS5Ob3RpZmljYXRpb25DaGFubmVsEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI+CiBEZWxldGVOb3RpZmljYXRpb25DaGFubmVsUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBGV0YWcYAiABKAkyxAcKDEFsZXJ0U2VydmljZRJOCg9DcmVhdGVBbGVydFJ1bGUSIy5wYXRjaGJheS52MS5DcmVhdGVBbGVydFJ1bGVSZXF1ZXN0GhYucGF0Y2hiYXkudjEuQWxlcnRSdWxlEkgKDEdldEFsZXJ0UnVsZRIgLnBhdGNoYmF5LnYxLkdldEFsZXJ0UnVsZVJlcXVlc3QaFi5wYXRjaGJheS52MS5BbGVydFJ1bGUSWQoOTGlzdEFsZXJ0UnVsZXMSIi5wYXRjaGJheS52MS5MaXN0QWxlcnRSdWxlc1JlcXVlc3QaIy5wYXRjaGJheS52MS5MaXN0QWxlcnRSdWxlc1Jlc3BvbnNlEk4KD1VwZGF0ZUFsZXJ0UnVsZRIjLnBhdGNoYmF5LnYxLlVwZGF0ZUFsZXJ0UnVsZVJlcXVlc3QaFi5wYXRjaGJheS52MS5BbGVydFJ1bGUSTgoPRGVsZXRlQWxlcnRSdWxlEiMucGF0Y2hiYXkudjEuRGVsZXRlQWxlcnRSdWxlUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJsChlDcmVhdGVOb3RpZmljYXRpb25DaGFubmVsEi0ucGF0Y2hiYXkudjEuQ3JlYXRlTm90aWZpY2F0aW9uQ2hhbm5lbFJlcXVlc3QaIC5wYXRjaGJheS52MS5Ob3RpZmljYXRpb25DaGFubmVsEmYKFkdldE5vdGlmaWNhdGlvbkNoYW5uZWwSKi5wYXRjaGJheS52MS5HZXROb3RpZmljYXRpb25DaGFubmVsUmVxdWVzdBogLnBhdGNoYmF5LnYxLk5vdGlmaWNhdGlvbkNoYW5uZWwSdwoYTGlzdE5vdGlmaWNhdGlvbkNoYW5uZWxzEiwucGF0Y2hiYXkudjEuTGlzdE5vdGlmaWNhdGlvbkNoYW5uZWxzUmVxdWVzdBotLnBhdGNoYmF5LnYxLkxpc3ROb3RpZmljYXRpb25DaGFubmVsc1Jlc3BvbnNlEmwKGVVwZGF0ZU5vdGlmaWNhdGlvbkNoYW5uZWwSLS5wYXRjaGJheS52MS5VcGRhdGVOb3RpZmljYXRpb25DaGFubmVsUmVxdWVzdBogLnBhdGNoYmF5LnYxLk5vdGlmaWNhdGlvbkNoYW5uZWwSYgoZRGVsZXRlTm90aWZpY2F0aW9uQ2hhbm5lbBItLnBhdGNoYmF5LnYxLkRlbGV0ZU5vdGlmaWNhdGlvbkNoYW5uZWxSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5YgZwcm90bzM", [file_google_protobuf_empty, file_google_protobuf_field_mask, file_patchbay_v1_alert_rule, file_patchbay_v1_notification_channel]);
 
 /**
  * Request for CreateAlertRule.
@@ -200,8 +202,192 @@ export const DeleteAlertRuleRequestSchema: GenMessage<DeleteAlertRuleRequest> = 
   messageDesc(file_patchbay_v1_alert_service, 5);
 
 /**
- * Alerts on a project's integrations: the rules that decide when one fires.
- * Editors and up manage rules; any role reads them.
+ * Request for CreateNotificationChannel.
+ *
+ * @generated from message patchbay.v1.CreateNotificationChannelRequest
+ */
+export type CreateNotificationChannelRequest = Message<"patchbay.v1.CreateNotificationChannelRequest"> & {
+  /**
+   * `projects/{project}`.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * The new channel's id; generated when empty.
+   *
+   * @generated from field: string notification_channel_id = 2;
+   */
+  notificationChannelId: string;
+
+  /**
+   * The channel.
+   *
+   * @generated from field: patchbay.v1.NotificationChannel notification_channel = 3;
+   */
+  notificationChannel?: NotificationChannel | undefined;
+
+  /**
+   * Idempotency key (UUID), as for CreateConnection. A replay answers
+   * without the signing secret.
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message patchbay.v1.CreateNotificationChannelRequest.
+ * Use `create(CreateNotificationChannelRequestSchema)` to create a new message.
+ */
+export const CreateNotificationChannelRequestSchema: GenMessage<CreateNotificationChannelRequest> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_alert_service, 6);
+
+/**
+ * Request for GetNotificationChannel.
+ *
+ * @generated from message patchbay.v1.GetNotificationChannelRequest
+ */
+export type GetNotificationChannelRequest = Message<"patchbay.v1.GetNotificationChannelRequest"> & {
+  /**
+   * `projects/{project}/notificationChannels/{channel}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message patchbay.v1.GetNotificationChannelRequest.
+ * Use `create(GetNotificationChannelRequestSchema)` to create a new message.
+ */
+export const GetNotificationChannelRequestSchema: GenMessage<GetNotificationChannelRequest> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_alert_service, 7);
+
+/**
+ * Request for ListNotificationChannels.
+ *
+ * @generated from message patchbay.v1.ListNotificationChannelsRequest
+ */
+export type ListNotificationChannelsRequest = Message<"patchbay.v1.ListNotificationChannelsRequest"> & {
+  /**
+   * `projects/{project}`.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * Page size: 0 means 50, at most 1000; negative is INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page; empty for the first.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message patchbay.v1.ListNotificationChannelsRequest.
+ * Use `create(ListNotificationChannelsRequestSchema)` to create a new message.
+ */
+export const ListNotificationChannelsRequestSchema: GenMessage<ListNotificationChannelsRequest> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_alert_service, 8);
+
+/**
+ * Response for ListNotificationChannels.
+ *
+ * @generated from message patchbay.v1.ListNotificationChannelsResponse
+ */
+export type ListNotificationChannelsResponse = Message<"patchbay.v1.ListNotificationChannelsResponse"> & {
+  /**
+   * One page of channels, ordered by name.
+   *
+   * @generated from field: repeated patchbay.v1.NotificationChannel notification_channels = 1;
+   */
+  notificationChannels: NotificationChannel[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message patchbay.v1.ListNotificationChannelsResponse.
+ * Use `create(ListNotificationChannelsResponseSchema)` to create a new message.
+ */
+export const ListNotificationChannelsResponseSchema: GenMessage<ListNotificationChannelsResponse> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_alert_service, 9);
+
+/**
+ * Request for UpdateNotificationChannel.
+ *
+ * @generated from message patchbay.v1.UpdateNotificationChannelRequest
+ */
+export type UpdateNotificationChannelRequest = Message<"patchbay.v1.UpdateNotificationChannelRequest"> & {
+  /**
+   * The channel, with `name` set; `etag`, when set, must match (else ABORTED).
+   *
+   * @generated from field: patchbay.v1.NotificationChannel notification_channel = 1;
+   */
+  notificationChannel?: NotificationChannel | undefined;
+
+  /**
+   * Fields to update: `display_name`, `webhook.uri`, `email.to`.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message patchbay.v1.UpdateNotificationChannelRequest.
+ * Use `create(UpdateNotificationChannelRequestSchema)` to create a new message.
+ */
+export const UpdateNotificationChannelRequestSchema: GenMessage<UpdateNotificationChannelRequest> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_alert_service, 10);
+
+/**
+ * Request for DeleteNotificationChannel.
+ *
+ * @generated from message patchbay.v1.DeleteNotificationChannelRequest
+ */
+export type DeleteNotificationChannelRequest = Message<"patchbay.v1.DeleteNotificationChannelRequest"> & {
+  /**
+   * `projects/{project}/notificationChannels/{channel}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * When set, must match the current etag (else ABORTED).
+   *
+   * @generated from field: string etag = 2;
+   */
+  etag: string;
+};
+
+/**
+ * Describes the message patchbay.v1.DeleteNotificationChannelRequest.
+ * Use `create(DeleteNotificationChannelRequestSchema)` to create a new message.
+ */
+export const DeleteNotificationChannelRequestSchema: GenMessage<DeleteNotificationChannelRequest> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_alert_service, 11);
+
+/**
+ * Alerts on a project's integrations: the rules that decide when one
+ * fires, and the channels that hear of it. Editors and up manage rules and
+ * channels; any role reads them.
  *
  * @generated from service patchbay.v1.AlertService
  */
@@ -254,6 +440,58 @@ export const AlertService: GenService<{
   deleteAlertRule: {
     methodKind: "unary";
     input: typeof DeleteAlertRuleRequestSchema;
+    output: typeof EmptySchema;
+  },
+  /**
+   * Creates a channel; a webhook channel's signing secret is in this
+   * answer only. Editors and up.
+   *
+   * @generated from rpc patchbay.v1.AlertService.CreateNotificationChannel
+   */
+  createNotificationChannel: {
+    methodKind: "unary";
+    input: typeof CreateNotificationChannelRequestSchema;
+    output: typeof NotificationChannelSchema;
+  },
+  /**
+   * Reads a channel (never its secret).
+   *
+   * @generated from rpc patchbay.v1.AlertService.GetNotificationChannel
+   */
+  getNotificationChannel: {
+    methodKind: "unary";
+    input: typeof GetNotificationChannelRequestSchema;
+    output: typeof NotificationChannelSchema;
+  },
+  /**
+   * Lists a project's channels, by name.
+   *
+   * @generated from rpc patchbay.v1.AlertService.ListNotificationChannels
+   */
+  listNotificationChannels: {
+    methodKind: "unary";
+    input: typeof ListNotificationChannelsRequestSchema;
+    output: typeof ListNotificationChannelsResponseSchema;
+  },
+  /**
+   * Updates `display_name`, `webhook.uri` or `email.to`. Editors and up.
+   *
+   * @generated from rpc patchbay.v1.AlertService.UpdateNotificationChannel
+   */
+  updateNotificationChannel: {
+    methodKind: "unary";
+    input: typeof UpdateNotificationChannelRequestSchema;
+    output: typeof NotificationChannelSchema;
+  },
+  /**
+   * Deletes a channel that no rule names; while one does,
+   * FAILED_PRECONDITION (CHANNEL_IN_USE) names the rules. Editors and up.
+   *
+   * @generated from rpc patchbay.v1.AlertService.DeleteNotificationChannel
+   */
+  deleteNotificationChannel: {
+    methodKind: "unary";
+    input: typeof DeleteNotificationChannelRequestSchema;
     output: typeof EmptySchema;
   },
 }> = /*@__PURE__*/

@@ -25,27 +25,40 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from patchbay_client._gen.patchbay.v1 import alert_rule_pb2 as patchbay_dot_v1_dot_alert__rule__pb2
+from patchbay_client._gen.patchbay.v1 import notification_channel_pb2 as patchbay_dot_v1_dot_notification__channel__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpatchbay/v1/alert_service.proto\x12\x0bpatchbay.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cpatchbay/v1/alert_rule.proto\"\x7f\n\x16\x43reateAlertRuleRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x15\n\ralert_rule_id\x18\x02 \x01(\t\x12*\n\nalert_rule\x18\x03 \x01(\x0b\x32\x16.patchbay.v1.AlertRule\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"#\n\x13GetAlertRuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"N\n\x15ListAlertRulesRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x16ListAlertRulesResponse\x12+\n\x0b\x61lert_rules\x18\x01 \x03(\x0b\x32\x16.patchbay.v1.AlertRule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"u\n\x16UpdateAlertRuleRequest\x12*\n\nalert_rule\x18\x01 \x01(\x0b\x32\x16.patchbay.v1.AlertRule\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"4\n\x16\x44\x65leteAlertRuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t2\xa3\x03\n\x0c\x41lertService\x12N\n\x0f\x43reateAlertRule\x12#.patchbay.v1.CreateAlertRuleRequest\x1a\x16.patchbay.v1.AlertRule\x12H\n\x0cGetAlertRule\x12 .patchbay.v1.GetAlertRuleRequest\x1a\x16.patchbay.v1.AlertRule\x12Y\n\x0eListAlertRules\x12\".patchbay.v1.ListAlertRulesRequest\x1a#.patchbay.v1.ListAlertRulesResponse\x12N\n\x0fUpdateAlertRule\x12#.patchbay.v1.UpdateAlertRuleRequest\x1a\x16.patchbay.v1.AlertRule\x12N\n\x0f\x44\x65leteAlertRule\x12#.patchbay.v1.DeleteAlertRuleRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpatchbay/v1/alert_service.proto\x12\x0bpatchbay.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cpatchbay/v1/alert_rule.proto\x1a&patchbay/v1/notification_channel.proto\"\x7f\n\x16\x43reateAlertRuleRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x15\n\ralert_rule_id\x18\x02 \x01(\t\x12*\n\nalert_rule\x18\x03 \x01(\x0b\x32\x16.patchbay.v1.AlertRule\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"#\n\x13GetAlertRuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"N\n\x15ListAlertRulesRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x16ListAlertRulesResponse\x12+\n\x0b\x61lert_rules\x18\x01 \x03(\x0b\x32\x16.patchbay.v1.AlertRule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"u\n\x16UpdateAlertRuleRequest\x12*\n\nalert_rule\x18\x01 \x01(\x0b\x32\x16.patchbay.v1.AlertRule\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"4\n\x16\x44\x65leteAlertRuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"\xa7\x01\n CreateNotificationChannelRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x1f\n\x17notification_channel_id\x18\x02 \x01(\t\x12>\n\x14notification_channel\x18\x03 \x01(\x0b\x32 .patchbay.v1.NotificationChannel\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"-\n\x1dGetNotificationChannelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"X\n\x1fListNotificationChannelsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"|\n ListNotificationChannelsResponse\x12?\n\x15notification_channels\x18\x01 \x03(\x0b\x32 .patchbay.v1.NotificationChannel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x93\x01\n UpdateNotificationChannelRequest\x12>\n\x14notification_channel\x18\x01 \x01(\x0b\x32 .patchbay.v1.NotificationChannel\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\">\n DeleteNotificationChannelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t2\xc4\x07\n\x0c\x41lertService\x12N\n\x0f\x43reateAlertRule\x12#.patchbay.v1.CreateAlertRuleRequest\x1a\x16.patchbay.v1.AlertRule\x12H\n\x0cGetAlertRule\x12 .patchbay.v1.GetAlertRuleRequest\x1a\x16.patchbay.v1.AlertRule\x12Y\n\x0eListAlertRules\x12\".patchbay.v1.ListAlertRulesRequest\x1a#.patchbay.v1.ListAlertRulesResponse\x12N\n\x0fUpdateAlertRule\x12#.patchbay.v1.UpdateAlertRuleRequest\x1a\x16.patchbay.v1.AlertRule\x12N\n\x0f\x44\x65leteAlertRule\x12#.patchbay.v1.DeleteAlertRuleRequest\x1a\x16.google.protobuf.Empty\x12l\n\x19\x43reateNotificationChannel\x12-.patchbay.v1.CreateNotificationChannelRequest\x1a .patchbay.v1.NotificationChannel\x12\x66\n\x16GetNotificationChannel\x12*.patchbay.v1.GetNotificationChannelRequest\x1a .patchbay.v1.NotificationChannel\x12w\n\x18ListNotificationChannels\x12,.patchbay.v1.ListNotificationChannelsRequest\x1a-.patchbay.v1.ListNotificationChannelsResponse\x12l\n\x19UpdateNotificationChannel\x12-.patchbay.v1.UpdateNotificationChannelRequest\x1a .patchbay.v1.NotificationChannel\x12\x62\n\x19\x44\x65leteNotificationChannel\x12-.patchbay.v1.DeleteNotificationChannelRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'patchbay.v1.alert_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CREATEALERTRULEREQUEST']._serialized_start=141
-  _globals['_CREATEALERTRULEREQUEST']._serialized_end=268
-  _globals['_GETALERTRULEREQUEST']._serialized_start=270
-  _globals['_GETALERTRULEREQUEST']._serialized_end=305
-  _globals['_LISTALERTRULESREQUEST']._serialized_start=307
-  _globals['_LISTALERTRULESREQUEST']._serialized_end=385
-  _globals['_LISTALERTRULESRESPONSE']._serialized_start=387
-  _globals['_LISTALERTRULESRESPONSE']._serialized_end=481
-  _globals['_UPDATEALERTRULEREQUEST']._serialized_start=483
-  _globals['_UPDATEALERTRULEREQUEST']._serialized_end=600
-  _globals['_DELETEALERTRULEREQUEST']._serialized_start=602
-  _globals['_DELETEALERTRULEREQUEST']._serialized_end=654
-  _globals['_ALERTSERVICE']._serialized_start=657
-  _globals['_ALERTSERVICE']._serialized_end=1076
+  _globals['_CREATEALERTRULEREQUEST']._serialized_start=181
+  _globals['_CREATEALERTRULEREQUEST']._serialized_end=308
+  _globals['_GETALERTRULEREQUEST']._serialized_start=310
+  _globals['_GETALERTRULEREQUEST']._serialized_end=345
+  _globals['_LISTALERTRULESREQUEST']._serialized_start=347
+  _globals['_LISTALERTRULESREQUEST']._serialized_end=425
+  _globals['_LISTALERTRULESRESPONSE']._serialized_start=427
+  _globals['_LISTALERTRULESRESPONSE']._serialized_end=521
+  _globals['_UPDATEALERTRULEREQUEST']._serialized_start=523
+  _globals['_UPDATEALERTRULEREQUEST']._serialized_end=640
+  _globals['_DELETEALERTRULEREQUEST']._serialized_start=642
+  _globals['_DELETEALERTRULEREQUEST']._serialized_end=694
+  _globals['_CREATENOTIFICATIONCHANNELREQUEST']._serialized_start=697
+  _globals['_CREATENOTIFICATIONCHANNELREQUEST']._serialized_end=864
+  _globals['_GETNOTIFICATIONCHANNELREQUEST']._serialized_start=866
+  _globals['_GETNOTIFICATIONCHANNELREQUEST']._serialized_end=911
+  _globals['_LISTNOTIFICATIONCHANNELSREQUEST']._serialized_start=913
+  _globals['_LISTNOTIFICATIONCHANNELSREQUEST']._serialized_end=1001
+  _globals['_LISTNOTIFICATIONCHANNELSRESPONSE']._serialized_start=1003
+  _globals['_LISTNOTIFICATIONCHANNELSRESPONSE']._serialized_end=1127
+  _globals['_UPDATENOTIFICATIONCHANNELREQUEST']._serialized_start=1130
+  _globals['_UPDATENOTIFICATIONCHANNELREQUEST']._serialized_end=1277
+  _globals['_DELETENOTIFICATIONCHANNELREQUEST']._serialized_start=1279
+  _globals['_DELETENOTIFICATIONCHANNELREQUEST']._serialized_end=1341
+  _globals['_ALERTSERVICE']._serialized_start=1344
+  _globals['_ALERTSERVICE']._serialized_end=2308
 # @@protoc_insertion_point(module_scope)

@@ -9,6 +9,7 @@ from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from patchbay_client._gen.patchbay.v1 import alert_rule_pb2 as _alert_rule_pb2
+from patchbay_client._gen.patchbay.v1 import notification_channel_pb2 as _notification_channel_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -193,3 +194,177 @@ class DeleteAlertRuleRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteAlertRuleRequest: _TypeAlias = DeleteAlertRuleRequest  # noqa: Y015
+
+@_typing.final
+class CreateNotificationChannelRequest(_message.Message):
+    """Request for CreateNotificationChannel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    NOTIFICATION_CHANNEL_ID_FIELD_NUMBER: _builtins.int
+    NOTIFICATION_CHANNEL_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """`projects/{project}`."""
+    notification_channel_id: _builtins.str
+    """The new channel's id; generated when empty."""
+    request_id: _builtins.str
+    """Idempotency key (UUID), as for CreateConnection. A replay answers
+    without the signing secret.
+    """
+    @_builtins.property
+    def notification_channel(self) -> _notification_channel_pb2.NotificationChannel:
+        """The channel."""
+
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        notification_channel_id: _builtins.str = ...,
+        notification_channel: _notification_channel_pb2.NotificationChannel | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["notification_channel", b"notification_channel"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["notification_channel", b"notification_channel", "notification_channel_id", b"notification_channel_id", "parent", b"parent", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateNotificationChannelRequest: _TypeAlias = CreateNotificationChannelRequest  # noqa: Y015
+
+@_typing.final
+class GetNotificationChannelRequest(_message.Message):
+    """Request for GetNotificationChannel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`projects/{project}/notificationChannels/{channel}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetNotificationChannelRequest: _TypeAlias = GetNotificationChannelRequest  # noqa: Y015
+
+@_typing.final
+class ListNotificationChannelsRequest(_message.Message):
+    """Request for ListNotificationChannels."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """`projects/{project}`."""
+    page_size: _builtins.int
+    """Page size: 0 means 50, at most 1000; negative is INVALID_ARGUMENT."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNotificationChannelsRequest: _TypeAlias = ListNotificationChannelsRequest  # noqa: Y015
+
+@_typing.final
+class ListNotificationChannelsResponse(_message.Message):
+    """Response for ListNotificationChannels."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTIFICATION_CHANNELS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token for the next page; empty on the last page."""
+    @_builtins.property
+    def notification_channels(self) -> _containers.RepeatedCompositeFieldContainer[_notification_channel_pb2.NotificationChannel]:
+        """One page of channels, ordered by name."""
+
+    def __init__(
+        self,
+        *,
+        notification_channels: _abc.Iterable[_notification_channel_pb2.NotificationChannel] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "notification_channels", b"notification_channels"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNotificationChannelsResponse: _TypeAlias = ListNotificationChannelsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateNotificationChannelRequest(_message.Message):
+    """Request for UpdateNotificationChannel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTIFICATION_CHANNEL_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def notification_channel(self) -> _notification_channel_pb2.NotificationChannel:
+        """The channel, with `name` set; `etag`, when set, must match (else ABORTED)."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """Fields to update: `display_name`, `webhook.uri`, `email.to`."""
+
+    def __init__(
+        self,
+        *,
+        notification_channel: _notification_channel_pb2.NotificationChannel | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["notification_channel", b"notification_channel", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["notification_channel", b"notification_channel", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateNotificationChannelRequest: _TypeAlias = UpdateNotificationChannelRequest  # noqa: Y015
+
+@_typing.final
+class DeleteNotificationChannelRequest(_message.Message):
+    """Request for DeleteNotificationChannel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`projects/{project}/notificationChannels/{channel}`."""
+    etag: _builtins.str
+    """When set, must match the current etag (else ABORTED)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteNotificationChannelRequest: _TypeAlias = DeleteNotificationChannelRequest  # noqa: Y015

@@ -6,6 +6,7 @@ import warnings
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from patchbay_client._gen.patchbay.v1 import alert_rule_pb2 as patchbay_dot_v1_dot_alert__rule__pb2
 from patchbay_client._gen.patchbay.v1 import alert_service_pb2 as patchbay_dot_v1_dot_alert__service__pb2
+from patchbay_client._gen.patchbay.v1 import notification_channel_pb2 as patchbay_dot_v1_dot_notification__channel__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -28,8 +29,9 @@ if _version_not_supported:
 
 
 class AlertServiceStub:
-    """Alerts on a project's integrations: the rules that decide when one fires.
-    Editors and up manage rules; any role reads them.
+    """Alerts on a project's integrations: the rules that decide when one
+    fires, and the channels that hear of it. Editors and up manage rules and
+    channels; any role reads them.
     """
 
     def __init__(self, channel):
@@ -63,11 +65,37 @@ class AlertServiceStub:
                 request_serializer=patchbay_dot_v1_dot_alert__service__pb2.DeleteAlertRuleRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.CreateNotificationChannel = channel.unary_unary(
+                '/patchbay.v1.AlertService/CreateNotificationChannel',
+                request_serializer=patchbay_dot_v1_dot_alert__service__pb2.CreateNotificationChannelRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_notification__channel__pb2.NotificationChannel.FromString,
+                _registered_method=True)
+        self.GetNotificationChannel = channel.unary_unary(
+                '/patchbay.v1.AlertService/GetNotificationChannel',
+                request_serializer=patchbay_dot_v1_dot_alert__service__pb2.GetNotificationChannelRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_notification__channel__pb2.NotificationChannel.FromString,
+                _registered_method=True)
+        self.ListNotificationChannels = channel.unary_unary(
+                '/patchbay.v1.AlertService/ListNotificationChannels',
+                request_serializer=patchbay_dot_v1_dot_alert__service__pb2.ListNotificationChannelsRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_alert__service__pb2.ListNotificationChannelsResponse.FromString,
+                _registered_method=True)
+        self.UpdateNotificationChannel = channel.unary_unary(
+                '/patchbay.v1.AlertService/UpdateNotificationChannel',
+                request_serializer=patchbay_dot_v1_dot_alert__service__pb2.UpdateNotificationChannelRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_notification__channel__pb2.NotificationChannel.FromString,
+                _registered_method=True)
+        self.DeleteNotificationChannel = channel.unary_unary(
+                '/patchbay.v1.AlertService/DeleteNotificationChannel',
+                request_serializer=patchbay_dot_v1_dot_alert__service__pb2.DeleteNotificationChannelRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class AlertServiceServicer:
-    """Alerts on a project's integrations: the rules that decide when one fires.
-    Editors and up manage rules; any role reads them.
+    """Alerts on a project's integrations: the rules that decide when one
+    fires, and the channels that hear of it. Editors and up manage rules and
+    channels; any role reads them.
     """
 
     def CreateAlertRule(self, request, context):
@@ -105,6 +133,43 @@ class AlertServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateNotificationChannel(self, request, context):
+        """Creates a channel; a webhook channel's signing secret is in this
+        answer only. Editors and up.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNotificationChannel(self, request, context):
+        """Reads a channel (never its secret).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNotificationChannels(self, request, context):
+        """Lists a project's channels, by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateNotificationChannel(self, request, context):
+        """Updates `display_name`, `webhook.uri` or `email.to`. Editors and up.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteNotificationChannel(self, request, context):
+        """Deletes a channel that no rule names; while one does,
+        FAILED_PRECONDITION (CHANNEL_IN_USE) names the rules. Editors and up.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AlertServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -133,6 +198,31 @@ def add_AlertServiceServicer_to_server(servicer, server):
                     request_deserializer=patchbay_dot_v1_dot_alert__service__pb2.DeleteAlertRuleRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
+            'CreateNotificationChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateNotificationChannel,
+                    request_deserializer=patchbay_dot_v1_dot_alert__service__pb2.CreateNotificationChannelRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_notification__channel__pb2.NotificationChannel.SerializeToString,
+            ),
+            'GetNotificationChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNotificationChannel,
+                    request_deserializer=patchbay_dot_v1_dot_alert__service__pb2.GetNotificationChannelRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_notification__channel__pb2.NotificationChannel.SerializeToString,
+            ),
+            'ListNotificationChannels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNotificationChannels,
+                    request_deserializer=patchbay_dot_v1_dot_alert__service__pb2.ListNotificationChannelsRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_alert__service__pb2.ListNotificationChannelsResponse.SerializeToString,
+            ),
+            'UpdateNotificationChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateNotificationChannel,
+                    request_deserializer=patchbay_dot_v1_dot_alert__service__pb2.UpdateNotificationChannelRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_notification__channel__pb2.NotificationChannel.SerializeToString,
+            ),
+            'DeleteNotificationChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteNotificationChannel,
+                    request_deserializer=patchbay_dot_v1_dot_alert__service__pb2.DeleteNotificationChannelRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'patchbay.v1.AlertService', rpc_method_handlers)
@@ -142,8 +232,9 @@ def add_AlertServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AlertService:
-    """Alerts on a project's integrations: the rules that decide when one fires.
-    Editors and up manage rules; any role reads them.
+    """Alerts on a project's integrations: the rules that decide when one
+    fires, and the channels that hear of it. Editors and up manage rules and
+    channels; any role reads them.
     """
 
     @staticmethod
@@ -270,6 +361,141 @@ class AlertService:
             target,
             '/patchbay.v1.AlertService/DeleteAlertRule',
             patchbay_dot_v1_dot_alert__service__pb2.DeleteAlertRuleRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateNotificationChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchbay.v1.AlertService/CreateNotificationChannel',
+            patchbay_dot_v1_dot_alert__service__pb2.CreateNotificationChannelRequest.SerializeToString,
+            patchbay_dot_v1_dot_notification__channel__pb2.NotificationChannel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNotificationChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchbay.v1.AlertService/GetNotificationChannel',
+            patchbay_dot_v1_dot_alert__service__pb2.GetNotificationChannelRequest.SerializeToString,
+            patchbay_dot_v1_dot_notification__channel__pb2.NotificationChannel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNotificationChannels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchbay.v1.AlertService/ListNotificationChannels',
+            patchbay_dot_v1_dot_alert__service__pb2.ListNotificationChannelsRequest.SerializeToString,
+            patchbay_dot_v1_dot_alert__service__pb2.ListNotificationChannelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateNotificationChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchbay.v1.AlertService/UpdateNotificationChannel',
+            patchbay_dot_v1_dot_alert__service__pb2.UpdateNotificationChannelRequest.SerializeToString,
+            patchbay_dot_v1_dot_notification__channel__pb2.NotificationChannel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteNotificationChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchbay.v1.AlertService/DeleteNotificationChannel',
+            patchbay_dot_v1_dot_alert__service__pb2.DeleteNotificationChannelRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,

@@ -8,6 +8,7 @@ from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
 from patchbay_client._gen.patchbay.v1 import alert_rule_pb2 as _alert_rule_pb2
 from patchbay_client._gen.patchbay.v1 import alert_service_pb2 as _alert_service_pb2
+from patchbay_client._gen.patchbay.v1 import notification_channel_pb2 as _notification_channel_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -29,8 +30,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AlertServiceStub:
-    """Alerts on a project's integrations: the rules that decide when one fires.
-    Editors and up manage rules; any role reads them.
+    """Alerts on a project's integrations: the rules that decide when one
+    fires, and the channels that hear of it. Editors and up manage rules and
+    channels; any role reads them.
     """
 
     @_typing.overload
@@ -47,11 +49,26 @@ class AlertServiceStub:
     """Updates the fields `update_mask` names. Editors and up."""
     DeleteAlertRule: _grpc.UnaryUnaryMultiCallable[_alert_service_pb2.DeleteAlertRuleRequest, _empty_pb2.Empty]
     """Deletes a rule; its firing alerts resolve. Editors and up."""
+    CreateNotificationChannel: _grpc.UnaryUnaryMultiCallable[_alert_service_pb2.CreateNotificationChannelRequest, _notification_channel_pb2.NotificationChannel]
+    """Creates a channel; a webhook channel's signing secret is in this
+    answer only. Editors and up.
+    """
+    GetNotificationChannel: _grpc.UnaryUnaryMultiCallable[_alert_service_pb2.GetNotificationChannelRequest, _notification_channel_pb2.NotificationChannel]
+    """Reads a channel (never its secret)."""
+    ListNotificationChannels: _grpc.UnaryUnaryMultiCallable[_alert_service_pb2.ListNotificationChannelsRequest, _alert_service_pb2.ListNotificationChannelsResponse]
+    """Lists a project's channels, by name."""
+    UpdateNotificationChannel: _grpc.UnaryUnaryMultiCallable[_alert_service_pb2.UpdateNotificationChannelRequest, _notification_channel_pb2.NotificationChannel]
+    """Updates `display_name`, `webhook.uri` or `email.to`. Editors and up."""
+    DeleteNotificationChannel: _grpc.UnaryUnaryMultiCallable[_alert_service_pb2.DeleteNotificationChannelRequest, _empty_pb2.Empty]
+    """Deletes a channel that no rule names; while one does,
+    FAILED_PRECONDITION (CHANNEL_IN_USE) names the rules. Editors and up.
+    """
 
 @_typing.type_check_only
 class AlertServiceAsyncStub(AlertServiceStub):
-    """Alerts on a project's integrations: the rules that decide when one fires.
-    Editors and up manage rules; any role reads them.
+    """Alerts on a project's integrations: the rules that decide when one
+    fires, and the channels that hear of it. Editors and up manage rules and
+    channels; any role reads them.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -65,10 +82,25 @@ class AlertServiceAsyncStub(AlertServiceStub):
     """Updates the fields `update_mask` names. Editors and up."""
     DeleteAlertRule: _aio.UnaryUnaryMultiCallable[_alert_service_pb2.DeleteAlertRuleRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Deletes a rule; its firing alerts resolve. Editors and up."""
+    CreateNotificationChannel: _aio.UnaryUnaryMultiCallable[_alert_service_pb2.CreateNotificationChannelRequest, _notification_channel_pb2.NotificationChannel]  # type: ignore[assignment]
+    """Creates a channel; a webhook channel's signing secret is in this
+    answer only. Editors and up.
+    """
+    GetNotificationChannel: _aio.UnaryUnaryMultiCallable[_alert_service_pb2.GetNotificationChannelRequest, _notification_channel_pb2.NotificationChannel]  # type: ignore[assignment]
+    """Reads a channel (never its secret)."""
+    ListNotificationChannels: _aio.UnaryUnaryMultiCallable[_alert_service_pb2.ListNotificationChannelsRequest, _alert_service_pb2.ListNotificationChannelsResponse]  # type: ignore[assignment]
+    """Lists a project's channels, by name."""
+    UpdateNotificationChannel: _aio.UnaryUnaryMultiCallable[_alert_service_pb2.UpdateNotificationChannelRequest, _notification_channel_pb2.NotificationChannel]  # type: ignore[assignment]
+    """Updates `display_name`, `webhook.uri` or `email.to`. Editors and up."""
+    DeleteNotificationChannel: _aio.UnaryUnaryMultiCallable[_alert_service_pb2.DeleteNotificationChannelRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Deletes a channel that no rule names; while one does,
+    FAILED_PRECONDITION (CHANNEL_IN_USE) names the rules. Editors and up.
+    """
 
 class AlertServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Alerts on a project's integrations: the rules that decide when one fires.
-    Editors and up manage rules; any role reads them.
+    """Alerts on a project's integrations: the rules that decide when one
+    fires, and the channels that hear of it. Editors and up manage rules and
+    channels; any role reads them.
     """
 
     @_abc_1.abstractmethod
@@ -110,5 +142,49 @@ class AlertServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Deletes a rule; its firing alerts resolve. Editors and up."""
+
+    @_abc_1.abstractmethod
+    def CreateNotificationChannel(
+        self,
+        request: _alert_service_pb2.CreateNotificationChannelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_channel_pb2.NotificationChannel, _abc.Awaitable[_notification_channel_pb2.NotificationChannel]]:
+        """Creates a channel; a webhook channel's signing secret is in this
+        answer only. Editors and up.
+        """
+
+    @_abc_1.abstractmethod
+    def GetNotificationChannel(
+        self,
+        request: _alert_service_pb2.GetNotificationChannelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_channel_pb2.NotificationChannel, _abc.Awaitable[_notification_channel_pb2.NotificationChannel]]:
+        """Reads a channel (never its secret)."""
+
+    @_abc_1.abstractmethod
+    def ListNotificationChannels(
+        self,
+        request: _alert_service_pb2.ListNotificationChannelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_alert_service_pb2.ListNotificationChannelsResponse, _abc.Awaitable[_alert_service_pb2.ListNotificationChannelsResponse]]:
+        """Lists a project's channels, by name."""
+
+    @_abc_1.abstractmethod
+    def UpdateNotificationChannel(
+        self,
+        request: _alert_service_pb2.UpdateNotificationChannelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_channel_pb2.NotificationChannel, _abc.Awaitable[_notification_channel_pb2.NotificationChannel]]:
+        """Updates `display_name`, `webhook.uri` or `email.to`. Editors and up."""
+
+    @_abc_1.abstractmethod
+    def DeleteNotificationChannel(
+        self,
+        request: _alert_service_pb2.DeleteNotificationChannelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Deletes a channel that no rule names; while one does,
+        FAILED_PRECONDITION (CHANNEL_IN_USE) names the rules. Editors and up.
+        """
 
 def add_AlertServiceServicer_to_server(servicer: AlertServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
