@@ -99,6 +99,21 @@ impl Walk {
         Ok(())
     }
 
+    /// After the last entry of a range that ends before the head: every
+    /// entry up to `last_seq` must have been walked.
+    pub fn finish_at(self, last_seq: i64) -> Verdict {
+        if self.next_seq <= last_seq {
+            Verdict::Broken {
+                seq: self.next_seq,
+                problem: Break::Missing,
+            }
+        } else {
+            Verdict::Intact {
+                checked: self.checked,
+            }
+        }
+    }
+
     /// After the last entry: it must be the one the chain's head names, or
     /// entries were cut off the end.
     pub fn finish(self, last_seq: i64, last_hash: &[u8]) -> Verdict {
@@ -199,5 +214,29 @@ mod tests {
             Verdict::Intact { checked: 3 }
         );
         assert_ne!(genesis("acme"), genesis("other"));
+    }
+
+    #[test]
+    fn a_range_that_ends_before_the_head_must_reach_its_end() {
+        let events = chain(5);
+        let mut walk = Walk::from_anchor(1, events[0].hash.clone());
+        walk.step(&events[1]).expect("linked");
+        walk.step(&events[2]).expect("linked");
+        assert_eq!(
+            Walk::from_anchor(1, events[0].hash.clone()).finish_at(1),
+            Verdict::Intact { checked: 0 }
+        );
+        let short = |walk: Walk, last| walk.finish_at(last);
+        let mut again = Walk::from_anchor(1, events[0].hash.clone());
+        again.step(&events[1]).expect("linked");
+        again.step(&events[2]).expect("linked");
+        assert_eq!(short(walk, 3), Verdict::Intact { checked: 2 });
+        assert_eq!(
+            short(again, 4),
+            Verdict::Broken {
+                seq: 4,
+                problem: Break::Missing
+            }
+        );
     }
 }

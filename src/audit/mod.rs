@@ -80,11 +80,12 @@ impl BrokenEntry {
     }
 }
 
-/// Checks every chain in `scope`, each from its anchor to its head, up to
-/// the first break.
+/// Checks every chain in `scope`, each from its anchor to its head (or over
+/// `range`), up to the first break.
 pub async fn verify(
     client: &impl GenericClient,
     scope: &AuditScope,
+    range: SeqRange,
 ) -> Result<Verification, store::StoreError> {
     let projects = match scope {
         AuditScope::Project(p) => vec![p.as_str().to_owned()],
@@ -92,7 +93,7 @@ pub async fn verify(
     };
     let mut checked = 0;
     for project in projects {
-        let (count, verdict) = verify_chain(client, &project).await?;
+        let (count, verdict) = verify_chain(client, &project, range).await?;
         checked += count;
         if let Verdict::Broken { seq, problem } = verdict {
             let broken = BrokenEntry {
@@ -112,25 +113,66 @@ pub async fn verify(
     })
 }
 
-/// One chain's verdict and how many entries checked out before it.
+/// Which entries of a chain to check; `None` ends: the anchor, the head.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeqRange {
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+}
+
+/// One chain's verdict over `range` and how many entries checked out
+/// before it.
 async fn verify_chain(
     client: &impl GenericClient,
     project: &str,
+    range: SeqRange,
 ) -> Result<(u64, Verdict), store::StoreError> {
     let Some(head) = store::audit::chain(client, project).await? else {
         return Ok((0, Verdict::Intact { checked: 0 }));
     };
-    let mut walk = Walk::from_anchor(head.anchor_seq, head.anchor_hash);
+    // Purged entries cannot be checked: a range starts at the anchor at most.
+    let first = range.first.unwrap_or(0).max(head.anchor_seq + 1);
+    let last = range.last.unwrap_or(head.last_seq).min(head.last_seq);
+    if first > last {
+        return Ok((0, Verdict::Intact { checked: 0 }));
+    }
+    let before = if first == head.anchor_seq + 1 {
+        head.anchor_hash.clone()
+    } else {
+        match store::audit::page(client, project, first - 1, 1)
+            .await?
+            .pop()
+        {
+            Some(entry) if entry.seq == first - 1 => entry.hash,
+            _ => {
+                let missing = Verdict::Broken {
+                    seq: first - 1,
+                    problem: Break::Missing,
+                };
+                return Ok((0, missing));
+            }
+        }
+    };
+    let mut walk = Walk::from_anchor(first - 1, before);
     loop {
-        let page = store::audit::page(client, project, walk.next_seq(), VERIFY_PAGE).await?;
-        for event in &page {
+        let left = last - walk.next_seq() + 1;
+        let page =
+            store::audit::page(client, project, walk.next_seq(), VERIFY_PAGE.min(left)).await?;
+        for event in page.iter().take_while(|e| e.seq <= last) {
             if let Err((seq, problem)) = walk.step(event) {
                 return Ok((walk.checked(), Verdict::Broken { seq, problem }));
             }
         }
-        if i64::try_from(page.len()).unwrap_or(i64::MAX) < VERIFY_PAGE {
+        let done = i64::try_from(page.len()).unwrap_or(i64::MAX) < VERIFY_PAGE.min(left)
+            || walk.next_seq() > last;
+        if done {
             let checked = walk.checked();
-            return Ok((checked, walk.finish(head.last_seq, &head.last_hash)));
+            let verdict = if last == head.last_seq {
+                walk.finish(head.last_seq, &head.last_hash)
+            } else {
+                walk.finish_at(last)
+            };
+            return Ok((checked, verdict));
         }
     }
 }

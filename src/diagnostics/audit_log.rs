@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use super::service::Diagnostics;
 use crate::{
     audit::{
-        self, Verification,
+        self, SeqRange, Verification,
         model::{AuditCursor, AuditEvent, AuditQuery, AuditScope},
     },
     auth::{Caller, Role},
@@ -92,15 +92,17 @@ impl Diagnostics {
         Ok(receiver)
     }
 
-    /// Walks every chain in `scope` and names the first broken entry.
+    /// Walks every chain in `scope` (over `range`) and names the first
+    /// broken entry.
     pub async fn verify_audit_log(
         &self,
         caller: &Caller,
         scope: &AuditScope,
+        range: SeqRange,
     ) -> Result<Verification, ApiError> {
         require_auditor(caller, scope)?;
         let client = self.pool.get().await.map_err(StoreError::from)?;
-        Ok(audit::verify(&client, scope).await?)
+        Ok(audit::verify(&client, scope, range).await?)
     }
 }
 

@@ -247,8 +247,13 @@ impl diagnostics_server::Diagnostics for DiagnosticsGrpc {
         request: Request<VerifyAuditLogRequest>,
     ) -> Reply<VerifyAuditLogResponse> {
         let caller = caller_of(&request)?;
-        let scope = proto::audit_scope(&request.get_ref().parent)?;
-        let verification = self.diagnostics.verify_audit_log(caller, &scope).await?;
+        let r = request.get_ref();
+        let scope = proto::audit_scope(&r.parent)?;
+        let range = proto::audit_range(&scope, r.first_seq, r.last_seq)?;
+        let verification = self
+            .diagnostics
+            .verify_audit_log(caller, &scope, range)
+            .await?;
         Ok(Response::new(proto::audit_verification(&verification)))
     }
 }

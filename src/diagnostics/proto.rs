@@ -3,7 +3,7 @@
 
 use crate::{
     audit::{
-        Verification,
+        SeqRange, Verification,
         chain::Break,
         model::{AuditEvent, AuditQuery, AuditScope},
     },
@@ -145,6 +145,34 @@ pub fn audit_scope(parent: &str) -> Result<AuditScope, ApiError> {
     ProjectId::parse_name(parent)
         .map(AuditScope::Project)
         .map_err(|e| e.at("parent"))
+}
+
+/// VerifyAuditLog's range: `0` leaves an end open; a range needs one chain.
+pub fn audit_range(scope: &AuditScope, first: i64, last: i64) -> Result<SeqRange, ApiError> {
+    let bound = |field: &str, v: i64| match v {
+        0 => Ok(None),
+        v if v > 0 => Ok(Some(v)),
+        _ => Err(ApiError::invalid_field(field, "must not be negative")),
+    };
+    let range = SeqRange {
+        first: bound("first_seq", first)?,
+        last: bound("last_seq", last)?,
+    };
+    if let (Some(first), Some(last)) = (range.first, range.last)
+        && first > last
+    {
+        return Err(ApiError::invalid_field(
+            "last_seq",
+            "must not be before first_seq",
+        ));
+    }
+    if range != SeqRange::default() && *scope == AuditScope::All {
+        return Err(ApiError::invalid_field(
+            "first_seq",
+            "a range is a single project's: name the project in parent",
+        ));
+    }
+    Ok(range)
 }
 
 pub fn audit_query(filter: &str) -> Result<AuditQuery, ApiError> {

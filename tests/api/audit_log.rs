@@ -50,10 +50,22 @@ pub async fn tamper(app: &TestApp, sql: &str) {
 
 /// VerifyAuditLog on `parent`, as a platform admin.
 pub async fn verdict(app: &TestApp, parent: &str) -> VerifyAuditLogResponse {
+    verdict_over(app, parent, 0, 0).await
+}
+
+/// VerifyAuditLog on `parent` from `first_seq` to `last_seq`.
+async fn verdict_over(
+    app: &TestApp,
+    parent: &str,
+    first: i64,
+    last: i64,
+) -> VerifyAuditLogResponse {
     let admin = app.admin_token("auditor");
     app.diagnostics(Some(&admin))
         .verify_audit_log(VerifyAuditLogRequest {
             parent: parent.into(),
+            first_seq: first,
+            last_seq: last,
         })
         .await
         .expect("verify")
@@ -234,11 +246,24 @@ async fn the_log_is_append_only_and_verification_names_the_entry_tampered_with()
         verdict(&app, "projects/acme").await,
         broken(2, third, AuditChainBreak::Altered)
     );
+    // A range names the same entry, or checks out around it.
+    let over = |first, last| verdict_over(&app, "projects/acme", first, last);
+    assert_eq!(over(2, 4).await, broken(1, third, AuditChainBreak::Altered));
+    assert_eq!(over(1, 2).await, intact(2));
+    assert_eq!(over(4, 0).await, intact(2), "4 links to 3's stored hash");
+    assert_eq!(over(5, 99).await, intact(1), "clamped to the head");
     tamper(&app, "DELETE FROM audit_events WHERE seq = 3").await;
     assert_eq!(
         verdict(&app, "projects/acme").await,
         broken(2, third, AuditChainBreak::Missing)
     );
+    let over = |first, last| verdict_over(&app, "projects/acme", first, last);
+    assert_eq!(
+        over(4, 5).await,
+        broken(0, third, AuditChainBreak::Missing),
+        "the entry before the range is gone"
+    );
+    assert_eq!(over(1, 2).await, intact(2));
     tamper(&app, "DELETE FROM audit_events WHERE seq >= 3").await;
     assert_eq!(
         verdict(&app, "projects/acme").await,

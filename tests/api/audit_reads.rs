@@ -185,6 +185,7 @@ async fn only_owners_admins_and_platform_admins_read_a_projects_log() {
         .diagnostics(Some(&app.token("ed", &[("acme", Role::Editor)])))
         .verify_audit_log(VerifyAuditLogRequest {
             parent: "projects/acme".into(),
+            ..Default::default()
         })
         .await
         .expect_err("editors may not");
@@ -193,6 +194,7 @@ async fn only_owners_admins_and_platform_admins_read_a_projects_log() {
         app.diagnostics(None)
             .verify_audit_log(VerifyAuditLogRequest {
                 parent: "projects/acme".into(),
+                ..Default::default()
             })
             .await
             .is_err()

@@ -40,7 +40,8 @@ fn audit_cases(app: &TestApp, token: &str) -> Vec<Case> {
             d(),
             verify_audit_log,
             VerifyAuditLogRequest {
-                parent: parent.clone()
+                parent: parent.clone(),
+                ..Default::default()
             }
         ));
     }
@@ -64,6 +65,23 @@ fn audit_cases(app: &TestApp, token: &str) -> Vec<Case> {
     cases.push(list("huge filter", &|q| {
         q.filter = format!("actor = \"{}\"", "a".repeat(100_000))
     }));
+    let verify = |what: &str, parent: &str, first: i64, last: i64| {
+        case!(
+            "VerifyAuditLog",
+            what,
+            d(),
+            verify_audit_log,
+            VerifyAuditLogRequest {
+                parent: parent.into(),
+                first_seq: first,
+                last_seq: last
+            }
+        )
+    };
+    cases.push(verify("negative first", "projects/acme", -1, 0));
+    cases.push(verify("negative last", "projects/acme", 0, i64::MIN));
+    cases.push(verify("last before first", "projects/acme", 5, 4));
+    cases.push(verify("a range over every chain", "projects/-", 1, 2));
     cases.push(case!(
         "ExportAuditEvents",
         "bad time",

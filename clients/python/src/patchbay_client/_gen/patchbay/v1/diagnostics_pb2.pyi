@@ -1084,16 +1084,29 @@ class VerifyAuditLogRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PARENT_FIELD_NUMBER: _builtins.int
+    FIRST_SEQ_FIELD_NUMBER: _builtins.int
+    LAST_SEQ_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
-    """`projects/{project}`."""
+    """`projects/{project}`, or `projects/-` for every chain (platform admins)."""
+    first_seq: _builtins.int
+    """The first entry to check; 0 means the chain's oldest kept entry. Its
+    link to the entry before it is checked against that entry's stored
+    hash. Only with a single project.
+    """
+    last_seq: _builtins.int
+    """The last entry to check; 0 means the chain's head. Only with a single
+    project.
+    """
     def __init__(
         self,
         *,
         parent: _builtins.str = ...,
+        first_seq: _builtins.int = ...,
+        last_seq: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["parent", b"parent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_seq", b"first_seq", "last_seq", b"last_seq", "parent", b"parent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
