@@ -46,16 +46,6 @@ pub enum Break {
     Unlinked,
 }
 
-impl Break {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Missing => "missing",
-            Self::Altered => "altered",
-            Self::Unlinked => "unlinked",
-        }
-    }
-}
-
 /// Walks entries in seq order from an anchor, one page at a time.
 pub struct Walk {
     next_seq: i64,
@@ -200,6 +190,16 @@ mod tests {
         let mut relinked_tail = events.clone();
         relinked_tail[4].hash = vec![0; 32];
         assert_eq!(verdict(&relinked_tail, &last), broken(5, Break::Altered));
+
+        // The last entry forged whole, its own hash recomputed: only the
+        // chain's head still knows the real one.
+        let mut forged_tail = events.clone();
+        forged_tail[4].actor = "mallory".into();
+        forged_tail[4].hash = entry_hash(&forged_tail[4].prev_hash, &forged_tail[4]);
+        assert_eq!(verdict(&forged_tail, &last), broken(5, Break::Unlinked));
+
+        // An entry appended past the head, around the chain's lock.
+        assert_eq!(verdict(&events, &events[3]), broken(5, Break::Unlinked));
     }
 
     #[test]

@@ -271,3 +271,42 @@ async fn the_log_is_append_only_and_verification_names_the_entry_tampered_with()
         "a cut-off tail shows too"
     );
 }
+
+#[tokio::test]
+async fn a_chain_longer_than_a_page_verifies_across_pages() {
+    let app = spawn_app().await;
+    let pool = patchbay::store::pool(app.database.clone(), 1).expect("pool");
+    let mut client = pool.get().await.expect("a connection");
+    let tx = client.transaction().await.expect("a transaction");
+    let writer = patchbay::auth::Caller::system("bulk writer", "test.bulk");
+    for n in 0..1200 {
+        let change = patchbay::audit::Change {
+            project: Some("long".into()),
+            resource: format!("projects/long/connections/c{n}"),
+            request_id: None,
+            fields: Vec::new(),
+        };
+        patchbay::audit::record(&tx, &writer, change)
+            .await
+            .expect("append");
+    }
+    tx.commit().await.expect("commit");
+    assert_eq!(verdict(&app, "projects/long").await, intact(1200));
+    assert_eq!(
+        verdict_over(&app, "projects/long", 450, 1100).await,
+        intact(651)
+    );
+    tamper(
+        &app,
+        "UPDATE audit_events SET resource = 'x' WHERE project = 'long' AND seq = 900",
+    )
+    .await;
+    assert_eq!(
+        verdict(&app, "projects/long").await,
+        broken(
+            899,
+            "projects/long/auditEvents/900",
+            AuditChainBreak::Altered
+        )
+    );
+}
