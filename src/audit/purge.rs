@@ -30,13 +30,7 @@ pub async fn purge_batch(
     let tx = client.transaction().await?;
     let head = store::audit::lock_chain(&tx, project, &chain::genesis(project)).await?;
     let oldest = store::audit::oldest(&tx, project, head.anchor_seq, limit).await?;
-    // Entries go oldest first and never past a younger one, so the kept
-    // entries are always one unbroken run from the anchor to the head.
-    let Some((through, _, hash)) = oldest
-        .iter()
-        .take_while(|(_, time, _)| *time < cutoff)
-        .last()
-    else {
+    let Some((through, _, hash)) = last_purgeable(&oldest, cutoff) else {
         return Ok(0);
     };
     let purged = store::audit::purge_through(&tx, project, *through, hash).await?;
@@ -55,6 +49,50 @@ pub async fn purge_batch(
     Ok(purged)
 }
 
+/// The last of `oldest` (in seq order) that may go: entries go oldest first
+/// and never past one written at or after `cutoff`, so the kept entries are
+/// always one unbroken run from the anchor to the head.
+fn last_purgeable(
+    oldest: &[(i64, DateTime<Utc>, Vec<u8>)],
+    cutoff: DateTime<Utc>,
+) -> Option<&(i64, DateTime<Utc>, Vec<u8>)> {
+    oldest
+        .iter()
+        .take_while(|(_, time, _)| *time < cutoff)
+        .last()
+}
+
 fn retention_job() -> Caller {
     Caller::system("patchbay retention", "maintenance.retention")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purging_stops_at_the_first_entry_not_older_than_the_cutoff() {
+        let cutoff = Utc::now();
+        let entries = |offsets: &[i64]| -> Vec<(i64, DateTime<Utc>, Vec<u8>)> {
+            offsets
+                .iter()
+                .zip(1..)
+                .map(|(secs, seq)| (seq, cutoff + chrono::Duration::seconds(*secs), vec![]))
+                .collect()
+        };
+        let through = |offsets: &[i64]| last_purgeable(&entries(offsets), cutoff).map(|e| e.0);
+        assert_eq!(through(&[-3, -2, -1]), Some(3));
+        assert_eq!(
+            through(&[-3, 0, -1]),
+            Some(1),
+            "one written at the cutoff stays"
+        );
+        assert_eq!(
+            through(&[-3, 5, -1]),
+            Some(1),
+            "and never past a younger one"
+        );
+        assert_eq!(through(&[0, -5]), None);
+        assert_eq!(through(&[]), None);
+    }
 }
