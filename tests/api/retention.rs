@@ -139,3 +139,107 @@ async fn one_of_two_replicas_purges_old_entries_once_and_the_chain_still_verifie
         "the other replica did not run it again"
     );
 }
+
+#[tokio::test]
+async fn a_lease_is_held_by_one_owner_and_lost_once_it_expires() {
+    let app = spawn_app().await;
+    wait_for_runs(&app, 1).await;
+    // Stopped, so its own cleanup loop cannot claim the job meanwhile.
+    let database = app.database.clone();
+    app.stop().await.expect("clean stop");
+    let pool = store::pool(database, 1).expect("pool");
+    let client = pool.get().await.expect("a connection");
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let lease = Duration::from_secs(300);
+    let job = "retention";
+    let due = "UPDATE maintenance_jobs SET next_run_at = now() WHERE name = 'retention'";
+    client.execute(due, &[]).await.expect("due now");
+    assert!(
+        maintenance::claim(&client, job, a, lease)
+            .await
+            .expect("claim")
+    );
+    assert!(
+        !maintenance::claim(&client, job, b, lease)
+            .await
+            .expect("claim"),
+        "held by a"
+    );
+    assert!(
+        maintenance::renew(&client, job, a, lease)
+            .await
+            .expect("renew")
+    );
+    assert!(
+        !maintenance::renew(&client, job, b, lease)
+            .await
+            .expect("renew"),
+        "not b's"
+    );
+
+    // a goes quiet past its lease: b takes over, and a finds out.
+    client
+        .execute(
+            "UPDATE maintenance_jobs SET lease_expires_at = now() - interval '1 second'",
+            &[],
+        )
+        .await
+        .expect("expire");
+    assert!(
+        maintenance::claim(&client, job, b, lease)
+            .await
+            .expect("claim")
+    );
+    assert!(
+        !maintenance::renew(&client, job, a, lease)
+            .await
+            .expect("renew"),
+        "lost"
+    );
+    let result = serde_json::json!({});
+    let every = Duration::from_secs(3600);
+    assert!(
+        !maintenance::finish(&client, job, a, every, &result)
+            .await
+            .expect("finish"),
+        "a's late finish does not count"
+    );
+    let before = job_record(&client).await.runs;
+    assert!(
+        maintenance::finish(&client, job, b, every, &result)
+            .await
+            .expect("finish")
+    );
+    let after = job_record(&client).await;
+    assert_eq!(after.runs, before + 1);
+    assert!(after.next_run_at > chrono::Utc::now() + chrono::Duration::minutes(59));
+    assert!(
+        !maintenance::claim(&client, job, a, lease)
+            .await
+            .expect("claim"),
+        "not due again before its interval"
+    );
+
+    // Released unfinished, it is due again at once.
+    client.execute(due, &[]).await.expect("due now");
+    assert!(
+        maintenance::claim(&client, job, a, lease)
+            .await
+            .expect("claim")
+    );
+    maintenance::release(&client, job, a)
+        .await
+        .expect("release");
+    assert!(
+        maintenance::claim(&client, job, b, lease)
+            .await
+            .expect("claim")
+    );
+}
+
+async fn job_record(client: &deadpool_postgres::Client) -> maintenance::JobRecord {
+    maintenance::record(client, "retention")
+        .await
+        .expect("read")
+        .expect("the job")
+}
