@@ -6,12 +6,7 @@ use super::model::Action;
 use crate::audit::{Change, model::FieldChange};
 
 fn change(action: &Action, request_id: Option<uuid::Uuid>, fields: Vec<FieldChange>) -> Change {
-    Change {
-        project: Some(action.name.project.as_str().to_owned()),
-        resource: action.name.to_string(),
-        request_id,
-        fields,
-    }
+    Change::in_project(&action.name.project, &action.name, fields).with_request(request_id)
 }
 
 pub fn started(action: &Action) -> Change {

@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::model::{AlertRule, ChannelTarget, Condition, NotificationChannel, Scope};
+use super::model::{AlertRule, ChannelTarget, NotificationChannel, Scope};
 use crate::audit::{Change, model::FieldChange};
 
 fn fields(rule: &AlertRule) -> Vec<(&'static str, String)> {
@@ -18,7 +18,10 @@ fn fields(rule: &AlertRule) -> Vec<(&'static str, String)> {
         ("severity", d.severity.as_str().to_owned()),
         ("scope", scope),
         ("channels", channels.join(",")),
-        ("condition", condition_text(&d.condition)),
+        (
+            "condition",
+            serde_json::to_string(&d.condition).unwrap_or_default(),
+        ),
         (
             "resolution",
             serde_json::to_string(&d.resolution).unwrap_or_default(),
@@ -27,18 +30,9 @@ fn fields(rule: &AlertRule) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn condition_text(c: &Condition) -> String {
-    serde_json::to_string(c).unwrap_or_default()
-}
-
 fn change(rule: &AlertRule, request_id: Option<Uuid>, fields: Vec<FieldChange>) -> Change {
     let name = &rule.definition.name;
-    Change {
-        project: Some(name.project.as_str().to_owned()),
-        resource: name.to_string(),
-        request_id,
-        fields,
-    }
+    Change::in_project(&name.project, name, fields).with_request(request_id)
 }
 
 /// A rule's creation, with the project's default rules when this call gave
@@ -88,12 +82,7 @@ fn channel_change(
     fields: Vec<FieldChange>,
 ) -> Change {
     let name = &c.definition.name;
-    Change {
-        project: Some(name.project.as_str().to_owned()),
-        resource: name.to_string(),
-        request_id,
-        fields,
-    }
+    Change::in_project(&name.project, name, fields).with_request(request_id)
 }
 
 pub fn channel_created(c: &NotificationChannel, request_id: Option<Uuid>) -> Change {

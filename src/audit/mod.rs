@@ -23,6 +23,37 @@ pub struct Change {
     pub fields: Vec<FieldChange>,
 }
 
+impl Change {
+    /// A change to `resource`, a resource of `project`.
+    pub fn in_project(
+        project: &crate::names::ProjectId,
+        resource: impl ToString,
+        fields: Vec<FieldChange>,
+    ) -> Self {
+        Self {
+            project: Some(project.as_str().to_owned()),
+            resource: resource.to_string(),
+            request_id: None,
+            fields,
+        }
+    }
+
+    /// A platform-wide change (types, keys), on the platform's chain.
+    pub fn platform(resource: impl ToString, fields: Vec<FieldChange>) -> Self {
+        Self {
+            project: None,
+            resource: resource.to_string(),
+            request_id: None,
+            fields,
+        }
+    }
+
+    /// The request's idempotency key, when it had one.
+    pub fn with_request(self, request_id: Option<Uuid>) -> Self {
+        Self { request_id, ..self }
+    }
+}
+
 /// Appends `change` by `caller` to its project's chain, in `tx`: the
 /// change's own transaction, so the entry commits or rolls back with it.
 pub async fn record(

@@ -93,12 +93,7 @@ fn redriven(connection: &ConnectionName, which: &Redrive<'_>, moved: i64) -> Cha
             );
         }
     }
-    Change {
-        project: Some(connection.project.as_str().to_owned()),
-        resource: connection.to_string(),
-        request_id: None,
-        fields,
-    }
+    Change::in_project(&connection.project, connection, fields)
 }
 
 /// A page token's key: `{receive_time micros}/{id}`.

@@ -10,12 +10,7 @@ use super::model::{Connection, IntegrationType, MappingTemplate};
 use crate::audit::{Change, model::FieldChange};
 
 fn change(connection: &Connection, request_id: Option<Uuid>, fields: Vec<FieldChange>) -> Change {
-    Change {
-        project: Some(connection.name.project.as_str().to_owned()),
-        resource: connection.name.to_string(),
-        request_id,
-        fields,
-    }
+    Change::in_project(&connection.name.project, &connection.name, fields).with_request(request_id)
 }
 
 fn settings_diff(before: &Map<String, Value>, after: &Map<String, Value>) -> Vec<FieldChange> {
@@ -121,12 +116,7 @@ fn template_change(
     fields: Vec<FieldChange>,
 ) -> Change {
     let name = &t.definition.name;
-    Change {
-        project: Some(name.project.as_str().to_owned()),
-        resource: name.to_string(),
-        request_id,
-        fields,
-    }
+    Change::in_project(&name.project, name, fields).with_request(request_id)
 }
 
 pub fn template_created(t: &MappingTemplate, request_id: Option<Uuid>) -> Change {
@@ -158,12 +148,7 @@ fn type_fields(t: &IntegrationType) -> Vec<(&'static str, String)> {
 
 /// Types are platform-wide: their entries go on the platform's chain.
 fn type_change(t: &IntegrationType, request_id: Option<Uuid>, fields: Vec<FieldChange>) -> Change {
-    Change {
-        project: None,
-        resource: t.definition.id.name(),
-        request_id,
-        fields,
-    }
+    Change::platform(t.definition.id.name(), fields).with_request(request_id)
 }
 
 pub fn type_registered(t: &IntegrationType, request_id: Option<Uuid>) -> Change {

@@ -98,15 +98,13 @@ fn operator() -> Caller {
 /// One entry per batch, on the platform's chain: secrets are
 /// project-scoped, but the key is the deployment's.
 fn resealed_batch(keyring: &Keyring, field: &str, count: usize) -> Change {
-    Change {
-        project: None,
-        resource: "keyring".to_owned(),
-        request_id: None,
-        fields: vec![
+    Change::platform(
+        "keyring",
+        vec![
             FieldChange::set("key_id", keyring.current_id()),
             FieldChange::set(field, count.to_string()),
         ],
-    }
+    )
 }
 
 fn reseal(keyring: &Keyring, context: &str, sealed: &Sealed) -> Result<Sealed, RotationError> {
