@@ -59,6 +59,7 @@ mod providers_crm_http;
 mod rate_limits;
 mod readme;
 mod reflection;
+mod registry_stats;
 mod retention;
 mod roles;
 mod secret_tap;
