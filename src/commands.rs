@@ -91,7 +91,7 @@ pub async fn serve(args: Box<ServeArgs>) -> Result<(), CommandError> {
         webhooks: args.webhooks.config(),
         actions: args.actions.config(),
         retention: args.retention.config(),
-        allow_private_outbound: args.alerts.allow_private_outbound,
+        alerts: args.alerts.config(),
         grpc: args.grpc.policy(),
         metrics: args.metrics,
     };

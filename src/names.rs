@@ -142,7 +142,7 @@ impl fmt::Display for TypeId {
 }
 
 /// `projects/{project}/connections/{connection}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionName {
     pub project: ProjectId,
     pub id: ResourceId,
@@ -261,6 +261,14 @@ project_child!(
     "notification channel"
 );
 
+project_child!(
+    /// `projects/{project}/alerts/{alert}`.
+    AlertName,
+    "alerts",
+    "projects/{project}/alerts/{alert}",
+    "alert"
+);
+
 /// Names serialize as the strings clients see (for hashing and storage).
 macro_rules! serialize_as_display {
     ($($name:ty),*) => {$(
@@ -272,7 +280,15 @@ macro_rules! serialize_as_display {
     )*};
 }
 
-serialize_as_display!(ProjectId, ResourceId, TypeId, ConnectionName, TemplateName);
+serialize_as_display!(
+    ProjectId,
+    ResourceId,
+    TypeId,
+    ConnectionName,
+    TemplateName,
+    AlertName,
+    AlertRuleName
+);
 
 /// Names deserialize through their parsers, so stored names are re-checked.
 macro_rules! deserialize_with_parse {
@@ -286,7 +302,7 @@ macro_rules! deserialize_with_parse {
     )*};
 }
 
-deserialize_with_parse!(ProjectId, TypeId, ConnectionName);
+deserialize_with_parse!(ProjectId, TypeId, ConnectionName, AlertName, AlertRuleName);
 
 /// Splits `projects/{project}/{collection}/{id}`.
 fn parse_child<'a>(

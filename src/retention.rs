@@ -1,5 +1,6 @@
 //! Retention cleanup: once per interval, on exactly one replica, the data
-//! past its retention goes (today the audit log's oldest entries; the
+//! past its retention goes (the audit log's oldest entries, and health
+//! history: samples, resolved alerts, finished notifications; the
 //! event log and dedupe records keep their own, finer-grained purges). The
 //! job is leased in `maintenance_jobs`: a replica claims it when it is due,
 //! renews the lease after every batch, and hands it back with the next
@@ -15,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     audit::purge,
-    store::{StoreError, maintenance},
+    store::{self, StoreError, maintenance},
 };
 
 /// The job's name in `maintenance_jobs`.
@@ -28,6 +29,9 @@ const LEASE: Duration = Duration::from_secs(300);
 pub struct RetentionConfig {
     /// How long audit entries are kept.
     pub audit: Duration,
+    /// How long health history is kept: probe and action samples,
+    /// resolved alerts and finished notifications.
+    pub history: Duration,
     /// Time between two runs, across all replicas.
     pub every: Duration,
     /// How often each replica looks whether a run is due.
@@ -40,6 +44,7 @@ impl Default for RetentionConfig {
     fn default() -> Self {
         Self {
             audit: Duration::from_secs(730 * 24 * 3600),
+            history: Duration::from_secs(30 * 24 * 3600),
             every: Duration::from_secs(24 * 3600),
             check: Duration::from_secs(60),
             batch: 500,
@@ -52,6 +57,17 @@ impl Default for RetentionConfig {
 struct Report {
     audit_entries: u64,
     audit_chains: u64,
+    health_samples: u64,
+    alerts: u64,
+    notifications: u64,
+}
+
+/// A history table's batch purge.
+#[derive(Clone, Copy)]
+enum History {
+    Samples,
+    Alerts,
+    Notifications,
 }
 
 pub struct Cleanup {
@@ -102,6 +118,9 @@ impl Cleanup {
                     tracing::info!(
                         audit_entries = report.audit_entries,
                         audit_chains = report.audit_chains,
+                        health_samples = report.health_samples,
+                        alerts = report.alerts,
+                        notifications = report.notifications,
                         "retention cleanup done"
                     );
                 }
@@ -141,6 +160,53 @@ impl Cleanup {
                 }
             }
         }
+        let cutoff = Utc::now()
+            - chrono::Duration::from_std(self.config.history).unwrap_or(chrono::Duration::MAX);
+        for table in [History::Samples, History::Alerts, History::Notifications] {
+            let Some(purged) = self.purge_history(&client, table, cutoff, token).await? else {
+                return Ok(None);
+            };
+            match table {
+                History::Samples => report.health_samples = purged,
+                History::Alerts => report.alerts = purged,
+                History::Notifications => report.notifications = purged,
+            }
+        }
         Ok(Some(report))
+    }
+
+    /// Purges one history table's rows older than `cutoff`, a batch per
+    /// statement; `None` when cancelled or when the lease was lost.
+    async fn purge_history(
+        &self,
+        client: &deadpool_postgres::Client,
+        table: History,
+        cutoff: chrono::DateTime<Utc>,
+        token: &CancellationToken,
+    ) -> Result<Option<u64>, StoreError> {
+        let batch = self.config.batch;
+        let mut total = 0;
+        loop {
+            if token.is_cancelled() {
+                return Ok(None);
+            }
+            let purged = match table {
+                History::Samples => {
+                    store::health_samples::purge_batch(client, cutoff, batch).await?
+                }
+                History::Alerts => store::alerts::purge_batch(client, cutoff, batch).await?,
+                History::Notifications => {
+                    store::alert_notifications::purge_batch(client, cutoff, batch).await?
+                }
+            };
+            total += purged;
+            if !maintenance::renew(client, JOB, self.owner, LEASE).await? {
+                tracing::warn!("retention lease lost to another replica; stopping");
+                return Ok(None);
+            }
+            if purged < u64::try_from(batch).unwrap_or(u64::MAX) {
+                return Ok(Some(total));
+            }
+        }
     }
 }

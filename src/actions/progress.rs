@@ -5,7 +5,11 @@ use deadpool_postgres::Pool;
 
 use super::model::{Action, ActionState};
 use crate::{
-    names::ActionName,
+    alerts::{
+        Alerting,
+        observation::{Observation, Observed, Sample, Source},
+    },
+    names::{ActionName, ConnectionName},
     providers::{EffectError, Report},
     status::{bus::EventBus, events::EventPayload},
     store::{
@@ -41,17 +45,27 @@ pub fn is_about(payload: &EventPayload, name: &ActionName) -> bool {
 pub struct Progress {
     pool: Pool,
     bus: EventBus,
+    alerting: Alerting,
     name: ActionName,
+    connection_name: ConnectionName,
     connection: String,
     lease: Lease,
 }
 
 impl Progress {
-    pub fn new(pool: Pool, bus: EventBus, action: &Action, lease: Lease) -> Self {
+    pub fn new(
+        pool: Pool,
+        bus: EventBus,
+        alerting: Alerting,
+        action: &Action,
+        lease: Lease,
+    ) -> Self {
         Self {
             pool,
             bus,
+            alerting,
             name: action.name.clone(),
+            connection_name: action.connection.clone(),
             connection: action.connection.to_string(),
             lease,
         }
@@ -96,13 +110,33 @@ impl Progress {
     ) -> Result<bool, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        let ok = match finish {
+            Finish::Succeeded(_) => Some(true),
+            Finish::Failed(_) | Finish::Retry(..) => Some(false),
+            Finish::Cancelled => None,
+        };
         let kept = store::action_queue::finish(&tx, &self.name, self.lease, finish).await?;
+        let mut raised = Default::default();
         if kept {
+            // Each attempt's outcome is one observation for the alert rules.
+            if let Some(ok) = ok {
+                let observation = Observation {
+                    connection: self.connection_name.clone(),
+                    observed: Observed::Action(Sample {
+                        source: Source::Action,
+                        ok,
+                        reason: None,
+                        rate_limit_remaining: None,
+                    }),
+                };
+                raised = self.alerting.observe(&tx, &observation).await?;
+            }
             let payload = event(&self.name, &self.connection, state, percent, message);
             store::status::append(&tx, &self.name.project, &payload).await?;
         }
         tx.commit().await?;
         self.bus.wake();
+        self.alerting.announce(raised, &self.bus);
         Ok(kept)
     }
 }

@@ -19,6 +19,7 @@ use super::{
     progress::{self, Progress},
 };
 use crate::{
+    alerts::Alerting,
     backoff::backoff,
     error::{ApiError, ErrorCode},
     metrics::{ActionOutcome, Metrics},
@@ -114,6 +115,7 @@ pub struct Workers {
     owner: Uuid,
     wake: Wake,
     metrics: Metrics,
+    alerting: Alerting,
 }
 
 impl Workers {
@@ -134,7 +136,14 @@ impl Workers {
             owner,
             wake,
             metrics,
+            alerting: Alerting::default(),
         }
+    }
+
+    /// Reports each attempt's outcome to the alert rules through `alerting`.
+    pub fn with_alerting(mut self, alerting: Alerting) -> Self {
+        self.alerting = alerting;
+        self
     }
 
     /// Runs the configured number of workers until `token` is cancelled,
@@ -196,7 +205,13 @@ impl Workers {
             owner: self.owner,
             attempt: action.attempts,
         };
-        let progress = Progress::new(self.pool.clone(), self.bus.clone(), &action, lease);
+        let progress = Progress::new(
+            self.pool.clone(),
+            self.bus.clone(),
+            self.alerting.clone(),
+            &action,
+            lease,
+        );
         let outcome = if action.cancel_requested {
             Err(Interrupt::Cancelled)
         } else if action.attempts > action.max_attempts {

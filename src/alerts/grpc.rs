@@ -2,13 +2,16 @@
 
 use tonic::{Request, Response, Status};
 
-use super::{channel_proto, channels::Channels, proto, rules::AlertRules};
+use super::{
+    alert::AlertState, alert_log::AlertLog, alert_proto, channel_proto, channels::Channels, proto,
+    rules::AlertRules,
+};
 use crate::{
     auth::caller_of,
     error::ApiError,
     field_mask::Selection,
     idempotency::RequestKey,
-    names::{AlertRuleName, ChannelName, ProjectId, ResourceId},
+    names::{AlertName, AlertRuleName, ChannelName, ProjectId, ResourceId},
     paging::PageRequest,
     proto::v1::{self as pb, alert_service_server},
 };
@@ -18,11 +21,25 @@ use crate::{
 pub struct AlertsGrpc {
     rules: AlertRules,
     channels: Channels,
+    log: AlertLog,
 }
 
 impl AlertsGrpc {
-    pub fn new(rules: AlertRules, channels: Channels) -> Self {
-        Self { rules, channels }
+    pub fn new(rules: AlertRules, channels: Channels, log: AlertLog) -> Self {
+        Self {
+            rules,
+            channels,
+            log,
+        }
+    }
+}
+
+fn state_filter(state: i32) -> Result<Option<AlertState>, ApiError> {
+    match pb::AlertState::try_from(state) {
+        Ok(pb::AlertState::Unspecified) => Ok(None),
+        Ok(pb::AlertState::Firing) => Ok(Some(AlertState::Firing)),
+        Ok(pb::AlertState::Resolved) => Ok(Some(AlertState::Resolved)),
+        Err(_) => Err(ApiError::invalid_field("state", "is not an AlertState")),
     }
 }
 
@@ -216,5 +233,68 @@ impl alert_service_server::AlertService for AlertsGrpc {
         let etag = (!r.etag.is_empty()).then_some(r.etag.as_str());
         self.channels.delete(caller, &name, etag).await?;
         Ok(Response::new(()))
+    }
+
+    async fn test_notification_channel(
+        &self,
+        request: Request<pb::TestNotificationChannelRequest>,
+    ) -> Reply<pb::TestNotificationChannelResponse> {
+        let caller = caller_of(&request)?;
+        let name = ChannelName::parse(&request.get_ref().name).map_err(|e| e.at("name"))?;
+        let sent = self.log.test_channel(caller, &name).await?;
+        Ok(Response::new(pb::TestNotificationChannelResponse {
+            notification: Some(alert_proto::notification(&sent)),
+        }))
+    }
+
+    async fn list_notifications(
+        &self,
+        request: Request<pb::ListNotificationsRequest>,
+    ) -> Reply<pb::ListNotificationsResponse> {
+        let caller = caller_of(&request)?;
+        let r = request.get_ref();
+        let channel = ChannelName::parse(&r.parent).map_err(|e| e.at("parent"))?;
+        let page = PageRequest::parse(r.page_size, &r.page_token, &[&r.parent])?;
+        let (found, next_page_token) = self.log.notifications(caller, &channel, &page).await?;
+        Ok(Response::new(pb::ListNotificationsResponse {
+            notifications: found.iter().map(alert_proto::notification).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn list_alerts(
+        &self,
+        request: Request<pb::ListAlertsRequest>,
+    ) -> Reply<pb::ListAlertsResponse> {
+        let caller = caller_of(&request)?;
+        let r = request.get_ref();
+        let project = ProjectId::parse_name(&r.parent).map_err(|e| e.at("parent"))?;
+        let state = state_filter(r.state)?;
+        let state_query = r.state.to_string();
+        let page = PageRequest::parse(r.page_size, &r.page_token, &[&r.parent, &state_query])?;
+        let (alerts, next_page_token) = self.log.list(caller, &project, state, &page).await?;
+        Ok(Response::new(pb::ListAlertsResponse {
+            alerts: alerts.iter().map(alert_proto::alert).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_alert(&self, request: Request<pb::GetAlertRequest>) -> Reply<pb::Alert> {
+        let caller = caller_of(&request)?;
+        let name = AlertName::parse(&request.get_ref().name).map_err(|e| e.at("name"))?;
+        let alert = self.log.get(caller, &name).await?;
+        Ok(Response::new(alert_proto::alert(&alert)))
+    }
+
+    async fn acknowledge_alert(
+        &self,
+        request: Request<pb::AcknowledgeAlertRequest>,
+    ) -> Reply<pb::Alert> {
+        let caller = caller_of(&request)?;
+        let r = request.get_ref();
+        let name = AlertName::parse(&r.name).map_err(|e| e.at("name"))?;
+        let etag = (!r.etag.is_empty()).then_some(r.etag.as_str());
+        let alert = self.log.acknowledge(caller, &name, etag).await?;
+        Ok(Response::new(alert_proto::alert(&alert)))
     }
 }

@@ -5,7 +5,7 @@
 use deadpool_postgres::{GenericClient, Pool};
 
 use super::{
-    audit_trail, channels, defaults,
+    Alerting, audit_trail, channels, defaults,
     model::{AlertRule, RuleDefinition, Scope},
 };
 use crate::{
@@ -16,17 +16,24 @@ use crate::{
     idempotency::RequestKey,
     names::{AlertRuleName, ConnectionName, ProjectId},
     paging::PageRequest,
+    status::bus::EventBus,
     store::{self, StoreError, alert_rules::InsertOutcome},
 };
 
 #[derive(Clone)]
 pub struct AlertRules {
     pool: Pool,
+    alerting: Alerting,
+    bus: EventBus,
 }
 
 impl AlertRules {
-    pub fn new(pool: Pool) -> Self {
-        Self { pool }
+    pub fn new(pool: Pool, alerting: Alerting, bus: EventBus) -> Self {
+        Self {
+            pool,
+            alerting,
+            bus,
+        }
     }
 
     pub async fn create(
@@ -153,9 +160,11 @@ impl AlertRules {
             .await?
             .ok_or_else(|| ApiError::not_found(name))?;
         check_etag(etag, &current.etag)?;
+        let raised = self.alerting.rule_deleted(&tx, &current).await?;
         store::alert_rules::delete(&tx, name).await?;
         audit::record(&tx, caller, audit_trail::deleted(&current)).await?;
         tx.commit().await.map_err(StoreError::from)?;
+        self.alerting.announce(raised, &self.bus);
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::{AppError, ServerConfig};
 use crate::{
     actions::{Actions, Effects, Workers},
+    alerts::{AlertLog, AlertRules, Alerting, Channels, delivery::Sender, dispatch::Dispatcher},
     diagnostics::{Diagnostics, Parts, deployment::DeploymentFacts},
     health::HealthMonitor,
     metrics::Metrics,
@@ -41,8 +42,9 @@ pub(super) struct Services {
     pub actions: Actions,
     pub webhooks: Webhooks,
     pub diagnostics: Diagnostics,
-    pub alert_rules: crate::alerts::AlertRules,
-    pub channels: crate::alerts::Channels,
+    pub alert_rules: AlertRules,
+    pub channels: Channels,
+    pub alert_log: AlertLog,
     pub metrics: Metrics,
     /// For the gauges `/metrics` reads when scraped.
     pub bus: EventBus,
@@ -57,6 +59,7 @@ pub(super) struct Jobs {
     pub processor: Processor,
     pub refusals: crate::webhooks::refusals::Refusals,
     pub cleanup: crate::retention::Cleanup,
+    pub dispatcher: Dispatcher,
 }
 
 pub(super) async fn build(
@@ -89,12 +92,14 @@ pub(super) async fn build(
         Metrics::off()
     };
 
+    let alerting = Alerting::default();
     let registry = Registry::new(
         pool.clone(),
         config.keyring.clone(),
         config.webhook_secret_grace,
     )
-    .with_base_urls(config.status.prober.base_uris.clone());
+    .with_base_urls(config.status.prober.base_uris.clone())
+    .with_alerting(alerting.clone());
     let (health, _) = tonic_health::server::health_reporter();
     let monitor = HealthMonitor::new(
         health.clone(),
@@ -120,6 +125,7 @@ pub(super) async fn build(
         replica.id,
         config.status.prober.clone(),
         metrics.clone(),
+        alerting.clone(),
     );
     let watches = Watches {
         bus: bus.clone(),
@@ -143,7 +149,8 @@ pub(super) async fn build(
         replica.id,
         action_wake.clone(),
         metrics.clone(),
-    );
+    )
+    .with_alerting(alerting.clone());
     let actions = Actions::new(pool.clone(), bus.clone(), action_config, action_wake);
 
     let stored = Arc::new(tokio::sync::Notify::new());
@@ -162,6 +169,7 @@ pub(super) async fn build(
         stored,
         catalog.clone(),
         metrics.clone(),
+        alerting.clone(),
     );
 
     let diagnostics = Diagnostics::new(Parts {
@@ -173,14 +181,24 @@ pub(super) async fn build(
         registry: registry.clone(),
         prober: prober.clone(),
         keyring: config.keyring.clone(),
+        alerting: alerting.clone(),
     });
 
     let refusals = webhooks.refusals.clone();
-    let alert_rules = crate::alerts::AlertRules::new(pool.clone());
-    let channels = crate::alerts::Channels::new(
+    let alert_rules = AlertRules::new(pool.clone(), alerting.clone(), bus.clone());
+    let channels = Channels::new(
         pool.clone(),
         config.keyring.clone(),
-        config.allow_private_outbound,
+        config.alerts.allow_private_outbound,
+    );
+    let sender = Arc::new(Sender::new(&config.alerts, config.keyring.clone())?);
+    let alert_log = AlertLog::new(pool.clone(), sender.clone());
+    let dispatcher = Dispatcher::new(
+        pool.clone(),
+        bus.clone(),
+        alerting,
+        sender,
+        config.alerts.clone(),
     );
     let services = Services {
         pool,
@@ -196,6 +214,7 @@ pub(super) async fn build(
         diagnostics,
         alert_rules,
         channels,
+        alert_log,
         metrics,
         bus: bus.clone(),
     };
@@ -208,6 +227,7 @@ pub(super) async fn build(
         processor,
         refusals,
         cleanup,
+        dispatcher,
     };
     Ok((services, jobs))
 }

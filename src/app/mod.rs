@@ -17,6 +17,7 @@ use tonic::server::NamedService;
 use crate::{
     actions::{ActionConfig, ActionsGrpc},
     alerts::AlertsGrpc,
+    alerts::delivery::{AlertConfig, SenderError},
     auth::KeySource,
     crypto::Keyring,
     diagnostics::DiagnosticsGrpc,
@@ -61,8 +62,8 @@ pub struct ServerConfig {
     pub metrics: bool,
     /// How long data is kept, and how often cleanup runs.
     pub retention: RetentionConfig,
-    /// Whether notification channels may post to non-public addresses.
-    pub allow_private_outbound: bool,
+    /// How alert notifications leave the server.
+    pub alerts: AlertConfig,
 }
 
 /// Probes and the event log.
@@ -102,6 +103,8 @@ pub enum AppError {
     Http(#[source] std::io::Error),
     #[error("reading a listener's address")]
     Listener(#[source] std::io::Error),
+    #[error(transparent)]
+    Notifications(#[from] SenderError),
 }
 
 /// The gRPC services whose health is reported by name.

@@ -64,7 +64,11 @@ impl Servers {
                 AuthInterceptor,
             ))
             .add_service(AlertServiceServer::with_interceptor(
-                AlertsGrpc::new(services.alert_rules.clone(), services.channels.clone()),
+                AlertsGrpc::new(
+                    services.alert_rules.clone(),
+                    services.channels.clone(),
+                    services.alert_log.clone(),
+                ),
                 AuthInterceptor,
             ))
             .clone()

@@ -47,6 +47,7 @@ pub(super) fn spawn(services: &Services, jobs: Jobs, config: &ServerConfig) -> B
             token.clone(),
         )),
         tokio::spawn(jobs.cleanup.run(token.clone())),
+        tokio::spawn(jobs.dispatcher.run(token.clone())),
     ];
     Background { monitor, loops }
 }

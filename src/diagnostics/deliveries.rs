@@ -5,6 +5,10 @@ use chrono::{DateTime, Utc};
 
 use super::service::Diagnostics;
 use crate::{
+    alerts::{
+        evaluator::Raised,
+        observation::{Observation, Observed},
+    },
     audit::{self, Change, model::FieldChange},
     auth::{Caller, Role},
     error::ApiError,
@@ -63,10 +67,18 @@ impl Diagnostics {
         )
         .await?;
         // A redrive that moved nothing changed nothing: no entry.
+        let mut raised = Raised::default();
         if !validate_only && moved > 0 {
             audit::record(&tx, caller, redriven(connection, &which, moved)).await?;
+            // Fewer dead letters: what a dead-letter rule's alert resolves on.
+            let observation = Observation {
+                connection: connection.clone(),
+                observed: Observed::DeadLetters,
+            };
+            raised = self.alerting.observe(&tx, &observation).await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
+        self.alerting.announce(raised, &self.bus);
         if !validate_only && moved > 0 {
             tracing::info!(connection = %connection, deliveries = moved, "dead letters redriven");
         }

@@ -41,18 +41,20 @@ pub struct Parts {
     pub registry: Registry,
     pub prober: Prober,
     pub keyring: Arc<Keyring>,
+    pub alerting: crate::alerts::Alerting,
 }
 
 #[derive(Clone)]
 pub struct Diagnostics {
     pub(super) pool: Pool,
-    bus: EventBus,
     facts: Arc<DeploymentFacts>,
     peers: Arc<[String]>,
     webhooks: Webhooks,
     pub(super) registry: Registry,
     pub(super) prober: Prober,
     pub(super) keyring: Arc<Keyring>,
+    pub(super) alerting: crate::alerts::Alerting,
+    pub(super) bus: EventBus,
     http: reqwest::Client,
 }
 
@@ -94,6 +96,7 @@ impl Diagnostics {
             registry: parts.registry,
             prober: parts.prober,
             keyring: parts.keyring,
+            alerting: parts.alerting,
             http,
         }
     }

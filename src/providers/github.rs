@@ -112,6 +112,7 @@ impl Provider for GitHub {
         .map_err(not_found_means(format!(
             "branch {branch} does not exist in {owner}/{repo}"
         )))?;
+        let left = request::header_i64(response.headers(), "x-ratelimit-remaining");
         let head: Branch = request::json(response).await?;
         let last_push = head
             .commit
@@ -129,7 +130,8 @@ impl Provider for GitHub {
                 Level::Warning,
                 format!("{owner}/{repo}@{branch}: no pushes yet"),
                 format!("{kind}: no pushes yet"),
-            ));
+            )
+            .with_rate_limit_remaining(left));
         };
         let age = call.now.signed_duration_since(last_push);
         let words = age_words(age.num_days().max(0), age.num_hours().max(0));
@@ -142,7 +144,8 @@ impl Provider for GitHub {
             level,
             format!("{owner}/{repo}@{branch}: last push {words}"),
             format!("{kind}: last push {words}"),
-        ))
+        )
+        .with_rate_limit_remaining(left))
     }
 
     async fn act(

@@ -66,11 +66,17 @@ impl Provider for HubSpot {
         let budget_words = daily
             .map(|(max, left)| format!("; {left} of {max} daily API calls left"))
             .unwrap_or_default();
+        let scarcest = [daily, burst]
+            .into_iter()
+            .flatten()
+            .map(|(_, left)| left)
+            .min();
         let observation = Observation::new(
             Level::Connected,
             format!("portal {} ({kind}){budget_words}", account.portal_id),
             "Account reachable",
-        );
+        )
+        .with_rate_limit_remaining(scarcest);
         Ok(if low {
             observation.budget_nearly_spent(
                 "Account reachable; API budget nearly spent",

@@ -21,6 +21,9 @@ pub struct Observation {
     pub environments: Vec<EnvironmentStatus>,
     /// A problem short of failure, e.g. an API budget nearly spent.
     pub problem: Option<Problem>,
+    /// What the provider reported left of its rate limit (the scarcest
+    /// budget when it reports several).
+    pub rate_limit_remaining: Option<i64>,
 }
 
 impl Observation {
@@ -31,6 +34,15 @@ impl Observation {
             redacted_summary: redacted.into(),
             environments: Vec::new(),
             problem: None,
+            rate_limit_remaining: None,
+        }
+    }
+
+    /// The provider's remaining rate limit, as its headers said.
+    pub fn with_rate_limit_remaining(self, left: Option<i64>) -> Self {
+        Self {
+            rate_limit_remaining: left,
+            ..self
         }
     }
 

@@ -309,9 +309,11 @@ impl Registry {
             None => None,
         };
         store::status::record_removed(&tx, name).await?;
+        let raised = self.alerting.connection_deleted(&tx, name).await?;
         store::connections::delete(&tx, name).await?;
         audit::record(&tx, caller, audit_trail::deleted(&connection)).await?;
         tx.commit().await.map_err(store::StoreError::from)?;
+        self.alerting.wake_dispatch(raised);
         tracing::info!(connection = %name, "connection deleted");
         if let (Some(ty), Some(credentials)) = (ty, credentials) {
             // Best effort: the connection is gone either way.

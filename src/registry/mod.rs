@@ -40,6 +40,8 @@ pub struct Registry {
     http: reqwest::Client,
     /// Where OAuth token and revocation endpoints are called.
     base_urls: Arc<BaseUrls>,
+    /// Resolves a deleted connection's alerts.
+    alerting: crate::alerts::Alerting,
 }
 
 impl Registry {
@@ -50,7 +52,14 @@ impl Registry {
             secret_grace,
             http: reqwest::Client::new(),
             base_urls: Arc::default(),
+            alerting: crate::alerts::Alerting::default(),
         }
+    }
+
+    /// Resolves deleted connections' alerts through `alerting`.
+    pub fn with_alerting(mut self, alerting: crate::alerts::Alerting) -> Self {
+        self.alerting = alerting;
+        self
     }
 
     /// Calls providers through `base_urls` (the server's overrides).

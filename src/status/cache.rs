@@ -116,7 +116,9 @@ impl StatusCache {
                         .collect(),
                 )
             }
-            EventPayload::ActionProgress { .. } | EventPayload::WebhookReceived { .. } => None,
+            EventPayload::ActionProgress { .. }
+            | EventPayload::WebhookReceived { .. }
+            | EventPayload::AlertChanged { .. } => None,
         };
         if let Some(items) = changed {
             let status = Arc::new(ProjectStatus::new(items));

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{ItemStatus, Level};
 use crate::{
     actions::model::ActionState,
+    alerts::alert::Alert,
     names::{ConnectionName, ProjectId},
 };
 
@@ -37,6 +38,8 @@ pub enum EventPayload {
         event_type: String,
         receive_time: DateTime<Utc>,
     },
+    /// An alert fired or resolved.
+    AlertChanged { alert: Box<Alert> },
 }
 
 impl EventPayload {
@@ -46,6 +49,7 @@ impl EventPayload {
             Self::ItemRemoved { .. } => "item_removed",
             Self::ActionProgress { .. } => "action_progress",
             Self::WebhookReceived { .. } => "webhook_received",
+            Self::AlertChanged { .. } => "alert_changed",
         }
     }
 }

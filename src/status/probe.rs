@@ -14,6 +14,10 @@ use super::{
     prober::Prober,
 };
 use crate::{
+    alerts::{
+        evaluator::Raised,
+        observation::{Observation, Observed, Sample, Source},
+    },
     error::ApiError,
     metrics::ProbeOutcome,
     providers::{self, Call, ProbeError, problem},
@@ -93,7 +97,15 @@ impl Prober {
             },
         )
         .await?;
+        let raised = match (&answer, kept) {
+            (Some((answered, _)), true) => {
+                let observation = observation(&job, &outcome.item, answered);
+                self.alerting.observe(&tx, &observation).await?
+            }
+            _ => Raised::default(),
+        };
         tx.commit().await.map_err(StoreError::from)?;
+        self.alerting.announce(raised, &self.bus);
         if !kept {
             tracing::warn!("the probe outlived its lease; its result was dropped");
             return Err(ApiError::unavailable(
@@ -193,6 +205,36 @@ impl Prober {
         Ok(result)
     }
 }
+/// What the alert rules observe of a probe the provider answered.
+fn observation(
+    job: &ProbeJob,
+    item: &ItemStatus,
+    answered: &Result<providers::Observation, ProbeError>,
+) -> Observation {
+    let (ok, reason, rate_limit_remaining) = match answered {
+        Ok(seen) => (
+            true,
+            seen.problem.as_ref().map(|p| p.code),
+            seen.rate_limit_remaining,
+        ),
+        Err(e @ ProbeError::RateLimited(_)) => (false, Some(e.problem().code), Some(0)),
+        Err(e) => (false, Some(e.problem().code), None),
+    };
+    Observation {
+        connection: job.name.clone(),
+        observed: Observed::Probe {
+            sample: Sample {
+                source: Source::Probe,
+                ok,
+                reason: reason.map(|c| c.as_str().to_owned()),
+                rate_limit_remaining,
+            },
+            level: item.level,
+            reason: item.problem.as_ref().map(|p| p.code.as_str().to_owned()),
+        },
+    }
+}
+
 /// A finished probe: what it stored, and the provider's answer when the
 /// provider was asked (an open circuit's cool-down asks nothing).
 pub(super) struct Probed {

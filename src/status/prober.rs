@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::{bus::EventBus, circuit::ProbePolicy, model::ItemStatus, probe::Probed};
 use crate::{
+    alerts::Alerting,
     error::ApiError,
     metrics::Metrics,
     names::ConnectionName,
@@ -64,6 +65,7 @@ pub struct Prober {
     /// Set (under the lock) when shutdown begins: no probe starts after.
     stopping: Arc<Mutex<bool>>,
     pub(super) metrics: Metrics,
+    pub(super) alerting: Alerting,
 }
 
 /// A forced probe: what the provider answered now, and the item it left.
@@ -88,6 +90,7 @@ impl Prober {
         owner: Uuid,
         config: ProberConfig,
         metrics: Metrics,
+        alerting: Alerting,
     ) -> Self {
         let http = reqwest::Client::builder()
             .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
@@ -104,6 +107,7 @@ impl Prober {
             in_flight: TaskTracker::new(),
             stopping: Arc::new(Mutex::new(false)),
             metrics,
+            alerting,
         }
     }
 

@@ -280,6 +280,9 @@ fn convert(s: &State, event: &StoredEvent) -> pb::StatusUpdate {
             event_type: event_type.clone(),
             receive_time: Some(crate::proto::time::timestamp(*receive_time)),
         }),
+        EventPayload::AlertChanged { alert } => Event::Alert(pb::AlertEvent {
+            alert: Some(crate::alerts::alert_proto(alert)),
+        }),
     };
     update(event.seq, body)
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{StoreError, execute, query, query_opt};
 use crate::{
     alerts::model::{AlertRule, Resolution, RuleDefinition, Scope, Severity},
-    names::{AlertRuleName, ChannelName, ProjectId, ResourceId, TypeId},
+    names::{AlertRuleName, ChannelName, ConnectionName, ProjectId, ResourceId, TypeId},
 };
 
 const COLUMNS: &str = "project, id, display_name, severity, scope_connection, scope_type, \
@@ -247,4 +247,27 @@ pub async fn claim_defaults(
     )
     .await?;
     Ok(claimed == 1)
+}
+
+/// The enabled rules whose scope takes in `connection`: its project's, its
+/// own, and its type's.
+pub async fn watching(
+    client: &impl GenericClient,
+    connection: &ConnectionName,
+) -> Result<Vec<AlertRule>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM alert_rules WHERE project = $1 AND NOT disabled \
+           AND (scope_connection IS NULL OR scope_connection = $2) \
+           AND (scope_type IS NULL OR scope_type = \
+                (SELECT type_id FROM connections WHERE project = $1 AND id = $2))"
+    );
+    query(
+        client,
+        &sql,
+        &[&connection.project.as_str(), &connection.id.as_str()],
+    )
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
 }

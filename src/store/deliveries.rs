@@ -342,3 +342,18 @@ pub async fn delete_for_connection(
     )
     .await
 }
+
+/// The connection's dead-lettered deliveries.
+pub async fn dead_letter_count(
+    client: &impl GenericClient,
+    connection: &ConnectionName,
+) -> Result<i64, StoreError> {
+    let row = super::query_one(
+        client,
+        "SELECT count(*) FROM webhook_deliveries \
+         WHERE project = $1 AND connection_id = $2 AND state = 'dead_letter'",
+        &[&connection.project.as_str(), &connection.id.as_str()],
+    )
+    .await?;
+    Ok(row.try_get(0)?)
+}

@@ -3,7 +3,9 @@
 
 pub mod action_queue;
 pub mod actions;
+pub mod alert_notifications;
 pub mod alert_rules;
+pub mod alerts;
 pub mod audit;
 pub mod catalog;
 pub mod connection_secrets;
@@ -11,6 +13,7 @@ pub mod connections;
 pub mod deliveries;
 pub mod delivery_log;
 pub mod embedded;
+pub mod health_samples;
 pub mod maintenance;
 pub mod migrate;
 pub mod notification_channels;

@@ -164,6 +164,12 @@ async fn hold(
                 let change = view.remove(&removed.connection, update.seq);
                 out.changes(view, &[change]);
             }
+            Some(Event::Alert(event)) => {
+                if let Some(alert) = event.alert {
+                    out.alert(&alert);
+                }
+                view.advance(update.seq);
+            }
             Some(Event::Heartbeat(_) | Event::ActionProgress(_) | Event::WebhookReceived(_))
             | None => view.advance(update.seq),
         }

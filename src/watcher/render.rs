@@ -151,6 +151,26 @@ impl Output {
         }
     }
 
+    /// An alert fired or resolved: a line of its own on stdout.
+    pub fn alert(&mut self, alert: &crate::proto::v1::Alert) {
+        let state = match crate::proto::v1::AlertState::try_from(alert.state) {
+            Ok(crate::proto::v1::AlertState::Resolved) => "resolved",
+            _ => "firing",
+        };
+        let line = format!(
+            "{} alert {state}: {} on {}: {}",
+            now(),
+            alert.rule,
+            alert.connection,
+            alert.summary
+        );
+        if self.terminal {
+            self.note = line;
+        } else {
+            let _ = writeln!(stdout(), "{line}");
+        }
+    }
+
     pub fn changes(&mut self, view: &View, changes: &[Change]) {
         if self.terminal {
             self.redraw(view);

@@ -20,6 +20,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::{WebhookConfig, normalize::normalize};
 use crate::{
+    alerts::{
+        Alerting,
+        evaluator::Raised,
+        observation::{Observation, Observed},
+    },
     backoff::backoff,
     metrics::{Metrics, ProcessedCounts},
     names::{ConnectionName, ProjectId},
@@ -50,6 +55,7 @@ pub struct Processor {
     /// Which provider reads each type's deliveries.
     types: CatalogSnapshot,
     metrics: Metrics,
+    alerting: Alerting,
 }
 
 impl Processor {
@@ -60,6 +66,7 @@ impl Processor {
         stored: Arc<Notify>,
         types: CatalogSnapshot,
         metrics: Metrics,
+        alerting: Alerting,
     ) -> Self {
         Self {
             pool,
@@ -68,6 +75,7 @@ impl Processor {
             stored,
             types,
             metrics,
+            alerting,
         }
     }
 
@@ -142,10 +150,19 @@ impl Processor {
         for (connection, at) in done.latest {
             store::deliveries::touch_connection(&tx, connection, at).await?;
         }
+        let mut raised = Raised::default();
+        for connection in done.dead_lettered {
+            let observation = Observation {
+                connection: connection.clone(),
+                observed: Observed::DeadLetters,
+            };
+            raised.add(self.alerting.observe(&tx, &observation).await?);
+        }
         // Last: the event lock is held from here to the commit, and other
         // event writers (probes, actions) wait on it.
         store::status::append_many(&tx, &done.events).await?;
         tx.commit().await?;
+        self.alerting.announce(raised, &self.bus);
         self.metrics.webhooks_processed(done.counts);
         if !done.events.is_empty() {
             self.bus.wake();
@@ -188,6 +205,7 @@ impl Processor {
                     done.counts.retrying += 1;
                 } else {
                     done.counts.dead_lettered += 1;
+                    done.dead_lettered.insert(&delivery.connection);
                 }
                 Ok(false)
             }
@@ -238,6 +256,8 @@ struct Done<'a> {
     latest: HashMap<&'a ConnectionName, DateTime<Utc>>,
     /// Counted once the batch commits.
     counts: ProcessedCounts,
+    /// Connections with a delivery dead-lettered in this batch.
+    dead_lettered: std::collections::BTreeSet<&'a ConnectionName>,
 }
 
 fn received(delivery: &DueDelivery, event_type: &str) -> EventPayload {

@@ -5,6 +5,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use patchbay::{
     actions::ActionConfig,
+    alerts::delivery::AlertConfig,
     app::{self, AppError, ServerConfig, StatusConfig},
     auth::{KeySource, Role, TokenMinter},
     crypto::Keyring,
@@ -78,8 +79,9 @@ pub struct TestOptions {
     /// it; an ephemeral port by default.
     pub grpc_addr: Option<SocketAddr>,
     pub retention: RetentionConfig,
-    /// On by default: the fake receivers listen on 127.0.0.1.
-    pub allow_private_outbound: bool,
+    /// Private outbound on by default (the fake receivers listen on
+    /// 127.0.0.1), with quick retries and polls.
+    pub alerts: AlertConfig,
 }
 
 impl Default for TestOptions {
@@ -102,7 +104,13 @@ impl Default for TestOptions {
             metrics: true,
             grpc_addr: None,
             retention: RetentionConfig::default(),
-            allow_private_outbound: true,
+            alerts: AlertConfig {
+                allow_private_outbound: true,
+                retry_base: Duration::from_millis(200),
+                timeout: Duration::from_secs(5),
+                poll: Duration::from_millis(200),
+                ..AlertConfig::default()
+            },
         }
     }
 }
@@ -186,7 +194,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         },
         metrics: options.metrics,
         retention: options.retention,
-        allow_private_outbound: options.allow_private_outbound,
+        alerts: options.alerts,
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(app::run(config, grpc, http, async {

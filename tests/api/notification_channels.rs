@@ -3,6 +3,7 @@
 //! and a channel in use kept from deletion.
 
 use patchbay::{
+    alerts::delivery::AlertConfig,
     auth::Role,
     proto::v1::{
         CreateNotificationChannelRequest, DeleteNotificationChannelRequest, EmailChannel,
@@ -204,7 +205,10 @@ async fn a_webhook_channels_secret_is_shown_once_and_never_logged_or_audited() {
 #[tokio::test]
 async fn endpoints_on_private_addresses_are_refused_unless_the_server_allows_them() {
     let app = spawn_app_with(TestOptions {
-        allow_private_outbound: false,
+        alerts: AlertConfig {
+            allow_private_outbound: false,
+            ..TestOptions::default().alerts
+        },
         ..TestOptions::default()
     })
     .await;

@@ -49,6 +49,7 @@ async fn replica(first: &TestApp) -> TestApp {
         keyring: Some(first.keyring.clone()),
         retention: RetentionConfig {
             audit: Duration::from_secs(3600),
+            history: Duration::from_secs(3600),
             check: Duration::from_millis(20),
             batch: 2,
             ..RetentionConfig::default()
@@ -65,7 +66,10 @@ async fn one_of_two_replicas_purges_old_entries_once_and_the_chain_still_verifie
     let first = wait_for_runs(&app, 1).await;
     assert_eq!(
         first.last_result,
-        Some(serde_json::json!({"audit_entries": 0, "audit_chains": 0}))
+        Some(serde_json::json!({
+            "audit_entries": 0, "audit_chains": 0,
+            "health_samples": 0, "alerts": 0, "notifications": 0,
+        }))
     );
     five_changes(&app).await;
     create_github(&app, "other", "gh").await;
@@ -74,6 +78,14 @@ async fn one_of_two_replicas_purges_old_entries_once_and_the_chain_still_verifie
         &app,
         "UPDATE audit_events SET time = time - interval '2 hours' \
          WHERE project = 'acme' AND seq <= 3",
+    )
+    .await;
+    // Health history: three samples older than the replicas' hour, one not.
+    tamper(
+        &app,
+        "INSERT INTO health_samples (project, connection, time, source, ok) \
+         SELECT 'acme', 'gh', now() - n * interval '2 hours', 'probe', true \
+         FROM generate_series(0, 3) AS n",
     )
     .await;
     app.db()
@@ -89,8 +101,22 @@ async fn one_of_two_replicas_purges_old_entries_once_and_the_chain_still_verifie
     let record = wait_for_runs(&app, 2).await;
     assert_eq!(
         record.last_result,
-        Some(serde_json::json!({"audit_entries": 3, "audit_chains": 1}))
+        Some(serde_json::json!({
+            "audit_entries": 3, "audit_chains": 1,
+            "health_samples": 3, "alerts": 0, "notifications": 0,
+        }))
     );
+    let left: i64 = app
+        .db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM health_samples WHERE project = 'acme'",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(left, 1, "the young sample stays");
     assert!(record.next_run_at > chrono::Utc::now() + chrono::Duration::hours(23));
 
     let root = app.admin_token("root");
