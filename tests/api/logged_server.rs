@@ -9,7 +9,7 @@ use nix::{
 };
 use patchbay::auth::{Role, TokenMinter};
 use tokio::{
-    io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader},
+    io::{AsyncBufReadExt as _, BufReader},
     process::{Child, Command},
     task::JoinHandle,
 };
@@ -77,9 +77,17 @@ impl LoggedServer {
                     .to_owned();
             }
         };
+        logs.lines().for_each(log_scan::child_line);
+        // Each line is kept for the scan as it comes, so a test that fails
+        // half-way still leaves its server's logs behind.
         let collector = tokio::spawn(async move {
             let mut rest = String::new();
-            let _ = stderr.read_to_string(&mut rest).await;
+            let mut line = String::new();
+            while stderr.read_line(&mut line).await.unwrap_or(0) > 0 {
+                log_scan::child_line(line.trim_end_matches('\n'));
+                rest.push_str(&line);
+                line.clear();
+            }
             rest
         });
         let minter = TokenMinter::new(&crate::helpers::jwt_keys(JWT_SECRET.as_bytes()), None, None)
@@ -126,7 +134,6 @@ impl LoggedServer {
         assert!(status.success(), "{status:?}");
         self.logs
             .push_str(&self.collector.await.expect("collector"));
-        self.logs.lines().for_each(log_scan::child_line);
         assert!(
             self.logs.contains("\"level\":\"TRACE\""),
             "not at trace level"
