@@ -118,6 +118,9 @@ impl Progress {
         let kept = store::action_queue::finish(&tx, &self.name, self.lease, finish).await?;
         let mut raised = Default::default();
         if kept {
+            // The event log's lock before the alert rows the rules lock.
+            let payload = event(&self.name, &self.connection, state, percent, message);
+            store::status::append(&tx, &self.name.project, &payload).await?;
             // Each attempt's outcome is one observation for the alert rules.
             if let Some(ok) = ok {
                 let observation = Observation {
@@ -131,12 +134,10 @@ impl Progress {
                 };
                 raised = self.alerting.observe(&tx, &observation).await?;
             }
-            let payload = event(&self.name, &self.connection, state, percent, message);
-            store::status::append(&tx, &self.name.project, &payload).await?;
         }
         tx.commit().await?;
         self.bus.wake();
-        self.alerting.announce(raised, &self.bus);
+        self.alerting.announce(raised);
         Ok(kept)
     }
 }

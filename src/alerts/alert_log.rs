@@ -146,7 +146,10 @@ impl AlertLog {
             outbox::insert_leased(&client, channel, EventType::Test, &body, owner, TEST_LEASE)
                 .await?
                 .ok_or_else(|| ApiError::not_found(channel))?;
+        // No pooled connection is held while the endpoint takes its time.
+        drop(client);
         let attempt = self.sender.attempt(&due).await;
+        let client = self.pool.get().await.map_err(StoreError::from)?;
         let next = if attempt.ok {
             Next::Delivered
         } else {

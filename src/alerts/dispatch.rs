@@ -17,7 +17,6 @@ use super::{
 };
 use crate::{
     backoff::backoff,
-    status::bus::EventBus,
     store::{
         self, StoreError,
         alert_notifications::{Due, Next},
@@ -32,7 +31,6 @@ const LEASE: Duration = Duration::from_secs(120);
 
 pub struct Dispatcher {
     pool: Pool,
-    bus: EventBus,
     alerting: Alerting,
     sender: Arc<Sender>,
     config: AlertConfig,
@@ -40,16 +38,9 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(
-        pool: Pool,
-        bus: EventBus,
-        alerting: Alerting,
-        sender: Arc<Sender>,
-        config: AlertConfig,
-    ) -> Self {
+    pub fn new(pool: Pool, alerting: Alerting, sender: Arc<Sender>, config: AlertConfig) -> Self {
         Self {
             pool,
-            bus,
             alerting,
             sender,
             config,
@@ -65,7 +56,7 @@ impl Dispatcher {
                 () = wake.notified() => {}
                 () = tokio::time::sleep(self.config.poll) => {}
             }
-            if let Err(e) = self.alerting.sweep_quiet(&self.pool, &self.bus).await {
+            if let Err(e) = self.alerting.sweep_quiet(&self.pool).await {
                 tracing::warn!(error = %crate::error::ErrorChain(&e), "resolving quiet alerts failed");
             }
             loop {

@@ -1,9 +1,14 @@
 //! The owner of alert state: evaluates the rules that watch a connection
 //! on each observation, inside the transaction that records it, and fires,
-//! keeps or resolves alerts. A change is logged on the project's watch
-//! stream and queued for the rule's channels in that same transaction, so
-//! an alert is never announced for an outcome that was not stored, nor
-//! stored without its announcement.
+//! keeps or resolves alerts. A change is queued for the project's watch
+//! stream and for the rule's channels in that same transaction, so an
+//! alert is never announced for an outcome that was not stored, nor stored
+//! without its announcement.
+//!
+//! Locks: evaluation locks the connection's firing alerts and never the
+//! event log (its watch event is queued, and the dispatcher logs it). A
+//! caller that also logs events takes the log's lock before it observes,
+//! so every transaction takes the log's lock before alert rows.
 
 use std::{sync::Arc, time::Duration};
 
@@ -23,7 +28,7 @@ use super::{
 use crate::{
     etag::new_etag,
     names::{AlertName, ConnectionName, ResourceId},
-    status::{bus::EventBus, events::EventPayload},
+    status::events::EventPayload,
     store::{self, StoreError, alerts::NewAlert},
 };
 
@@ -34,7 +39,7 @@ const QUIET_BATCH: i64 = 100;
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 pub struct Raised {
-    /// Alert events were logged: wake the watchers.
+    /// Alert events were queued for the watch stream.
     pub events: bool,
     /// Notifications were queued: wake the dispatcher.
     pub notifications: bool,
@@ -51,6 +56,7 @@ impl Raised {
 #[derive(Clone, Default)]
 pub struct Alerting {
     dispatch: Arc<Notify>,
+    events: Arc<Notify>,
 }
 
 impl Alerting {
@@ -60,19 +66,17 @@ impl Alerting {
         self.dispatch.clone()
     }
 
-    /// After the commit: wake whoever has new work.
-    pub fn announce(&self, raised: Raised, bus: &EventBus) {
-        if raised.events {
-            bus.wake();
-        }
-        if raised.notifications {
-            self.dispatch.notify_one();
-        }
+    /// The announcer's wake-up, notified after a commit that queued alert
+    /// events.
+    pub fn events_wake(&self) -> Arc<Notify> {
+        self.events.clone()
     }
 
-    /// After the commit, for a writer the log's own notification wakes
-    /// watchers for: wake the dispatcher only.
-    pub fn wake_dispatch(&self, raised: Raised) {
+    /// After the commit: wake whoever has new work.
+    pub fn announce(&self, raised: Raised) {
+        if raised.events {
+            self.events.notify_one();
+        }
         if raised.notifications {
             self.dispatch.notify_one();
         }
@@ -181,7 +185,7 @@ impl Alerting {
 
     /// Resolves firing alerts whose quiet period has passed since they
     /// last held, with no observation to trigger it; run by the dispatcher.
-    pub async fn sweep_quiet(&self, pool: &Pool, bus: &EventBus) -> Result<usize, StoreError> {
+    pub async fn sweep_quiet(&self, pool: &Pool) -> Result<usize, StoreError> {
         let mut client = pool.get().await?;
         let tx = client.transaction().await?;
         let quiet = store::alerts::quiet(&tx, QUIET_BATCH).await?;
@@ -192,7 +196,7 @@ impl Alerting {
             }
         }
         tx.commit().await?;
-        self.announce(raised, bus);
+        self.announce(raised);
         Ok(quiet.len())
     }
 }
@@ -212,8 +216,8 @@ async fn resolve(
     }
 }
 
-/// Logs the alert's change on the watch stream and queues it for the
-/// rule's channels.
+/// Queues the alert's change for the watch stream and for the rule's
+/// channels.
 async fn changed(
     client: &impl GenericClient,
     rule: &AlertRule,
@@ -223,7 +227,7 @@ async fn changed(
     let logged = EventPayload::AlertChanged {
         alert: Box::new(alert.clone()),
     };
-    store::status::append(client, &alert.name.project, &logged).await?;
+    store::alert_announcements::queue(client, &alert.name.project, &logged).await?;
     let channels = &rule.definition.channels;
     let body = payload::alert(event, alert, &rule.definition.display_name);
     let alert_name = alert.name.to_string();

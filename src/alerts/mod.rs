@@ -2,11 +2,13 @@
 //! alert (`rules.rs`, with three defaults per project in `defaults.rs`),
 //! evaluated as probes, actions and deliveries are recorded
 //! (`evaluator.rs`), and the channels that hear of it, fed by an outbox
-//! any replica delivers (`dispatch.rs`).
+//! any replica delivers (`dispatch.rs`); alert changes reach the watch
+//! stream through `announcer.rs`.
 
 pub mod alert;
 mod alert_log;
 mod alert_proto;
+pub mod announcer;
 pub mod audit_trail;
 mod channel_proto;
 mod channels;

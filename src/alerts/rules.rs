@@ -16,7 +16,6 @@ use crate::{
     idempotency::RequestKey,
     names::{AlertRuleName, ConnectionName, ProjectId},
     paging::PageRequest,
-    status::bus::EventBus,
     store::{self, StoreError, alert_rules::InsertOutcome},
 };
 
@@ -24,16 +23,11 @@ use crate::{
 pub struct AlertRules {
     pool: Pool,
     alerting: Alerting,
-    bus: EventBus,
 }
 
 impl AlertRules {
-    pub fn new(pool: Pool, alerting: Alerting, bus: EventBus) -> Self {
-        Self {
-            pool,
-            alerting,
-            bus,
-        }
+    pub fn new(pool: Pool, alerting: Alerting) -> Self {
+        Self { pool, alerting }
     }
 
     pub async fn create(
@@ -164,7 +158,7 @@ impl AlertRules {
         store::alert_rules::delete(&tx, name).await?;
         audit::record(&tx, caller, audit_trail::deleted(&current)).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        self.alerting.announce(raised, &self.bus);
+        self.alerting.announce(raised);
         Ok(())
     }
 }

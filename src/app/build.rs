@@ -12,7 +12,10 @@ use uuid::Uuid;
 use super::{AppError, ServerConfig};
 use crate::{
     actions::{Actions, Effects, Workers},
-    alerts::{AlertLog, AlertRules, Alerting, Channels, delivery::Sender, dispatch::Dispatcher},
+    alerts::{
+        AlertLog, AlertRules, Alerting, Channels, announcer::Announcer, delivery::Sender,
+        dispatch::Dispatcher,
+    },
     diagnostics::{Diagnostics, Parts, deployment::DeploymentFacts},
     health::HealthMonitor,
     metrics::Metrics,
@@ -60,6 +63,7 @@ pub(super) struct Jobs {
     pub refusals: crate::webhooks::refusals::Refusals,
     pub cleanup: crate::retention::Cleanup,
     pub dispatcher: Dispatcher,
+    pub announcer: Announcer,
 }
 
 pub(super) async fn build(
@@ -185,7 +189,7 @@ pub(super) async fn build(
     });
 
     let refusals = webhooks.refusals.clone();
-    let alert_rules = AlertRules::new(pool.clone(), alerting.clone(), bus.clone());
+    let alert_rules = AlertRules::new(pool.clone(), alerting.clone());
     let channels = Channels::new(
         pool.clone(),
         config.keyring.clone(),
@@ -193,13 +197,13 @@ pub(super) async fn build(
     );
     let sender = Arc::new(Sender::new(&config.alerts, config.keyring.clone())?);
     let alert_log = AlertLog::new(pool.clone(), sender.clone());
-    let dispatcher = Dispatcher::new(
+    let announcer = Announcer::new(
         pool.clone(),
         bus.clone(),
-        alerting,
-        sender,
-        config.alerts.clone(),
+        alerting.events_wake(),
+        config.alerts.poll,
     );
+    let dispatcher = Dispatcher::new(pool.clone(), alerting, sender, config.alerts.clone());
     let services = Services {
         pool,
         replica,
@@ -228,6 +232,7 @@ pub(super) async fn build(
         refusals,
         cleanup,
         dispatcher,
+        announcer,
     };
     Ok((services, jobs))
 }

@@ -48,6 +48,7 @@ pub(super) fn spawn(services: &Services, jobs: Jobs, config: &ServerConfig) -> B
         )),
         tokio::spawn(jobs.cleanup.run(token.clone())),
         tokio::spawn(jobs.dispatcher.run(token.clone())),
+        tokio::spawn(jobs.announcer.run(token.clone())),
     ];
     Background { monitor, loops }
 }

@@ -69,16 +69,17 @@ impl Diagnostics {
         // A redrive that moved nothing changed nothing: no entry.
         let mut raised = Raised::default();
         if !validate_only && moved > 0 {
-            audit::record(&tx, caller, redriven(connection, &which, moved)).await?;
-            // Fewer dead letters: what a dead-letter rule's alert resolves on.
+            // Fewer dead letters: what a dead-letter rule's alert resolves
+            // on. Alert rows before the audit chain, as everywhere.
             let observation = Observation {
                 connection: connection.clone(),
                 observed: Observed::DeadLetters,
             };
             raised = self.alerting.observe(&tx, &observation).await?;
+            audit::record(&tx, caller, redriven(connection, &which, moved)).await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
-        self.alerting.announce(raised, &self.bus);
+        self.alerting.announce(raised);
         if !validate_only && moved > 0 {
             tracing::info!(connection = %connection, deliveries = moved, "dead letters redriven");
         }

@@ -313,7 +313,7 @@ impl Registry {
         store::connections::delete(&tx, name).await?;
         audit::record(&tx, caller, audit_trail::deleted(&connection)).await?;
         tx.commit().await.map_err(store::StoreError::from)?;
-        self.alerting.wake_dispatch(raised);
+        self.alerting.announce(raised);
         tracing::info!(connection = %name, "connection deleted");
         if let (Some(ty), Some(credentials)) = (ty, credentials) {
             // Best effort: the connection is gone either way.

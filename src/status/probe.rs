@@ -105,7 +105,7 @@ impl Prober {
             _ => Raised::default(),
         };
         tx.commit().await.map_err(StoreError::from)?;
-        self.alerting.announce(raised, &self.bus);
+        self.alerting.announce(raised);
         if !kept {
             tracing::warn!("the probe outlived its lease; its result was dropped");
             return Err(ApiError::unavailable(

@@ -69,7 +69,8 @@ fn alerts(rows: &[Row]) -> Result<Vec<Alert>, StoreError> {
     rows.iter().map(|r| from_row(r).map(|(a, _)| a)).collect()
 }
 
-/// The connection's firing alerts of `rules`, locked for the transaction.
+/// The connection's firing alerts of `rules`, locked for the transaction
+/// in rule order (as `firing_of_connection` locks them).
 pub async fn firing_for_update(
     client: &impl GenericClient,
     connection: &ConnectionName,
@@ -77,7 +78,7 @@ pub async fn firing_for_update(
 ) -> Result<Vec<(Alert, Hysteresis)>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM alerts WHERE project = $1 AND connection = $2 \
-         AND rule_id = ANY($3) AND state = 'firing' FOR UPDATE"
+         AND rule_id = ANY($3) AND state = 'firing' ORDER BY rule_id FOR UPDATE"
     );
     query(
         client,
@@ -186,7 +187,7 @@ pub async fn firing_of_rule(
 ) -> Result<Vec<Alert>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM alerts WHERE project = $1 AND rule_id = $2 \
-         AND state = 'firing' FOR UPDATE"
+         AND state = 'firing' ORDER BY connection FOR UPDATE"
     );
     alerts(&query(client, &sql, &[&rule.project.as_str(), &rule.id.as_str()]).await?)
 }
@@ -198,7 +199,7 @@ pub async fn firing_of_connection(
 ) -> Result<Vec<Alert>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM alerts WHERE project = $1 AND connection = $2 \
-         AND state = 'firing' FOR UPDATE"
+         AND state = 'firing' ORDER BY rule_id FOR UPDATE"
     );
     alerts(
         &query(

@@ -3,6 +3,7 @@
 
 pub mod action_queue;
 pub mod actions;
+pub mod alert_announcements;
 pub mod alert_notifications;
 pub mod alert_rules;
 pub mod alerts;

@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// The NOTIFY channel writers signal after logging events.
-const EVENTS_CHANNEL: &str = "patchbay_events";
+pub(super) const EVENTS_CHANNEL: &str = "patchbay_events";
 
 /// Subscribes `client`'s session to the events channel: its connection then
 /// yields a notification after every commit that logged events.
@@ -30,7 +30,7 @@ pub async fn listen_for_events(client: &tokio_postgres::Client) -> Result<(), St
 /// Every event writer holds this transaction-scoped advisory lock while it
 /// inserts, so `seq` order is commit order: a reader that has seen seq N has
 /// seen every event below N.
-const EVENT_LOCK: i64 = 7301;
+pub const EVENT_LOCK: i64 = 7301;
 
 pub(super) fn json<T: serde::Serialize>(
     value: &T,

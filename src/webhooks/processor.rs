@@ -150,6 +150,11 @@ impl Processor {
         for (connection, at) in done.latest {
             store::deliveries::touch_connection(&tx, connection, at).await?;
         }
+        // Last: the event lock is held from here to the commit, and other
+        // event writers (probes, actions) wait on it.
+        store::status::append_many(&tx, &done.events).await?;
+        // After the log's lock (rarely: only when deliveries died), so
+        // alert rows are never held while waiting for it.
         let mut raised = Raised::default();
         for connection in done.dead_lettered {
             let observation = Observation {
@@ -158,11 +163,8 @@ impl Processor {
             };
             raised.add(self.alerting.observe(&tx, &observation).await?);
         }
-        // Last: the event lock is held from here to the commit, and other
-        // event writers (probes, actions) wait on it.
-        store::status::append_many(&tx, &done.events).await?;
         tx.commit().await?;
-        self.alerting.announce(raised, &self.bus);
+        self.alerting.announce(raised);
         self.metrics.webhooks_processed(done.counts);
         if !done.events.is_empty() {
             self.bus.wake();

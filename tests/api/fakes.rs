@@ -2,7 +2,7 @@
 //! path a test sets and changes, counting hits and concurrent requests.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::Duration,
@@ -85,6 +85,8 @@ pub struct Seen {
 #[derive(Default)]
 struct Inner {
     replies: Mutex<HashMap<String, Reply>>,
+    /// Replies a path gives once each, in order, before its own reply.
+    scripts: Mutex<HashMap<String, VecDeque<Reply>>>,
     /// The answer to paths with no reply of their own (else 404).
     fallback: Mutex<Option<Reply>>,
     seen: Mutex<Vec<Seen>>,
@@ -124,6 +126,28 @@ impl FakeProvider {
             .lock()
             .expect("lock")
             .insert(path.to_owned(), reply);
+    }
+
+    /// Answers the next requests to `path` with `replies`, one each in
+    /// order; after them, the path's own reply answers again.
+    pub fn script(&self, path: &str, replies: impl IntoIterator<Item = Reply>) {
+        self.inner
+            .scripts
+            .lock()
+            .expect("lock")
+            .entry(path.to_owned())
+            .or_default()
+            .extend(replies);
+    }
+
+    /// Replies still waiting in `path`'s script.
+    pub fn scripted(&self, path: &str) -> usize {
+        self.inner
+            .scripts
+            .lock()
+            .expect("lock")
+            .get(path)
+            .map_or(0, VecDeque::len)
     }
 
     /// Answers every path that has no reply of its own with `reply`.
@@ -191,14 +215,20 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         let peak = max.entry(path.clone()).or_default();
         *peak = (*peak).max(*now);
     }
-    let reply = {
+    let scripted = inner
+        .scripts
+        .lock()
+        .expect("lock")
+        .get_mut(&path)
+        .and_then(VecDeque::pop_front);
+    let reply = scripted.or_else(|| {
         let replies = inner.replies.lock().expect("lock");
         replies
             .get(&full)
             .or_else(|| replies.get(&path))
             .cloned()
             .or_else(|| inner.fallback.lock().expect("lock").clone())
-    };
+    });
     let response = match reply {
         Some(reply) => {
             tokio::time::sleep(reply.delay).await;

@@ -170,6 +170,11 @@ const STRING_FIELDS: &[(&str, u32, bool)] = &[
     ("AlertService/ListNotificationChannels", 1, false),
     ("AlertService/UpdateNotificationChannel", 1, true),
     ("AlertService/DeleteNotificationChannel", 1, false),
+    ("AlertService/TestNotificationChannel", 1, false),
+    ("AlertService/ListNotifications", 1, false),
+    ("AlertService/ListAlerts", 1, false),
+    ("AlertService/GetAlert", 1, false),
+    ("AlertService/AcknowledgeAlert", 1, false),
 ];
 
 /// The RPCs with no string field at all: nothing to corrupt.
