@@ -2,10 +2,12 @@
 // @generated from file patchbay/v1/alert_rule.proto (package patchbay.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { AlertSeverity } from "./alert_pb.js";
+import { file_patchbay_v1_alert } from "./alert_pb.js";
 import type { StatusLevel } from "./status_pb.js";
 import { file_patchbay_v1_status } from "./status_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file patchbay/v1/alert_rule.proto.
  */
 export const file_patchbay_v1_alert_rule: GenFile = /*@__PURE__*/
-  fileDesc("ChxwYXRjaGJheS92MS9hbGVydF9ydWxlLnByb3RvEgtwYXRjaGJheS52MSIxChxDb25zZWN1dGl2ZUZhaWx1cmVzQ29uZGl0aW9uEhEKCW1vcmVfdGhhbhgBIAEoBSJrChJFcnJvclJhdGVDb25kaXRpb24SFQoNYWJvdmVfcGVyY2VudBgBIAEoARIpCgZ3aW5kb3cYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEwoLbWluX3NhbXBsZXMYAyABKAUiIwoSUmF0ZUxpbWl0Q29uZGl0aW9uEg0KBWJlbG93GAEgASgDIkoKD1N0YXR1c0NvbmRpdGlvbhInCgVsZXZlbBgBIAEoDjIYLnBhdGNoYmF5LnYxLlN0YXR1c0xldmVsEg4KBnJlYXNvbhgCIAEoCSIpChREZWFkTGV0dGVyc0NvbmRpdGlvbhIRCgltb3JlX3RoYW4YASABKAMiYAoPQWxlcnRSZXNvbHV0aW9uEhwKFGhlYWx0aHlfb2JzZXJ2YXRpb25zGAEgASgFEi8KDHF1aWV0X3BlcmlvZBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiL5BAoJQWxlcnRSdWxlEgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEiwKCHNldmVyaXR5GAMgASgOMhoucGF0Y2hiYXkudjEuQWxlcnRTZXZlcml0eRINCgVzY29wZRgEIAEoCRIQCghjaGFubmVscxgFIAMoCRJJChRjb25zZWN1dGl2ZV9mYWlsdXJlcxgGIAEoCzIpLnBhdGNoYmF5LnYxLkNvbnNlY3V0aXZlRmFpbHVyZXNDb25kaXRpb25IABI1CgplcnJvcl9yYXRlGAcgASgLMh8ucGF0Y2hiYXkudjEuRXJyb3JSYXRlQ29uZGl0aW9uSAASNQoKcmF0ZV9saW1pdBgIIAEoCzIfLnBhdGNoYmF5LnYxLlJhdGVMaW1pdENvbmRpdGlvbkgAEi4KBnN0YXR1cxgJIAEoCzIcLnBhdGNoYmF5LnYxLlN0YXR1c0NvbmRpdGlvbkgAEjkKDGRlYWRfbGV0dGVycxgKIAEoCzIhLnBhdGNoYmF5LnYxLkRlYWRMZXR0ZXJzQ29uZGl0aW9uSAASMAoKcmVzb2x1dGlvbhgLIAEoCzIcLnBhdGNoYmF5LnYxLkFsZXJ0UmVzb2x1dGlvbhIQCghkaXNhYmxlZBgMIAEoCBIUCgxkZWZhdWx0X3J1bGUYDSABKAgSDAoEZXRhZxgOIAEoCRIvCgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgsKCWNvbmRpdGlvbiqBAQoNQWxlcnRTZXZlcml0eRIeChpBTEVSVF9TRVZFUklUWV9VTlNQRUNJRklFRBAAEhsKF0FMRVJUX1NFVkVSSVRZX0NSSVRJQ0FMEAESGgoWQUxFUlRfU0VWRVJJVFlfV0FSTklORxACEhcKE0FMRVJUX1NFVkVSSVRZX0lORk8QA2IGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_patchbay_v1_status]);
+  fileDesc("ChxwYXRjaGJheS92MS9hbGVydF9ydWxlLnByb3RvEgtwYXRjaGJheS52MSIxChxDb25zZWN1dGl2ZUZhaWx1cmVzQ29uZGl0aW9uEhEKCW1vcmVfdGhhbhgBIAEoBSJrChJFcnJvclJhdGVDb25kaXRpb24SFQoNYWJvdmVfcGVyY2VudBgBIAEoARIpCgZ3aW5kb3cYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEwoLbWluX3NhbXBsZXMYAyABKAUiIwoSUmF0ZUxpbWl0Q29uZGl0aW9uEg0KBWJlbG93GAEgASgDIkoKD1N0YXR1c0NvbmRpdGlvbhInCgVsZXZlbBgBIAEoDjIYLnBhdGNoYmF5LnYxLlN0YXR1c0xldmVsEg4KBnJlYXNvbhgCIAEoCSIpChREZWFkTGV0dGVyc0NvbmRpdGlvbhIRCgltb3JlX3RoYW4YASABKAMiYAoPQWxlcnRSZXNvbHV0aW9uEhwKFGhlYWx0aHlfb2JzZXJ2YXRpb25zGAEgASgFEi8KDHF1aWV0X3BlcmlvZBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiL5BAoJQWxlcnRSdWxlEgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEiwKCHNldmVyaXR5GAMgASgOMhoucGF0Y2hiYXkudjEuQWxlcnRTZXZlcml0eRINCgVzY29wZRgEIAEoCRIQCghjaGFubmVscxgFIAMoCRJJChRjb25zZWN1dGl2ZV9mYWlsdXJlcxgGIAEoCzIpLnBhdGNoYmF5LnYxLkNvbnNlY3V0aXZlRmFpbHVyZXNDb25kaXRpb25IABI1CgplcnJvcl9yYXRlGAcgASgLMh8ucGF0Y2hiYXkudjEuRXJyb3JSYXRlQ29uZGl0aW9uSAASNQoKcmF0ZV9saW1pdBgIIAEoCzIfLnBhdGNoYmF5LnYxLlJhdGVMaW1pdENvbmRpdGlvbkgAEi4KBnN0YXR1cxgJIAEoCzIcLnBhdGNoYmF5LnYxLlN0YXR1c0NvbmRpdGlvbkgAEjkKDGRlYWRfbGV0dGVycxgKIAEoCzIhLnBhdGNoYmF5LnYxLkRlYWRMZXR0ZXJzQ29uZGl0aW9uSAASMAoKcmVzb2x1dGlvbhgLIAEoCzIcLnBhdGNoYmF5LnYxLkFsZXJ0UmVzb2x1dGlvbhIQCghkaXNhYmxlZBgMIAEoCBIUCgxkZWZhdWx0X3J1bGUYDSABKAgSDAoEZXRhZxgOIAEoCRIvCgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgsKCWNvbmRpdGlvbmIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_patchbay_v1_alert, file_patchbay_v1_status]);
 
 /**
  * Fires when a connection's probes or actions fail more than `more_than`
@@ -308,45 +310,4 @@ export type AlertRule = Message<"patchbay.v1.AlertRule"> & {
  */
 export const AlertRuleSchema: GenMessage<AlertRule> = /*@__PURE__*/
   messageDesc(file_patchbay_v1_alert_rule, 6);
-
-/**
- * How urgent an alert is.
- *
- * @generated from enum patchbay.v1.AlertSeverity
- */
-export enum AlertSeverity {
-  /**
-   * Not set. Invalid in writes.
-   *
-   * @generated from enum value: ALERT_SEVERITY_UNSPECIFIED = 0;
-   */
-  UNSPECIFIED = 0,
-
-  /**
-   * Something is broken now.
-   *
-   * @generated from enum value: ALERT_SEVERITY_CRITICAL = 1;
-   */
-  CRITICAL = 1,
-
-  /**
-   * Something is going wrong.
-   *
-   * @generated from enum value: ALERT_SEVERITY_WARNING = 2;
-   */
-  WARNING = 2,
-
-  /**
-   * Worth knowing.
-   *
-   * @generated from enum value: ALERT_SEVERITY_INFO = 3;
-   */
-  INFO = 3,
-}
-
-/**
- * Describes the enum patchbay.v1.AlertSeverity.
- */
-export const AlertSeveritySchema: GenEnum<AlertSeverity> = /*@__PURE__*/
-  enumDesc(file_patchbay_v1_alert_rule, 0);
 

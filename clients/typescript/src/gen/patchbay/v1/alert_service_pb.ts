@@ -6,8 +6,12 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { EmptySchema, FieldMask } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_empty, file_google_protobuf_field_mask } from "@bufbuild/protobuf/wkt";
+import type { Alert, AlertSchema, AlertState } from "./alert_pb.js";
+import { file_patchbay_v1_alert } from "./alert_pb.js";
 import type { AlertRule, AlertRuleSchema } from "./alert_rule_pb.js";
 import { file_patchbay_v1_alert_rule } from "./alert_rule_pb.js";
+import type { Notification } from "./notification_pb.js";
+import { file_patchbay_v1_notification } from "./notification_pb.js";
 import type { NotificationChannel, NotificationChannelSchema } from "./notification_channel_pb.js";
 import { file_patchbay_v1_notification_channel } from "./notification_channel_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -16,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file patchbay/v1/alert_service.proto.
  */
 export const file_patchbay_v1_alert_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9wYXRjaGJheS92MS9hbGVydF9zZXJ2aWNlLnByb3RvEgtwYXRjaGJheS52MSJ/ChZDcmVhdGVBbGVydFJ1bGVSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIVCg1hbGVydF9ydWxlX2lkGAIgASgJEioKCmFsZXJ0X3J1bGUYAyABKAsyFi5wYXRjaGJheS52MS5BbGVydFJ1bGUSEgoKcmVxdWVzdF9pZBgEIAEoCSIjChNHZXRBbGVydFJ1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiTgoVTGlzdEFsZXJ0UnVsZXNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJeChZMaXN0QWxlcnRSdWxlc1Jlc3BvbnNlEisKC2FsZXJ0X3J1bGVzGAEgAygLMhYucGF0Y2hiYXkudjEuQWxlcnRSdWxlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ1ChZVcGRhdGVBbGVydFJ1bGVSZXF1ZXN0EioKCmFsZXJ0X3J1bGUYASABKAsyFi5wYXRjaGJheS52MS5BbGVydFJ1bGUSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjQKFkRlbGV0ZUFsZXJ0UnVsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRldGFnGAIgASgJIqcBCiBDcmVhdGVOb3RpZmljYXRpb25DaGFubmVsUmVxdWVzdBIOCgZwYXJlbnQYASABKAkSHwoXbm90aWZpY2F0aW9uX2NoYW5uZWxfaWQYAiABKAkSPgoUbm90aWZpY2F0aW9uX2NoYW5uZWwYAyABKAsyIC5wYXRjaGJheS52MS5Ob3RpZmljYXRpb25DaGFubmVsEhIKCnJlcXVlc3RfaWQYBCABKAkiLQodR2V0Tm90aWZpY2F0aW9uQ2hhbm5lbFJlcXVlc3QSDAoEbmFtZRgBIAEoCSJYCh9MaXN0Tm90aWZpY2F0aW9uQ2hhbm5lbHNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJ8CiBMaXN0Tm90aWZpY2F0aW9uQ2hhbm5lbHNSZXNwb25zZRI/ChVub3RpZmljYXRpb25fY2hhbm5lbHMYASADKAsyIC5wYXRjaGJheS52MS5Ob3RpZmljYXRpb25DaGFubmVsEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKTAQogVXBkYXRlTm90aWZpY2F0aW9uQ2hhbm5lbFJlcXVlc3QSPgoUbm90aWZpY2F0aW9uX2NoYW5uZWwYASABKAsyIC5wYXRjaGJheS52MS5Ob3RpZmljYXRpb25DaGFubmVsEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI+CiBEZWxldGVOb3RpZmljYXRpb25DaGFubmVsUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBGV0YWcYAiABKAkyxAcKDEFsZXJ0U2VydmljZRJOCg9DcmVhdGVBbGVydFJ1bGUSIy5wYXRjaGJheS52MS5DcmVhdGVBbGVydFJ1bGVSZXF1ZXN0GhYucGF0Y2hiYXkudjEuQWxlcnRSdWxlEkgKDEdldEFsZXJ0UnVsZRIgLnBhdGNoYmF5LnYxLkdldEFsZXJ0UnVsZVJlcXVlc3QaFi5wYXRjaGJheS52MS5BbGVydFJ1bGUSWQoOTGlzdEFsZXJ0UnVsZXMSIi5wYXRjaGJheS52MS5MaXN0QWxlcnRSdWxlc1JlcXVlc3QaIy5wYXRjaGJheS52MS5MaXN0QWxlcnRSdWxlc1Jlc3BvbnNlEk4KD1VwZGF0ZUFsZXJ0UnVsZRIjLnBhdGNoYmF5LnYxLlVwZGF0ZUFsZXJ0UnVsZVJlcXVlc3QaFi5wYXRjaGJheS52MS5BbGVydFJ1bGUSTgoPRGVsZXRlQWxlcnRSdWxlEiMucGF0Y2hiYXkudjEuRGVsZXRlQWxlcnRSdWxlUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJsChlDcmVhdGVOb3RpZmljYXRpb25DaGFubmVsEi0ucGF0Y2hiYXkudjEuQ3JlYXRlTm90aWZpY2F0aW9uQ2hhbm5lbFJlcXVlc3QaIC5wYXRjaGJheS52MS5Ob3RpZmljYXRpb25DaGFubmVsEmYKFkdldE5vdGlmaWNhdGlvbkNoYW5uZWwSKi5wYXRjaGJheS52MS5HZXROb3RpZmljYXRpb25DaGFubmVsUmVxdWVzdBogLnBhdGNoYmF5LnYxLk5vdGlmaWNhdGlvbkNoYW5uZWwSdwoYTGlzdE5vdGlmaWNhdGlvbkNoYW5uZWxzEiwucGF0Y2hiYXkudjEuTGlzdE5vdGlmaWNhdGlvbkNoYW5uZWxzUmVxdWVzdBotLnBhdGNoYmF5LnYxLkxpc3ROb3RpZmljYXRpb25DaGFubmVsc1Jlc3BvbnNlEmwKGVVwZGF0ZU5vdGlmaWNhdGlvbkNoYW5uZWwSLS5wYXRjaGJheS52MS5VcGRhdGVOb3RpZmljYXRpb25DaGFubmVsUmVxdWVzdBogLnBhdGNoYmF5LnYxLk5vdGlmaWNhdGlvbkNoYW5uZWwSYgoZRGVsZXRlTm90aWZpY2F0aW9uQ2hhbm5lbBItLnBhdGNoYmF5LnYxLkRlbGV0ZU5vdGlmaWNhdGlvbkNoYW5uZWxSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5YgZwcm90bzM", [file_google_protobuf_empty, file_google_protobuf_field_mask, file_patchbay_v1_alert_rule, file_patchbay_v1_notification_channel]);
+  fileDesc("Ch9wYXRjaGJheS92MS9hbGVydF9zZXJ2aWNlLnByb3RvEgtwYXRjaGJheS52MSJ/ChZDcmVhdGVBbGVydFJ1bGVSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIVCg1hbGVydF9ydWxlX2lkGAIgASgJEioKCmFsZXJ0X3J1bGUYAyABKAsyFi5wYXRjaGJheS52MS5BbGVydFJ1bGUSEgoKcmVxdWVzdF9pZBgEIAEoCSIjChNHZXRBbGVydFJ1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiTgoVTGlzdEFsZXJ0UnVsZXNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJeChZMaXN0QWxlcnRSdWxlc1Jlc3BvbnNlEisKC2FsZXJ0X3J1bGVzGAEgAygLMhYucGF0Y2hiYXkudjEuQWxlcnRSdWxlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ1ChZVcGRhdGVBbGVydFJ1bGVSZXF1ZXN0EioKCmFsZXJ0X3J1bGUYASABKAsyFi5wYXRjaGJheS52MS5BbGVydFJ1bGUSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjQKFkRlbGV0ZUFsZXJ0UnVsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRldGFnGAIgASgJIqcBCiBDcmVhdGVOb3RpZmljYXRpb25DaGFubmVsUmVxdWVzdBIOCgZwYXJlbnQYASABKAkSHwoXbm90aWZpY2F0aW9uX2NoYW5uZWxfaWQYAiABKAkSPgoUbm90aWZpY2F0aW9uX2NoYW5uZWwYAyABKAsyIC5wYXRjaGJheS52MS5Ob3RpZmljYXRpb25DaGFubmVsEhIKCnJlcXVlc3RfaWQYBCABKAkiLQodR2V0Tm90aWZpY2F0aW9uQ2hhbm5lbFJlcXVlc3QSDAoEbmFtZRgBIAEoCSJYCh9MaXN0Tm90aWZpY2F0aW9uQ2hhbm5lbHNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJ8CiBMaXN0Tm90aWZpY2F0aW9uQ2hhbm5lbHNSZXNwb25zZRI/ChVub3RpZmljYXRpb25fY2hhbm5lbHMYASADKAsyIC5wYXRjaGJheS52MS5Ob3RpZmljYXRpb25DaGFubmVsEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKTAQogVXBkYXRlTm90aWZpY2F0aW9uQ2hhbm5lbFJlcXVlc3QSPgoUbm90aWZpY2F0aW9uX2NoYW5uZWwYASABKAsyIC5wYXRjaGJheS52MS5Ob3RpZmljYXRpb25DaGFubmVsEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI+CiBEZWxldGVOb3RpZmljYXRpb25DaGFubmVsUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBGV0YWcYAiABKAkiLgoeVGVzdE5vdGlmaWNhdGlvbkNoYW5uZWxSZXF1ZXN0EgwKBG5hbWUYASABKAkiUgofVGVzdE5vdGlmaWNhdGlvbkNoYW5uZWxSZXNwb25zZRIvCgxub3RpZmljYXRpb24YASABKAsyGS5wYXRjaGJheS52MS5Ob3RpZmljYXRpb24iUQoYTGlzdE5vdGlmaWNhdGlvbnNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJmChlMaXN0Tm90aWZpY2F0aW9uc1Jlc3BvbnNlEjAKDW5vdGlmaWNhdGlvbnMYASADKAsyGS5wYXRjaGJheS52MS5Ob3RpZmljYXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJInIKEUxpc3RBbGVydHNSZXF1ZXN0Eg4KBnBhcmVudBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRImCgVzdGF0ZRgEIAEoDjIXLnBhdGNoYmF5LnYxLkFsZXJ0U3RhdGUiUQoSTGlzdEFsZXJ0c1Jlc3BvbnNlEiIKBmFsZXJ0cxgBIAMoCzISLnBhdGNoYmF5LnYxLkFsZXJ0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIfCg9HZXRBbGVydFJlcXVlc3QSDAoEbmFtZRgBIAEoCSI1ChdBY2tub3dsZWRnZUFsZXJ0UmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBGV0YWcYAiABKAky+QoKDEFsZXJ0U2VydmljZRJOCg9DcmVhdGVBbGVydFJ1bGUSIy5wYXRjaGJheS52MS5DcmVhdGVBbGVydFJ1bGVSZXF1ZXN0GhYucGF0Y2hiYXkudjEuQWxlcnRSdWxlEkgKDEdldEFsZXJ0UnVsZRIgLnBhdGNoYmF5LnYxLkdldEFsZXJ0UnVsZVJlcXVlc3QaFi5wYXRjaGJheS52MS5BbGVydFJ1bGUSWQoOTGlzdEFsZXJ0UnVsZXMSIi5wYXRjaGJheS52MS5MaXN0QWxlcnRSdWxlc1JlcXVlc3QaIy5wYXRjaGJheS52MS5MaXN0QWxlcnRSdWxlc1Jlc3BvbnNlEk4KD1VwZGF0ZUFsZXJ0UnVsZRIjLnBhdGNoYmF5LnYxLlVwZGF0ZUFsZXJ0UnVsZVJlcXVlc3QaFi5wYXRjaGJheS52MS5BbGVydFJ1bGUSTgoPRGVsZXRlQWxlcnRSdWxlEiMucGF0Y2hiYXkudjEuRGVsZXRlQWxlcnRSdWxlUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJsChlDcmVhdGVOb3RpZmljYXRpb25DaGFubmVsEi0ucGF0Y2hiYXkudjEuQ3JlYXRlTm90aWZpY2F0aW9uQ2hhbm5lbFJlcXVlc3QaIC5wYXRjaGJheS52MS5Ob3RpZmljYXRpb25DaGFubmVsEmYKFkdldE5vdGlmaWNhdGlvbkNoYW5uZWwSKi5wYXRjaGJheS52MS5HZXROb3RpZmljYXRpb25DaGFubmVsUmVxdWVzdBogLnBhdGNoYmF5LnYxLk5vdGlmaWNhdGlvbkNoYW5uZWwSdwoYTGlzdE5vdGlmaWNhdGlvbkNoYW5uZWxzEiwucGF0Y2hiYXkudjEuTGlzdE5vdGlmaWNhdGlvbkNoYW5uZWxzUmVxdWVzdBotLnBhdGNoYmF5LnYxLkxpc3ROb3RpZmljYXRpb25DaGFubmVsc1Jlc3BvbnNlEmwKGVVwZGF0ZU5vdGlmaWNhdGlvbkNoYW5uZWwSLS5wYXRjaGJheS52MS5VcGRhdGVOb3RpZmljYXRpb25DaGFubmVsUmVxdWVzdBogLnBhdGNoYmF5LnYxLk5vdGlmaWNhdGlvbkNoYW5uZWwSYgoZRGVsZXRlTm90aWZpY2F0aW9uQ2hhbm5lbBItLnBhdGNoYmF5LnYxLkRlbGV0ZU5vdGlmaWNhdGlvbkNoYW5uZWxSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5EnQKF1Rlc3ROb3RpZmljYXRpb25DaGFubmVsEisucGF0Y2hiYXkudjEuVGVzdE5vdGlmaWNhdGlvbkNoYW5uZWxSZXF1ZXN0GiwucGF0Y2hiYXkudjEuVGVzdE5vdGlmaWNhdGlvbkNoYW5uZWxSZXNwb25zZRJiChFMaXN0Tm90aWZpY2F0aW9ucxIlLnBhdGNoYmF5LnYxLkxpc3ROb3RpZmljYXRpb25zUmVxdWVzdBomLnBhdGNoYmF5LnYxLkxpc3ROb3RpZmljYXRpb25zUmVzcG9uc2USTQoKTGlzdEFsZXJ0cxIeLnBhdGNoYmF5LnYxLkxpc3RBbGVydHNSZXF1ZXN0Gh8ucGF0Y2hiYXkudjEuTGlzdEFsZXJ0c1Jlc3BvbnNlEjwKCEdldEFsZXJ0EhwucGF0Y2hiYXkudjEuR2V0QWxlcnRSZXF1ZXN0GhIucGF0Y2hiYXkudjEuQWxlcnQSTAoQQWNrbm93bGVkZ2VBbGVydBIkLnBhdGNoYmF5LnYxLkFja25vd2xlZGdlQWxlcnRSZXF1ZXN0GhIucGF0Y2hiYXkudjEuQWxlcnRiBnByb3RvMw", [file_google_protobuf_empty, file_google_protobuf_field_mask, file_patchbay_v1_alert, file_patchbay_v1_alert_rule, file_patchbay_v1_notification, file_patchbay_v1_notification_channel]);
 
 /**
  * Request for CreateAlertRule.
@@ -385,6 +389,230 @@ export const DeleteNotificationChannelRequestSchema: GenMessage<DeleteNotificati
   messageDesc(file_patchbay_v1_alert_service, 11);
 
 /**
+ * Request for TestNotificationChannel.
+ *
+ * @generated from message patchbay.v1.TestNotificationChannelRequest
+ */
+export type TestNotificationChannelRequest = Message<"patchbay.v1.TestNotificationChannelRequest"> & {
+  /**
+   * `projects/{project}/notificationChannels/{channel}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message patchbay.v1.TestNotificationChannelRequest.
+ * Use `create(TestNotificationChannelRequestSchema)` to create a new message.
+ */
+export const TestNotificationChannelRequestSchema: GenMessage<TestNotificationChannelRequest> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_alert_service, 12);
+
+/**
+ * Response for TestNotificationChannel.
+ *
+ * @generated from message patchbay.v1.TestNotificationChannelResponse
+ */
+export type TestNotificationChannelResponse = Message<"patchbay.v1.TestNotificationChannelResponse"> & {
+  /**
+   * The sample notification, with its one attempt.
+   *
+   * @generated from field: patchbay.v1.Notification notification = 1;
+   */
+  notification?: Notification | undefined;
+};
+
+/**
+ * Describes the message patchbay.v1.TestNotificationChannelResponse.
+ * Use `create(TestNotificationChannelResponseSchema)` to create a new message.
+ */
+export const TestNotificationChannelResponseSchema: GenMessage<TestNotificationChannelResponse> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_alert_service, 13);
+
+/**
+ * Request for ListNotifications.
+ *
+ * @generated from message patchbay.v1.ListNotificationsRequest
+ */
+export type ListNotificationsRequest = Message<"patchbay.v1.ListNotificationsRequest"> & {
+  /**
+   * `projects/{project}/notificationChannels/{channel}`.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * Page size: 0 means 50, at most 1000; negative is INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page; empty for the first.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message patchbay.v1.ListNotificationsRequest.
+ * Use `create(ListNotificationsRequestSchema)` to create a new message.
+ */
+export const ListNotificationsRequestSchema: GenMessage<ListNotificationsRequest> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_alert_service, 14);
+
+/**
+ * Response for ListNotifications.
+ *
+ * @generated from message patchbay.v1.ListNotificationsResponse
+ */
+export type ListNotificationsResponse = Message<"patchbay.v1.ListNotificationsResponse"> & {
+  /**
+   * One page of notifications, newest first.
+   *
+   * @generated from field: repeated patchbay.v1.Notification notifications = 1;
+   */
+  notifications: Notification[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message patchbay.v1.ListNotificationsResponse.
+ * Use `create(ListNotificationsResponseSchema)` to create a new message.
+ */
+export const ListNotificationsResponseSchema: GenMessage<ListNotificationsResponse> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_alert_service, 15);
+
+/**
+ * Request for ListAlerts.
+ *
+ * @generated from message patchbay.v1.ListAlertsRequest
+ */
+export type ListAlertsRequest = Message<"patchbay.v1.ListAlertsRequest"> & {
+  /**
+   * `projects/{project}`.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * Page size: 0 means 50, at most 1000; negative is INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page; empty for the first.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+
+  /**
+   * Only alerts in this state; unset lists both.
+   *
+   * @generated from field: patchbay.v1.AlertState state = 4;
+   */
+  state: AlertState;
+};
+
+/**
+ * Describes the message patchbay.v1.ListAlertsRequest.
+ * Use `create(ListAlertsRequestSchema)` to create a new message.
+ */
+export const ListAlertsRequestSchema: GenMessage<ListAlertsRequest> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_alert_service, 16);
+
+/**
+ * Response for ListAlerts.
+ *
+ * @generated from message patchbay.v1.ListAlertsResponse
+ */
+export type ListAlertsResponse = Message<"patchbay.v1.ListAlertsResponse"> & {
+  /**
+   * One page of alerts, newest first.
+   *
+   * @generated from field: repeated patchbay.v1.Alert alerts = 1;
+   */
+  alerts: Alert[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message patchbay.v1.ListAlertsResponse.
+ * Use `create(ListAlertsResponseSchema)` to create a new message.
+ */
+export const ListAlertsResponseSchema: GenMessage<ListAlertsResponse> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_alert_service, 17);
+
+/**
+ * Request for GetAlert.
+ *
+ * @generated from message patchbay.v1.GetAlertRequest
+ */
+export type GetAlertRequest = Message<"patchbay.v1.GetAlertRequest"> & {
+  /**
+   * `projects/{project}/alerts/{alert}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message patchbay.v1.GetAlertRequest.
+ * Use `create(GetAlertRequestSchema)` to create a new message.
+ */
+export const GetAlertRequestSchema: GenMessage<GetAlertRequest> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_alert_service, 18);
+
+/**
+ * Request for AcknowledgeAlert.
+ *
+ * @generated from message patchbay.v1.AcknowledgeAlertRequest
+ */
+export type AcknowledgeAlertRequest = Message<"patchbay.v1.AcknowledgeAlertRequest"> & {
+  /**
+   * `projects/{project}/alerts/{alert}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * When set, must match the current etag (else ABORTED).
+   *
+   * @generated from field: string etag = 2;
+   */
+  etag: string;
+};
+
+/**
+ * Describes the message patchbay.v1.AcknowledgeAlertRequest.
+ * Use `create(AcknowledgeAlertRequestSchema)` to create a new message.
+ */
+export const AcknowledgeAlertRequestSchema: GenMessage<AcknowledgeAlertRequest> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_alert_service, 19);
+
+/**
  * Alerts on a project's integrations: the rules that decide when one
  * fires, and the channels that hear of it. Editors and up manage rules and
  * channels; any role reads them.
@@ -493,6 +721,60 @@ export const AlertService: GenService<{
     methodKind: "unary";
     input: typeof DeleteNotificationChannelRequestSchema;
     output: typeof EmptySchema;
+  },
+  /**
+   * Sends a sample alert (`alert.test`) to the channel now, once, and
+   * reports how it went; it is listed with the channel's notifications.
+   * Editors and up.
+   *
+   * @generated from rpc patchbay.v1.AlertService.TestNotificationChannel
+   */
+  testNotificationChannel: {
+    methodKind: "unary";
+    input: typeof TestNotificationChannelRequestSchema;
+    output: typeof TestNotificationChannelResponseSchema;
+  },
+  /**
+   * Lists a channel's notifications with their attempts, newest first.
+   *
+   * @generated from rpc patchbay.v1.AlertService.ListNotifications
+   */
+  listNotifications: {
+    methodKind: "unary";
+    input: typeof ListNotificationsRequestSchema;
+    output: typeof ListNotificationsResponseSchema;
+  },
+  /**
+   * Lists a project's alerts, newest first.
+   *
+   * @generated from rpc patchbay.v1.AlertService.ListAlerts
+   */
+  listAlerts: {
+    methodKind: "unary";
+    input: typeof ListAlertsRequestSchema;
+    output: typeof ListAlertsResponseSchema;
+  },
+  /**
+   * Reads an alert.
+   *
+   * @generated from rpc patchbay.v1.AlertService.GetAlert
+   */
+  getAlert: {
+    methodKind: "unary";
+    input: typeof GetAlertRequestSchema;
+    output: typeof AlertSchema;
+  },
+  /**
+   * Records that someone is on it. The alert keeps firing until its
+   * condition stops holding; acknowledging twice keeps the first time.
+   * Editors and up.
+   *
+   * @generated from rpc patchbay.v1.AlertService.AcknowledgeAlert
+   */
+  acknowledgeAlert: {
+    methodKind: "unary";
+    input: typeof AcknowledgeAlertRequestSchema;
+    output: typeof AlertSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_patchbay_v1_alert_service, 0);

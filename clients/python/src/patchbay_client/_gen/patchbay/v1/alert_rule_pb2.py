@@ -24,30 +24,29 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from patchbay_client._gen.patchbay.v1 import alert_pb2 as patchbay_dot_v1_dot_alert__pb2
 from patchbay_client._gen.patchbay.v1 import status_pb2 as patchbay_dot_v1_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cpatchbay/v1/alert_rule.proto\x12\x0bpatchbay.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18patchbay/v1/status.proto\"1\n\x1c\x43onsecutiveFailuresCondition\x12\x11\n\tmore_than\x18\x01 \x01(\x05\"k\n\x12\x45rrorRateCondition\x12\x15\n\rabove_percent\x18\x01 \x01(\x01\x12)\n\x06window\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bmin_samples\x18\x03 \x01(\x05\"#\n\x12RateLimitCondition\x12\r\n\x05\x62\x65low\x18\x01 \x01(\x03\"J\n\x0fStatusCondition\x12\'\n\x05level\x18\x01 \x01(\x0e\x32\x18.patchbay.v1.StatusLevel\x12\x0e\n\x06reason\x18\x02 \x01(\t\")\n\x14\x44\x65\x61\x64LettersCondition\x12\x11\n\tmore_than\x18\x01 \x01(\x03\"`\n\x0f\x41lertResolution\x12\x1c\n\x14healthy_observations\x18\x01 \x01(\x05\x12/\n\x0cquiet_period\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xf9\x04\n\tAlertRule\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12,\n\x08severity\x18\x03 \x01(\x0e\x32\x1a.patchbay.v1.AlertSeverity\x12\r\n\x05scope\x18\x04 \x01(\t\x12\x10\n\x08\x63hannels\x18\x05 \x03(\t\x12I\n\x14\x63onsecutive_failures\x18\x06 \x01(\x0b\x32).patchbay.v1.ConsecutiveFailuresConditionH\x00\x12\x35\n\nerror_rate\x18\x07 \x01(\x0b\x32\x1f.patchbay.v1.ErrorRateConditionH\x00\x12\x35\n\nrate_limit\x18\x08 \x01(\x0b\x32\x1f.patchbay.v1.RateLimitConditionH\x00\x12.\n\x06status\x18\t \x01(\x0b\x32\x1c.patchbay.v1.StatusConditionH\x00\x12\x39\n\x0c\x64\x65\x61\x64_letters\x18\n \x01(\x0b\x32!.patchbay.v1.DeadLettersConditionH\x00\x12\x30\n\nresolution\x18\x0b \x01(\x0b\x32\x1c.patchbay.v1.AlertResolution\x12\x10\n\x08\x64isabled\x18\x0c \x01(\x08\x12\x14\n\x0c\x64\x65\x66\x61ult_rule\x18\r \x01(\x08\x12\x0c\n\x04\x65tag\x18\x0e \x01(\t\x12/\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0b\n\tcondition*\x81\x01\n\rAlertSeverity\x12\x1e\n\x1a\x41LERT_SEVERITY_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41LERT_SEVERITY_CRITICAL\x10\x01\x12\x1a\n\x16\x41LERT_SEVERITY_WARNING\x10\x02\x12\x17\n\x13\x41LERT_SEVERITY_INFO\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cpatchbay/v1/alert_rule.proto\x12\x0bpatchbay.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17patchbay/v1/alert.proto\x1a\x18patchbay/v1/status.proto\"1\n\x1c\x43onsecutiveFailuresCondition\x12\x11\n\tmore_than\x18\x01 \x01(\x05\"k\n\x12\x45rrorRateCondition\x12\x15\n\rabove_percent\x18\x01 \x01(\x01\x12)\n\x06window\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bmin_samples\x18\x03 \x01(\x05\"#\n\x12RateLimitCondition\x12\r\n\x05\x62\x65low\x18\x01 \x01(\x03\"J\n\x0fStatusCondition\x12\'\n\x05level\x18\x01 \x01(\x0e\x32\x18.patchbay.v1.StatusLevel\x12\x0e\n\x06reason\x18\x02 \x01(\t\")\n\x14\x44\x65\x61\x64LettersCondition\x12\x11\n\tmore_than\x18\x01 \x01(\x03\"`\n\x0f\x41lertResolution\x12\x1c\n\x14healthy_observations\x18\x01 \x01(\x05\x12/\n\x0cquiet_period\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xf9\x04\n\tAlertRule\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12,\n\x08severity\x18\x03 \x01(\x0e\x32\x1a.patchbay.v1.AlertSeverity\x12\r\n\x05scope\x18\x04 \x01(\t\x12\x10\n\x08\x63hannels\x18\x05 \x03(\t\x12I\n\x14\x63onsecutive_failures\x18\x06 \x01(\x0b\x32).patchbay.v1.ConsecutiveFailuresConditionH\x00\x12\x35\n\nerror_rate\x18\x07 \x01(\x0b\x32\x1f.patchbay.v1.ErrorRateConditionH\x00\x12\x35\n\nrate_limit\x18\x08 \x01(\x0b\x32\x1f.patchbay.v1.RateLimitConditionH\x00\x12.\n\x06status\x18\t \x01(\x0b\x32\x1c.patchbay.v1.StatusConditionH\x00\x12\x39\n\x0c\x64\x65\x61\x64_letters\x18\n \x01(\x0b\x32!.patchbay.v1.DeadLettersConditionH\x00\x12\x30\n\nresolution\x18\x0b \x01(\x0b\x32\x1c.patchbay.v1.AlertResolution\x12\x10\n\x08\x64isabled\x18\x0c \x01(\x08\x12\x14\n\x0c\x64\x65\x66\x61ult_rule\x18\r \x01(\x08\x12\x0c\n\x04\x65tag\x18\x0e \x01(\t\x12/\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0b\n\tconditionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'patchbay.v1.alert_rule_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ALERTSEVERITY']._serialized_start=1187
-  _globals['_ALERTSEVERITY']._serialized_end=1316
-  _globals['_CONSECUTIVEFAILURESCONDITION']._serialized_start=136
-  _globals['_CONSECUTIVEFAILURESCONDITION']._serialized_end=185
-  _globals['_ERRORRATECONDITION']._serialized_start=187
-  _globals['_ERRORRATECONDITION']._serialized_end=294
-  _globals['_RATELIMITCONDITION']._serialized_start=296
-  _globals['_RATELIMITCONDITION']._serialized_end=331
-  _globals['_STATUSCONDITION']._serialized_start=333
-  _globals['_STATUSCONDITION']._serialized_end=407
-  _globals['_DEADLETTERSCONDITION']._serialized_start=409
-  _globals['_DEADLETTERSCONDITION']._serialized_end=450
-  _globals['_ALERTRESOLUTION']._serialized_start=452
-  _globals['_ALERTRESOLUTION']._serialized_end=548
-  _globals['_ALERTRULE']._serialized_start=551
-  _globals['_ALERTRULE']._serialized_end=1184
+  _globals['_CONSECUTIVEFAILURESCONDITION']._serialized_start=161
+  _globals['_CONSECUTIVEFAILURESCONDITION']._serialized_end=210
+  _globals['_ERRORRATECONDITION']._serialized_start=212
+  _globals['_ERRORRATECONDITION']._serialized_end=319
+  _globals['_RATELIMITCONDITION']._serialized_start=321
+  _globals['_RATELIMITCONDITION']._serialized_end=356
+  _globals['_STATUSCONDITION']._serialized_start=358
+  _globals['_STATUSCONDITION']._serialized_end=432
+  _globals['_DEADLETTERSCONDITION']._serialized_start=434
+  _globals['_DEADLETTERSCONDITION']._serialized_end=475
+  _globals['_ALERTRESOLUTION']._serialized_start=477
+  _globals['_ALERTRESOLUTION']._serialized_end=573
+  _globals['_ALERTRULE']._serialized_start=576
+  _globals['_ALERTRULE']._serialized_end=1209
 # @@protoc_insertion_point(module_scope)

@@ -9,7 +9,7 @@ from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from patchbay_client._gen.patchbay.v1 import alert_pb2 as _alert_pb2
 from patchbay_client._gen.patchbay.v1 import status_pb2 as _status_pb2
 import builtins as _builtins
 import sys
@@ -21,34 +21,6 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class _AlertSeverity:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _AlertSeverityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AlertSeverity.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    ALERT_SEVERITY_UNSPECIFIED: _AlertSeverity.ValueType  # 0
-    """Not set. Invalid in writes."""
-    ALERT_SEVERITY_CRITICAL: _AlertSeverity.ValueType  # 1
-    """Something is broken now."""
-    ALERT_SEVERITY_WARNING: _AlertSeverity.ValueType  # 2
-    """Something is going wrong."""
-    ALERT_SEVERITY_INFO: _AlertSeverity.ValueType  # 3
-    """Worth knowing."""
-
-class AlertSeverity(_AlertSeverity, metaclass=_AlertSeverityEnumTypeWrapper):
-    """How urgent an alert is."""
-
-ALERT_SEVERITY_UNSPECIFIED: AlertSeverity.ValueType  # 0
-"""Not set. Invalid in writes."""
-ALERT_SEVERITY_CRITICAL: AlertSeverity.ValueType  # 1
-"""Something is broken now."""
-ALERT_SEVERITY_WARNING: AlertSeverity.ValueType  # 2
-"""Something is going wrong."""
-ALERT_SEVERITY_INFO: AlertSeverity.ValueType  # 3
-"""Worth knowing."""
-Global___AlertSeverity: _TypeAlias = AlertSeverity  # noqa: Y015
 
 @_typing.final
 class ConsecutiveFailuresCondition(_message.Message):
@@ -240,7 +212,7 @@ class AlertRule(_message.Message):
     """`projects/{project}/alertRules/{rule}`."""
     display_name: _builtins.str
     """Shown in notifications; at most 200 characters."""
-    severity: Global___AlertSeverity.ValueType
+    severity: _alert_pb2.AlertSeverity.ValueType
     """Required."""
     scope: _builtins.str
     """Which connections the rule watches: one connection
@@ -288,7 +260,7 @@ class AlertRule(_message.Message):
         *,
         name: _builtins.str = ...,
         display_name: _builtins.str = ...,
-        severity: Global___AlertSeverity.ValueType = ...,
+        severity: _alert_pb2.AlertSeverity.ValueType = ...,
         scope: _builtins.str = ...,
         channels: _abc.Iterable[_builtins.str] | None = ...,
         consecutive_failures: Global___ConsecutiveFailuresCondition | None = ...,

@@ -24,41 +24,59 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from patchbay_client._gen.patchbay.v1 import alert_pb2 as patchbay_dot_v1_dot_alert__pb2
 from patchbay_client._gen.patchbay.v1 import alert_rule_pb2 as patchbay_dot_v1_dot_alert__rule__pb2
+from patchbay_client._gen.patchbay.v1 import notification_pb2 as patchbay_dot_v1_dot_notification__pb2
 from patchbay_client._gen.patchbay.v1 import notification_channel_pb2 as patchbay_dot_v1_dot_notification__channel__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpatchbay/v1/alert_service.proto\x12\x0bpatchbay.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cpatchbay/v1/alert_rule.proto\x1a&patchbay/v1/notification_channel.proto\"\x7f\n\x16\x43reateAlertRuleRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x15\n\ralert_rule_id\x18\x02 \x01(\t\x12*\n\nalert_rule\x18\x03 \x01(\x0b\x32\x16.patchbay.v1.AlertRule\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"#\n\x13GetAlertRuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"N\n\x15ListAlertRulesRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x16ListAlertRulesResponse\x12+\n\x0b\x61lert_rules\x18\x01 \x03(\x0b\x32\x16.patchbay.v1.AlertRule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"u\n\x16UpdateAlertRuleRequest\x12*\n\nalert_rule\x18\x01 \x01(\x0b\x32\x16.patchbay.v1.AlertRule\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"4\n\x16\x44\x65leteAlertRuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"\xa7\x01\n CreateNotificationChannelRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x1f\n\x17notification_channel_id\x18\x02 \x01(\t\x12>\n\x14notification_channel\x18\x03 \x01(\x0b\x32 .patchbay.v1.NotificationChannel\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"-\n\x1dGetNotificationChannelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"X\n\x1fListNotificationChannelsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"|\n ListNotificationChannelsResponse\x12?\n\x15notification_channels\x18\x01 \x03(\x0b\x32 .patchbay.v1.NotificationChannel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x93\x01\n UpdateNotificationChannelRequest\x12>\n\x14notification_channel\x18\x01 \x01(\x0b\x32 .patchbay.v1.NotificationChannel\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\">\n DeleteNotificationChannelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t2\xc4\x07\n\x0c\x41lertService\x12N\n\x0f\x43reateAlertRule\x12#.patchbay.v1.CreateAlertRuleRequest\x1a\x16.patchbay.v1.AlertRule\x12H\n\x0cGetAlertRule\x12 .patchbay.v1.GetAlertRuleRequest\x1a\x16.patchbay.v1.AlertRule\x12Y\n\x0eListAlertRules\x12\".patchbay.v1.ListAlertRulesRequest\x1a#.patchbay.v1.ListAlertRulesResponse\x12N\n\x0fUpdateAlertRule\x12#.patchbay.v1.UpdateAlertRuleRequest\x1a\x16.patchbay.v1.AlertRule\x12N\n\x0f\x44\x65leteAlertRule\x12#.patchbay.v1.DeleteAlertRuleRequest\x1a\x16.google.protobuf.Empty\x12l\n\x19\x43reateNotificationChannel\x12-.patchbay.v1.CreateNotificationChannelRequest\x1a .patchbay.v1.NotificationChannel\x12\x66\n\x16GetNotificationChannel\x12*.patchbay.v1.GetNotificationChannelRequest\x1a .patchbay.v1.NotificationChannel\x12w\n\x18ListNotificationChannels\x12,.patchbay.v1.ListNotificationChannelsRequest\x1a-.patchbay.v1.ListNotificationChannelsResponse\x12l\n\x19UpdateNotificationChannel\x12-.patchbay.v1.UpdateNotificationChannelRequest\x1a .patchbay.v1.NotificationChannel\x12\x62\n\x19\x44\x65leteNotificationChannel\x12-.patchbay.v1.DeleteNotificationChannelRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpatchbay/v1/alert_service.proto\x12\x0bpatchbay.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x17patchbay/v1/alert.proto\x1a\x1cpatchbay/v1/alert_rule.proto\x1a\x1epatchbay/v1/notification.proto\x1a&patchbay/v1/notification_channel.proto\"\x7f\n\x16\x43reateAlertRuleRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x15\n\ralert_rule_id\x18\x02 \x01(\t\x12*\n\nalert_rule\x18\x03 \x01(\x0b\x32\x16.patchbay.v1.AlertRule\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"#\n\x13GetAlertRuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"N\n\x15ListAlertRulesRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x16ListAlertRulesResponse\x12+\n\x0b\x61lert_rules\x18\x01 \x03(\x0b\x32\x16.patchbay.v1.AlertRule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"u\n\x16UpdateAlertRuleRequest\x12*\n\nalert_rule\x18\x01 \x01(\x0b\x32\x16.patchbay.v1.AlertRule\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"4\n\x16\x44\x65leteAlertRuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"\xa7\x01\n CreateNotificationChannelRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x1f\n\x17notification_channel_id\x18\x02 \x01(\t\x12>\n\x14notification_channel\x18\x03 \x01(\x0b\x32 .patchbay.v1.NotificationChannel\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"-\n\x1dGetNotificationChannelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"X\n\x1fListNotificationChannelsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"|\n ListNotificationChannelsResponse\x12?\n\x15notification_channels\x18\x01 \x03(\x0b\x32 .patchbay.v1.NotificationChannel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x93\x01\n UpdateNotificationChannelRequest\x12>\n\x14notification_channel\x18\x01 \x01(\x0b\x32 .patchbay.v1.NotificationChannel\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\">\n DeleteNotificationChannelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\".\n\x1eTestNotificationChannelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"R\n\x1fTestNotificationChannelResponse\x12/\n\x0cnotification\x18\x01 \x01(\x0b\x32\x19.patchbay.v1.Notification\"Q\n\x18ListNotificationsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"f\n\x19ListNotificationsResponse\x12\x30\n\rnotifications\x18\x01 \x03(\x0b\x32\x19.patchbay.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"r\n\x11ListAlertsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12&\n\x05state\x18\x04 \x01(\x0e\x32\x17.patchbay.v1.AlertState\"Q\n\x12ListAlertsResponse\x12\"\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x12.patchbay.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x0fGetAlertRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"5\n\x17\x41\x63knowledgeAlertRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t2\xf9\n\n\x0c\x41lertService\x12N\n\x0f\x43reateAlertRule\x12#.patchbay.v1.CreateAlertRuleRequest\x1a\x16.patchbay.v1.AlertRule\x12H\n\x0cGetAlertRule\x12 .patchbay.v1.GetAlertRuleRequest\x1a\x16.patchbay.v1.AlertRule\x12Y\n\x0eListAlertRules\x12\".patchbay.v1.ListAlertRulesRequest\x1a#.patchbay.v1.ListAlertRulesResponse\x12N\n\x0fUpdateAlertRule\x12#.patchbay.v1.UpdateAlertRuleRequest\x1a\x16.patchbay.v1.AlertRule\x12N\n\x0f\x44\x65leteAlertRule\x12#.patchbay.v1.DeleteAlertRuleRequest\x1a\x16.google.protobuf.Empty\x12l\n\x19\x43reateNotificationChannel\x12-.patchbay.v1.CreateNotificationChannelRequest\x1a .patchbay.v1.NotificationChannel\x12\x66\n\x16GetNotificationChannel\x12*.patchbay.v1.GetNotificationChannelRequest\x1a .patchbay.v1.NotificationChannel\x12w\n\x18ListNotificationChannels\x12,.patchbay.v1.ListNotificationChannelsRequest\x1a-.patchbay.v1.ListNotificationChannelsResponse\x12l\n\x19UpdateNotificationChannel\x12-.patchbay.v1.UpdateNotificationChannelRequest\x1a .patchbay.v1.NotificationChannel\x12\x62\n\x19\x44\x65leteNotificationChannel\x12-.patchbay.v1.DeleteNotificationChannelRequest\x1a\x16.google.protobuf.Empty\x12t\n\x17TestNotificationChannel\x12+.patchbay.v1.TestNotificationChannelRequest\x1a,.patchbay.v1.TestNotificationChannelResponse\x12\x62\n\x11ListNotifications\x12%.patchbay.v1.ListNotificationsRequest\x1a&.patchbay.v1.ListNotificationsResponse\x12M\n\nListAlerts\x12\x1e.patchbay.v1.ListAlertsRequest\x1a\x1f.patchbay.v1.ListAlertsResponse\x12<\n\x08GetAlert\x12\x1c.patchbay.v1.GetAlertRequest\x1a\x12.patchbay.v1.Alert\x12L\n\x10\x41\x63knowledgeAlert\x12$.patchbay.v1.AcknowledgeAlertRequest\x1a\x12.patchbay.v1.Alertb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'patchbay.v1.alert_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CREATEALERTRULEREQUEST']._serialized_start=181
-  _globals['_CREATEALERTRULEREQUEST']._serialized_end=308
-  _globals['_GETALERTRULEREQUEST']._serialized_start=310
-  _globals['_GETALERTRULEREQUEST']._serialized_end=345
-  _globals['_LISTALERTRULESREQUEST']._serialized_start=347
-  _globals['_LISTALERTRULESREQUEST']._serialized_end=425
-  _globals['_LISTALERTRULESRESPONSE']._serialized_start=427
-  _globals['_LISTALERTRULESRESPONSE']._serialized_end=521
-  _globals['_UPDATEALERTRULEREQUEST']._serialized_start=523
-  _globals['_UPDATEALERTRULEREQUEST']._serialized_end=640
-  _globals['_DELETEALERTRULEREQUEST']._serialized_start=642
-  _globals['_DELETEALERTRULEREQUEST']._serialized_end=694
-  _globals['_CREATENOTIFICATIONCHANNELREQUEST']._serialized_start=697
-  _globals['_CREATENOTIFICATIONCHANNELREQUEST']._serialized_end=864
-  _globals['_GETNOTIFICATIONCHANNELREQUEST']._serialized_start=866
-  _globals['_GETNOTIFICATIONCHANNELREQUEST']._serialized_end=911
-  _globals['_LISTNOTIFICATIONCHANNELSREQUEST']._serialized_start=913
-  _globals['_LISTNOTIFICATIONCHANNELSREQUEST']._serialized_end=1001
-  _globals['_LISTNOTIFICATIONCHANNELSRESPONSE']._serialized_start=1003
-  _globals['_LISTNOTIFICATIONCHANNELSRESPONSE']._serialized_end=1127
-  _globals['_UPDATENOTIFICATIONCHANNELREQUEST']._serialized_start=1130
-  _globals['_UPDATENOTIFICATIONCHANNELREQUEST']._serialized_end=1277
-  _globals['_DELETENOTIFICATIONCHANNELREQUEST']._serialized_start=1279
-  _globals['_DELETENOTIFICATIONCHANNELREQUEST']._serialized_end=1341
-  _globals['_ALERTSERVICE']._serialized_start=1344
-  _globals['_ALERTSERVICE']._serialized_end=2308
+  _globals['_CREATEALERTRULEREQUEST']._serialized_start=238
+  _globals['_CREATEALERTRULEREQUEST']._serialized_end=365
+  _globals['_GETALERTRULEREQUEST']._serialized_start=367
+  _globals['_GETALERTRULEREQUEST']._serialized_end=402
+  _globals['_LISTALERTRULESREQUEST']._serialized_start=404
+  _globals['_LISTALERTRULESREQUEST']._serialized_end=482
+  _globals['_LISTALERTRULESRESPONSE']._serialized_start=484
+  _globals['_LISTALERTRULESRESPONSE']._serialized_end=578
+  _globals['_UPDATEALERTRULEREQUEST']._serialized_start=580
+  _globals['_UPDATEALERTRULEREQUEST']._serialized_end=697
+  _globals['_DELETEALERTRULEREQUEST']._serialized_start=699
+  _globals['_DELETEALERTRULEREQUEST']._serialized_end=751
+  _globals['_CREATENOTIFICATIONCHANNELREQUEST']._serialized_start=754
+  _globals['_CREATENOTIFICATIONCHANNELREQUEST']._serialized_end=921
+  _globals['_GETNOTIFICATIONCHANNELREQUEST']._serialized_start=923
+  _globals['_GETNOTIFICATIONCHANNELREQUEST']._serialized_end=968
+  _globals['_LISTNOTIFICATIONCHANNELSREQUEST']._serialized_start=970
+  _globals['_LISTNOTIFICATIONCHANNELSREQUEST']._serialized_end=1058
+  _globals['_LISTNOTIFICATIONCHANNELSRESPONSE']._serialized_start=1060
+  _globals['_LISTNOTIFICATIONCHANNELSRESPONSE']._serialized_end=1184
+  _globals['_UPDATENOTIFICATIONCHANNELREQUEST']._serialized_start=1187
+  _globals['_UPDATENOTIFICATIONCHANNELREQUEST']._serialized_end=1334
+  _globals['_DELETENOTIFICATIONCHANNELREQUEST']._serialized_start=1336
+  _globals['_DELETENOTIFICATIONCHANNELREQUEST']._serialized_end=1398
+  _globals['_TESTNOTIFICATIONCHANNELREQUEST']._serialized_start=1400
+  _globals['_TESTNOTIFICATIONCHANNELREQUEST']._serialized_end=1446
+  _globals['_TESTNOTIFICATIONCHANNELRESPONSE']._serialized_start=1448
+  _globals['_TESTNOTIFICATIONCHANNELRESPONSE']._serialized_end=1530
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=1532
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=1613
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=1615
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=1717
+  _globals['_LISTALERTSREQUEST']._serialized_start=1719
+  _globals['_LISTALERTSREQUEST']._serialized_end=1833
+  _globals['_LISTALERTSRESPONSE']._serialized_start=1835
+  _globals['_LISTALERTSRESPONSE']._serialized_end=1916
+  _globals['_GETALERTREQUEST']._serialized_start=1918
+  _globals['_GETALERTREQUEST']._serialized_end=1949
+  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_start=1951
+  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_end=2004
+  _globals['_ALERTSERVICE']._serialized_start=2007
+  _globals['_ALERTSERVICE']._serialized_end=3408
 # @@protoc_insertion_point(module_scope)

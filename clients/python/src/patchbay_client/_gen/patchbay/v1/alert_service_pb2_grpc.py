@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
+from patchbay_client._gen.patchbay.v1 import alert_pb2 as patchbay_dot_v1_dot_alert__pb2
 from patchbay_client._gen.patchbay.v1 import alert_rule_pb2 as patchbay_dot_v1_dot_alert__rule__pb2
 from patchbay_client._gen.patchbay.v1 import alert_service_pb2 as patchbay_dot_v1_dot_alert__service__pb2
 from patchbay_client._gen.patchbay.v1 import notification_channel_pb2 as patchbay_dot_v1_dot_notification__channel__pb2
@@ -90,6 +91,31 @@ class AlertServiceStub:
                 request_serializer=patchbay_dot_v1_dot_alert__service__pb2.DeleteNotificationChannelRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.TestNotificationChannel = channel.unary_unary(
+                '/patchbay.v1.AlertService/TestNotificationChannel',
+                request_serializer=patchbay_dot_v1_dot_alert__service__pb2.TestNotificationChannelRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_alert__service__pb2.TestNotificationChannelResponse.FromString,
+                _registered_method=True)
+        self.ListNotifications = channel.unary_unary(
+                '/patchbay.v1.AlertService/ListNotifications',
+                request_serializer=patchbay_dot_v1_dot_alert__service__pb2.ListNotificationsRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_alert__service__pb2.ListNotificationsResponse.FromString,
+                _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/patchbay.v1.AlertService/ListAlerts',
+                request_serializer=patchbay_dot_v1_dot_alert__service__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_alert__service__pb2.ListAlertsResponse.FromString,
+                _registered_method=True)
+        self.GetAlert = channel.unary_unary(
+                '/patchbay.v1.AlertService/GetAlert',
+                request_serializer=patchbay_dot_v1_dot_alert__service__pb2.GetAlertRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_alert__pb2.Alert.FromString,
+                _registered_method=True)
+        self.AcknowledgeAlert = channel.unary_unary(
+                '/patchbay.v1.AlertService/AcknowledgeAlert',
+                request_serializer=patchbay_dot_v1_dot_alert__service__pb2.AcknowledgeAlertRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_alert__pb2.Alert.FromString,
+                _registered_method=True)
 
 
 class AlertServiceServicer:
@@ -170,6 +196,45 @@ class AlertServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TestNotificationChannel(self, request, context):
+        """Sends a sample alert (`alert.test`) to the channel now, once, and
+        reports how it went; it is listed with the channel's notifications.
+        Editors and up.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNotifications(self, request, context):
+        """Lists a channel's notifications with their attempts, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlerts(self, request, context):
+        """Lists a project's alerts, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAlert(self, request, context):
+        """Reads an alert.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcknowledgeAlert(self, request, context):
+        """Records that someone is on it. The alert keeps firing until its
+        condition stops holding; acknowledging twice keeps the first time.
+        Editors and up.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AlertServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -222,6 +287,31 @@ def add_AlertServiceServicer_to_server(servicer, server):
                     servicer.DeleteNotificationChannel,
                     request_deserializer=patchbay_dot_v1_dot_alert__service__pb2.DeleteNotificationChannelRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'TestNotificationChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestNotificationChannel,
+                    request_deserializer=patchbay_dot_v1_dot_alert__service__pb2.TestNotificationChannelRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_alert__service__pb2.TestNotificationChannelResponse.SerializeToString,
+            ),
+            'ListNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNotifications,
+                    request_deserializer=patchbay_dot_v1_dot_alert__service__pb2.ListNotificationsRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_alert__service__pb2.ListNotificationsResponse.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=patchbay_dot_v1_dot_alert__service__pb2.ListAlertsRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_alert__service__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'GetAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlert,
+                    request_deserializer=patchbay_dot_v1_dot_alert__service__pb2.GetAlertRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_alert__pb2.Alert.SerializeToString,
+            ),
+            'AcknowledgeAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeAlert,
+                    request_deserializer=patchbay_dot_v1_dot_alert__service__pb2.AcknowledgeAlertRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_alert__pb2.Alert.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -497,6 +587,141 @@ class AlertService:
             '/patchbay.v1.AlertService/DeleteNotificationChannel',
             patchbay_dot_v1_dot_alert__service__pb2.DeleteNotificationChannelRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestNotificationChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchbay.v1.AlertService/TestNotificationChannel',
+            patchbay_dot_v1_dot_alert__service__pb2.TestNotificationChannelRequest.SerializeToString,
+            patchbay_dot_v1_dot_alert__service__pb2.TestNotificationChannelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchbay.v1.AlertService/ListNotifications',
+            patchbay_dot_v1_dot_alert__service__pb2.ListNotificationsRequest.SerializeToString,
+            patchbay_dot_v1_dot_alert__service__pb2.ListNotificationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchbay.v1.AlertService/ListAlerts',
+            patchbay_dot_v1_dot_alert__service__pb2.ListAlertsRequest.SerializeToString,
+            patchbay_dot_v1_dot_alert__service__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchbay.v1.AlertService/GetAlert',
+            patchbay_dot_v1_dot_alert__service__pb2.GetAlertRequest.SerializeToString,
+            patchbay_dot_v1_dot_alert__pb2.Alert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchbay.v1.AlertService/AcknowledgeAlert',
+            patchbay_dot_v1_dot_alert__service__pb2.AcknowledgeAlertRequest.SerializeToString,
+            patchbay_dot_v1_dot_alert__pb2.Alert.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
+from patchbay_client._gen.patchbay.v1 import alert_pb2 as _alert_pb2
 from patchbay_client._gen.patchbay.v1 import alert_rule_pb2 as _alert_rule_pb2
 from patchbay_client._gen.patchbay.v1 import alert_service_pb2 as _alert_service_pb2
 from patchbay_client._gen.patchbay.v1 import notification_channel_pb2 as _notification_channel_pb2
@@ -63,6 +64,22 @@ class AlertServiceStub:
     """Deletes a channel that no rule names; while one does,
     FAILED_PRECONDITION (CHANNEL_IN_USE) names the rules. Editors and up.
     """
+    TestNotificationChannel: _grpc.UnaryUnaryMultiCallable[_alert_service_pb2.TestNotificationChannelRequest, _alert_service_pb2.TestNotificationChannelResponse]
+    """Sends a sample alert (`alert.test`) to the channel now, once, and
+    reports how it went; it is listed with the channel's notifications.
+    Editors and up.
+    """
+    ListNotifications: _grpc.UnaryUnaryMultiCallable[_alert_service_pb2.ListNotificationsRequest, _alert_service_pb2.ListNotificationsResponse]
+    """Lists a channel's notifications with their attempts, newest first."""
+    ListAlerts: _grpc.UnaryUnaryMultiCallable[_alert_service_pb2.ListAlertsRequest, _alert_service_pb2.ListAlertsResponse]
+    """Lists a project's alerts, newest first."""
+    GetAlert: _grpc.UnaryUnaryMultiCallable[_alert_service_pb2.GetAlertRequest, _alert_pb2.Alert]
+    """Reads an alert."""
+    AcknowledgeAlert: _grpc.UnaryUnaryMultiCallable[_alert_service_pb2.AcknowledgeAlertRequest, _alert_pb2.Alert]
+    """Records that someone is on it. The alert keeps firing until its
+    condition stops holding; acknowledging twice keeps the first time.
+    Editors and up.
+    """
 
 @_typing.type_check_only
 class AlertServiceAsyncStub(AlertServiceStub):
@@ -95,6 +112,22 @@ class AlertServiceAsyncStub(AlertServiceStub):
     DeleteNotificationChannel: _aio.UnaryUnaryMultiCallable[_alert_service_pb2.DeleteNotificationChannelRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Deletes a channel that no rule names; while one does,
     FAILED_PRECONDITION (CHANNEL_IN_USE) names the rules. Editors and up.
+    """
+    TestNotificationChannel: _aio.UnaryUnaryMultiCallable[_alert_service_pb2.TestNotificationChannelRequest, _alert_service_pb2.TestNotificationChannelResponse]  # type: ignore[assignment]
+    """Sends a sample alert (`alert.test`) to the channel now, once, and
+    reports how it went; it is listed with the channel's notifications.
+    Editors and up.
+    """
+    ListNotifications: _aio.UnaryUnaryMultiCallable[_alert_service_pb2.ListNotificationsRequest, _alert_service_pb2.ListNotificationsResponse]  # type: ignore[assignment]
+    """Lists a channel's notifications with their attempts, newest first."""
+    ListAlerts: _aio.UnaryUnaryMultiCallable[_alert_service_pb2.ListAlertsRequest, _alert_service_pb2.ListAlertsResponse]  # type: ignore[assignment]
+    """Lists a project's alerts, newest first."""
+    GetAlert: _aio.UnaryUnaryMultiCallable[_alert_service_pb2.GetAlertRequest, _alert_pb2.Alert]  # type: ignore[assignment]
+    """Reads an alert."""
+    AcknowledgeAlert: _aio.UnaryUnaryMultiCallable[_alert_service_pb2.AcknowledgeAlertRequest, _alert_pb2.Alert]  # type: ignore[assignment]
+    """Records that someone is on it. The alert keeps firing until its
+    condition stops holding; acknowledging twice keeps the first time.
+    Editors and up.
     """
 
 class AlertServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -185,6 +218,52 @@ class AlertServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Deletes a channel that no rule names; while one does,
         FAILED_PRECONDITION (CHANNEL_IN_USE) names the rules. Editors and up.
+        """
+
+    @_abc_1.abstractmethod
+    def TestNotificationChannel(
+        self,
+        request: _alert_service_pb2.TestNotificationChannelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_alert_service_pb2.TestNotificationChannelResponse, _abc.Awaitable[_alert_service_pb2.TestNotificationChannelResponse]]:
+        """Sends a sample alert (`alert.test`) to the channel now, once, and
+        reports how it went; it is listed with the channel's notifications.
+        Editors and up.
+        """
+
+    @_abc_1.abstractmethod
+    def ListNotifications(
+        self,
+        request: _alert_service_pb2.ListNotificationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_alert_service_pb2.ListNotificationsResponse, _abc.Awaitable[_alert_service_pb2.ListNotificationsResponse]]:
+        """Lists a channel's notifications with their attempts, newest first."""
+
+    @_abc_1.abstractmethod
+    def ListAlerts(
+        self,
+        request: _alert_service_pb2.ListAlertsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_alert_service_pb2.ListAlertsResponse, _abc.Awaitable[_alert_service_pb2.ListAlertsResponse]]:
+        """Lists a project's alerts, newest first."""
+
+    @_abc_1.abstractmethod
+    def GetAlert(
+        self,
+        request: _alert_service_pb2.GetAlertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_alert_pb2.Alert, _abc.Awaitable[_alert_pb2.Alert]]:
+        """Reads an alert."""
+
+    @_abc_1.abstractmethod
+    def AcknowledgeAlert(
+        self,
+        request: _alert_service_pb2.AcknowledgeAlertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_alert_pb2.Alert, _abc.Awaitable[_alert_pb2.Alert]]:
+        """Records that someone is on it. The alert keeps firing until its
+        condition stops holding; acknowledging twice keeps the first time.
+        Editors and up.
         """
 
 def add_AlertServiceServicer_to_server(servicer: AlertServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
