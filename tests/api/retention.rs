@@ -88,6 +88,28 @@ async fn one_of_two_replicas_purges_old_entries_once_and_the_chain_still_verifie
          FROM generate_series(0, 3) AS n",
     )
     .await;
+    // Alerts: resolved two hours ago (goes), resolved now, and firing since
+    // two hours ago (both stay). Notifications: delivered two hours ago
+    // (goes), pending as long (stays: it is still to be sent), delivered now.
+    tamper(
+        &app,
+        "INSERT INTO alerts (project, id, rule_id, connection, severity, state, summary, \
+           fire_time, resolve_time, resolve_reason, etag) VALUES \
+         ('other', 'old', 'r', 'gh', 'info', 'resolved', 's', now() - interval '3 hours', \
+           now() - interval '2 hours', 'QUIET_PERIOD', 'e'), \
+         ('other', 'new', 'r', 'gh', 'info', 'resolved', 's', now() - interval '3 hours', \
+           now(), 'QUIET_PERIOD', 'e'), \
+         ('other', 'firing', 'r', 'gh', 'info', 'firing', 's', now() - interval '2 hours', \
+           NULL, NULL, 'e'); \
+         INSERT INTO notification_channels (project, id, display_name, kind, recipients, etag) \
+         VALUES ('other', 'mail', 'Mail', 'email', '{ops@example.com}', 'e'); \
+         INSERT INTO alert_notifications (project, id, channel, event_type, payload, state, \
+           create_time) VALUES \
+         ('other', 'old', 'mail', 'alert.test', '{}', 'delivered', now() - interval '2 hours'), \
+         ('other', 'waiting', 'mail', 'alert.test', '{}', 'pending', now() - interval '2 hours'), \
+         ('other', 'new', 'mail', 'alert.test', '{}', 'delivered', now())",
+    )
+    .await;
     app.db()
         .await
         .execute(
@@ -103,9 +125,25 @@ async fn one_of_two_replicas_purges_old_entries_once_and_the_chain_still_verifie
         record.last_result,
         Some(serde_json::json!({
             "audit_entries": 3, "audit_chains": 1,
-            "health_samples": 3, "alerts": 0, "notifications": 0,
+            "health_samples": 3, "alerts": 1, "notifications": 1,
         }))
     );
+    let db = app.db().await;
+    let ids = |table: &'static str| {
+        let db = &db;
+        async move {
+            let rows = db
+                .query(
+                    &format!("SELECT id FROM {table} WHERE project = 'other' ORDER BY id"),
+                    &[],
+                )
+                .await
+                .expect("ids");
+            rows.iter().map(|r| r.get(0)).collect::<Vec<String>>()
+        }
+    };
+    assert_eq!(ids("alerts").await, ["firing", "new"]);
+    assert_eq!(ids("alert_notifications").await, ["new", "waiting"]);
     let left: i64 = app
         .db()
         .await
