@@ -8,6 +8,7 @@ mod action_requests;
 mod action_retries;
 mod action_sync;
 mod actions;
+mod alert_conditions;
 mod alert_notifications;
 mod alert_rules;
 mod alerts;
