@@ -5,8 +5,10 @@
 # with a feature off and one with it on; rounds alternate between the
 # servers and the methods. COMPARE names the feature: `limits` (default),
 # the gRPC request limits (on at rates no load here reaches, so every call
-# pays the check and none is refused), or `metrics` (`--metrics=false`
-# against the default, limits off on both). Prints each round's
+# pays the check and none is refused), `metrics` (`--metrics=false`
+# against the default, limits off on both), or `rules` (the project with
+# no alert rules against one with 100, limits off on both; the probes
+# that evaluate them keep running). Prints each round's
 # throughput and CPU time per request, the medians, and each server's ratio.
 # Then, where valgrind is installed, the instructions per request of each
 # method on each variant, counted by callgrind.
@@ -14,6 +16,7 @@
 #   benches/status_read.sh            # defaults: 3 rounds of 60000 requests
 #   REQUESTS=200000 ROUNDS=5 benches/status_read.sh
 #   COMPARE=metrics benches/status_read.sh   # metrics off against on
+#   COMPARE=rules benches/status_read.sh     # no alert rules against 100
 #   CALLGRIND_REQUESTS=0 benches/status_read.sh   # skip the instruction counts
 #   KEEP_CALLGRIND=/tmp/cg benches/status_read.sh  # keep the profiles for callgrind_annotate
 set -euo pipefail
@@ -30,7 +33,7 @@ CLIENTS=${CLIENTS:-8}
 STREAMS=${STREAMS:-10}
 CALLGRIND_REQUESTS=${CALLGRIND_REQUESTS:-2000}
 COMPARE=${COMPARE:-limits}
-case "$COMPARE" in limits|metrics) ;; *) echo "COMPARE is limits or metrics" >&2; exit 2;; esac
+case "$COMPARE" in limits|metrics|rules) ;; *) echo "COMPARE is limits, metrics or rules" >&2; exit 2;; esac
 
 cargo build --release -q
 work=$(mktemp -d)
@@ -58,6 +61,7 @@ start() {
     limits-off) flags=("${limits_off[@]}") ;;
     metrics-on) flags=("${limits_off[@]}" --metrics=true) ;;
     metrics-off) flags=("${limits_off[@]}" --metrics=false) ;;
+    rules-*) flags=("${limits_off[@]}") ;;
   esac
   local run_id=$variant-$RANDOM
   local log="$work/serve-$run_id.log"
@@ -102,6 +106,34 @@ for line in open(sys.argv[1]):
     "$grpc_addr" patchbay.v1.StatusService/GetProjectStatus >/dev/null
   grpcurl -max-time 60 -plaintext "$grpc_addr" grpc.health.v1.Health/Check >/dev/null
   echo "$COMPARE $variant: 20 connections probed and CONNECTED" >&2
+  if [ "$COMPARE" = rules ]; then
+    local count=0; [ "$variant" = on ] && count=100
+    set_rules "$grpc_addr" "$count"
+    echo "$COMPARE $variant: the project has $count alert rules" >&2
+  fi
+}
+
+# set_rules ADDR COUNT: the bench project's default rules deleted, then
+# COUNT rules of each kind in turn, all watching the whole project.
+set_rules() {
+  local addr=$1 count=$2 call=(grpcurl -max-time 60 -plaintext -H "authorization: Bearer $token")
+  for rule in consecutive-failures error-rate rate-limit; do
+    "${call[@]}" -d "{\"name\": \"projects/bench/alertRules/$rule\"}" \
+      "$addr" patchbay.v1.AlertService/DeleteAlertRule >/dev/null
+  done
+  local i condition
+  for i in $(seq 0 $((count - 1))); do
+    case $((i % 5)) in
+      0) condition="\"consecutiveFailures\": {\"moreThan\": $((3 + i))}" ;;
+      1) condition="\"errorRate\": {\"abovePercent\": 5, \"window\": \"$((300 + 60 * i))s\", \"minSamples\": 20}" ;;
+      2) condition="\"rateLimit\": {\"below\": $((100 + i))}" ;;
+      3) condition="\"status\": {\"level\": \"STATUS_LEVEL_ERROR\"}" ;;
+      4) condition="\"deadLetters\": {\"moreThan\": $i}" ;;
+    esac
+    "${call[@]}" -d "{\"parent\": \"projects/bench\", \"alertRuleId\": \"rule-$i\",
+      \"alertRule\": {\"displayName\": \"Rule $i\", \"severity\": \"ALERT_SEVERITY_WARNING\", $condition}}" \
+      "$addr" patchbay.v1.AlertService/CreateAlertRule >/dev/null
+  done
 }
 
 # gRPC frames: a 5-byte prefix (no compression, big-endian length), then the message.

@@ -28,7 +28,9 @@
 //!   connection's state in `registry/transitions.rs`), [`status`] (the
 //!   probes, one per connection at a time cluster-wide, the event log
 //!   follower, reads from memory and watches), [`actions`] (the queue, its
-//!   workers and their effects) and [`diagnostics`].
+//!   workers and their effects), [`diagnostics`] and [`alerts`] (rules
+//!   evaluated as probes, actions and deliveries are recorded, alerts that
+//!   fire and resolve once, and the channels that hear of them).
 //! - [`webhooks`] verifies, stores and processes inbound deliveries, scheme
 //!   by scheme.
 //! - [`providers`]: one file per third-party service behind one trait (its

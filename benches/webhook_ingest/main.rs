@@ -18,11 +18,13 @@
 //! deliveries stored equal the 202s answered.
 //!
 //! METRICS=on,off runs two servers side by side on the one database, one
-//! with metrics on and one with them off (`--metrics=false`); each round
-//! drives both, and the on/off ratio of their ratios is printed. Then, where
-//! valgrind is installed, each variant alone under callgrind for
-//! CALLGRIND_SECONDS (default 10; 0 skips it): instructions per accepted
-//! delivery, its processing included.
+//! with metrics on and one with them off (`--metrics=false`); RULES=100,0
+//! likewise runs two servers whose deliveries go to projects with 100
+//! alert rules and with none. Each variant posts to its own project's
+//! connection; each round drives every variant, and the first's ratio over
+//! the second's is printed. Then, where valgrind is installed, each variant
+//! alone under callgrind for CALLGRIND_SECONDS (default 10; 0 skips it):
+//! instructions per accepted delivery, its processing included.
 //!
 //! Run: `cargo bench --bench webhook_ingest` (see the README).
 
@@ -32,22 +34,17 @@ use std::{
 };
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use patchbay::{
-    auth::{KeySource, Role, TokenMinter},
-    proto::v1::{
-        Connection, CreateConnectionRequest, integration_registry_client::IntegrationRegistryClient,
-    },
-    store::{
-        self,
-        embedded::{self, EmbeddedOptions, EmbeddedPostgres},
-    },
+use patchbay::store::{
+    self,
+    embedded::{self, EmbeddedOptions, EmbeddedPostgres},
 };
-use tonic::{metadata::MetadataValue, transport::Channel};
 
 mod cpu;
 mod pgbench;
 mod sender;
 mod server;
+mod setup;
+mod variant;
 
 use pgbench::{run_pgbench, which, which_pgbench};
 use sender::drive_webhooks;
@@ -84,18 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds: usize = env_or("ROUNDS", 3);
     let seconds: u64 = env_or("SECONDS", 10);
 
-    let variants: Vec<bool> = std::env::var("METRICS")
-        .unwrap_or_else(|_| "on".into())
-        .split(',')
-        .filter_map(|v| match v.trim() {
-            "on" => Some(true),
-            "off" => Some(false),
-            _ => None,
-        })
-        .collect();
-    if variants.is_empty() {
-        return Err("METRICS lists on, off or both (on,off)".into());
-    }
+    let variants = variant::from_env()?;
 
     let dir = tempfile::tempdir()?;
     // The embedded PostgreSQL runs as an unprivileged user when we are root.
@@ -124,23 +110,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // One server per variant, side by side on the one database (as
     // replicas), so every round measures each under the same conditions.
     let mut servers = Vec::new();
-    for &metrics in &variants {
-        servers.push(server::start(&Launch { metrics, ..base }).await?);
+    for v in &variants {
+        servers.push(
+            server::start(&Launch {
+                metrics: v.metrics,
+                ..base
+            })
+            .await?,
+        );
     }
     let postmaster = pg.pid().ok_or("PostgreSQL exited")?;
 
     let secret = format!("whsec_{}", STANDARD.encode([42u8; 32]));
-    let connection = create_connection(&servers[0].grpc_addr, &secret).await?;
-    let path = format!("/webhooks/{}", connection.webhook_key);
-    let targets = servers
-        .iter()
-        .map(|s| {
-            Ok(sender::Target {
-                addr: s.http_addr.parse()?,
-                path: path.clone(),
-            })
-        })
-        .collect::<Result<Vec<_>, std::net::AddrParseError>>()?;
+    let mut targets = Vec::new();
+    for (i, (v, s)) in variants.iter().zip(&servers).enumerate() {
+        let project = format!("bench-{i}");
+        let api = setup::Api::connect(&s.grpc_addr, JWT_SECRET, &project).await?;
+        let connection = api.create_connection(&project, &secret).await?;
+        if let Some(n) = v.rules {
+            api.set_rules(&project, n).await?;
+        }
+        targets.push(sender::Target {
+            addr: s.http_addr.parse()?,
+            path: format!("/webhooks/{}", connection.webhook_key),
+        });
+    }
     let key = Arc::new(STANDARD.decode(secret.trim_start_matches("whsec_"))?);
 
     let db = store::connect(&database).await?;
@@ -164,7 +158,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "webhook ingest ({}) vs pgbench single-row INSERT: {seconds} s per run, {rounds} rounds",
         variants
             .iter()
-            .map(|&m| label(m))
+            .map(|v| v.label())
             .collect::<Vec<_>>()
             .join(" and ")
     );
@@ -210,12 +204,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let us = |seconds: f64, n: u64| seconds * 1e6 / n.max(1) as f64;
         let p = median(inserts.clone());
         let mut ratios = Vec::new();
-        for (i, &metrics) in variants.iter().enumerate() {
+        for (i, v) in variants.iter().enumerate() {
             let w = median(ingest[i].clone());
             let paired: Vec<f64> = ingest[i].iter().zip(&inserts).map(|(w, p)| w / p).collect();
             println!(
                 "clients {c:>3}, {}: webhooks {w:>8.0} accepted/s (runs {}), pgbench {p:>8.0} tps (runs {}); ratio {:.2} (by round {})",
-                label(metrics),
+                v.label(),
                 fmt_runs(&ingest[i]),
                 fmt_runs(&inserts),
                 w / p,
@@ -234,12 +228,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             us(insert_cpu.postgres, transactions),
             us(insert_cpu.load, transactions),
         );
-        if let [on, off] = &ratios[..]
-            && variants == [true, false]
-        {
-            let by_round: Vec<f64> = on.iter().zip(off).map(|(a, b)| a / b).collect();
+        if let ([first, second], [a, b]) = (&ratios[..], &variants[..]) {
+            let by_round: Vec<f64> = first.iter().zip(second).map(|(x, y)| x / y).collect();
             println!(
-                "  metrics on / off: {:.3} (median of rounds {}; goal >= 0.95)",
+                "  {} / {}: {:.3} (median of rounds {}; goal >= 0.95)",
+                a.label(),
+                b.label(),
                 median(by_round.clone()),
                 fmt_ratios(&by_round)
             );
@@ -269,18 +263,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let callgrind_seconds: u64 = env_or("CALLGRIND_SECONDS", 10);
     if callgrind_seconds > 0 && which("valgrind").is_some() {
         println!("callgrind: {callgrind_seconds} s of ingest per variant, 4 clients");
-        for &metrics in &variants {
-            let prefix = format!("callgrind-{}", label(metrics).replace(' ', "-"));
+        for (v, t) in variants.iter().zip(&targets) {
+            let prefix = format!("callgrind-{}", v.label().replace(' ', "-"));
             let out = dir.path().join(format!("{prefix}.%p"));
             let mut s = server::start(&Launch {
-                metrics,
+                metrics: v.metrics,
                 callgrind_out: Some(&out),
                 ..base
             })
             .await?;
             let target = sender::Target {
                 addr: s.http_addr.parse()?,
-                path: path.clone(),
+                path: t.path.clone(),
             };
             server::callgrind_control(s.pid, &["-i", "on"]).await?;
             // The first requests after instrumentation starts pay for it.
@@ -296,7 +290,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let instructions = server::dumped_instructions(dir.path(), &prefix, "ingest");
             println!(
                 "  {}: {:.0} instructions per accepted delivery, its processing included ({accepted} accepted)",
-                label(metrics),
+                v.label(),
                 instructions as f64 / accepted.max(1) as f64
             );
         }
@@ -304,10 +298,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(db);
     pg.stop().await?;
     Ok(())
-}
-
-fn label(metrics: bool) -> &'static str {
-    if metrics { "metrics on" } else { "metrics off" }
 }
 
 fn fmt_ratios(ratios: &[f64]) -> String {
@@ -343,58 +333,4 @@ fn fmt_runs(runs: &[f64]) -> String {
         .map(|r| format!("{r:.0}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-async fn create_connection(
-    grpc_addr: &str,
-    secret: &str,
-) -> Result<Connection, Box<dyn std::error::Error>> {
-    let minter = TokenMinter::new(
-        &KeySource::from_secret(JWT_SECRET.as_bytes().to_vec())?,
-        None,
-        None,
-    )?;
-    let token: MetadataValue<_> = format!(
-        "Bearer {}",
-        minter.mint(
-            "bench",
-            &[("bench".to_owned(), Role::Owner)],
-            false,
-            Duration::from_secs(3600)
-        )?
-    )
-    .parse()?;
-    let channel = Channel::from_shared(format!("http://{grpc_addr}"))?
-        .connect()
-        .await?;
-    let mut registry =
-        IntegrationRegistryClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
-            r.metadata_mut().insert("authorization", token.clone());
-            Ok(r)
-        });
-    let settings = prost_types::Struct {
-        fields: [(
-            "health_url".to_owned(),
-            prost_types::Value {
-                kind: Some(prost_types::value::Kind::StringValue(
-                    "http://127.0.0.1:9/health".into(),
-                )),
-            },
-        )]
-        .into(),
-    };
-    Ok(registry
-        .create_connection(CreateConnectionRequest {
-            parent: "projects/bench".into(),
-            connection_id: "hooks".into(),
-            connection: Some(Connection {
-                integration_type: "integrationTypes/http".into(),
-                settings: Some(settings),
-                ..Default::default()
-            }),
-            request_id: String::new(),
-            webhook_secret: secret.to_owned(),
-        })
-        .await?
-        .into_inner())
 }
