@@ -114,6 +114,13 @@ mod tests {
             "http://LOCALHOST./",
             "http://api.localhost/",
             "http://2130706433/",
+            "http://0.1.2.3/",
+            "http://100.127.255.255/",
+            "http://240.0.0.1/",
+            "http://[fc00::1]/",
+            "http://[febf::1]/",
+            "http://[fec0::1]/",
+            "http://[ff02::1]/",
         ] {
             assert!(check_endpoint(uri, "uri", false).is_err(), "{uri}");
             assert!(
@@ -131,6 +138,11 @@ mod tests {
             "https://172.32.0.1/",
             "https://100.128.0.1/",
             "https://[2606:4700::1111]/",
+            "https://100.63.255.255/",
+            "https://223.255.255.254/",
+            "https://[::ffff:93.184.216.34]/",
+            "https://[fbff::1]/",
+            "https://[fe00::1]/",
         ] {
             assert!(check_endpoint(uri, "uri", false).is_ok(), "{uri}");
         }

@@ -39,3 +39,37 @@ impl Resolve for PublicOnly {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr as _;
+
+    use super::*;
+
+    async fn resolve(allow_private: bool, host: &str) -> Result<Vec<SocketAddr>, String> {
+        let name = Name::from_str(host).map_err(|e| e.to_string())?;
+        PublicOnly::new(allow_private)
+            .resolve(name)
+            .await
+            .map(Iterator::collect)
+            .map_err(|e| e.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_inward_is_refused_unless_allowed() {
+        let refused = resolve(false, "localhost").await.expect_err("refused");
+        assert!(refused.contains("resolves only to loopback"), "{refused}");
+        let allowed = resolve(true, "localhost").await.expect("allowed");
+        assert!(!allowed.is_empty());
+        assert!(allowed.iter().all(|a| a.ip().is_loopback()), "{allowed:?}");
+    }
+
+    #[tokio::test]
+    async fn public_addresses_pass_and_private_ones_are_dropped() {
+        // Literal addresses resolve without DNS.
+        let public = resolve(false, "93.184.216.34").await.expect("public");
+        assert_eq!(public.len(), 1);
+        assert!(resolve(false, "10.1.2.3").await.is_err());
+        assert!(resolve(false, "169.254.169.254").await.is_err());
+    }
+}

@@ -1,22 +1,26 @@
-//! The audit log: each change to a connection writes one entry in its own
-//! transaction, with who, from where and which fields, never a secret; the
-//! hash chain names the first entry someone changed or deleted.
+//! The audit log: each change to a connection, its credentials, a channel
+//! or a rule writes one entry in its own transaction, with who, from where
+//! and which fields, never a secret; the hash chain names the first entry
+//! someone changed or deleted.
 
 use std::collections::HashMap;
 
 use patchbay::{
     auth::Role,
     proto::v1::{
-        AuditChainBreak, Connection, DeleteConnectionRequest, RotateWebhookSecretRequest,
-        SetConnectionCredentialsRequest, UpdateConnectionRequest, VerifyAuditLogRequest,
-        VerifyAuditLogResponse,
+        AlertRule, AlertSeverity, AuditChainBreak, Connection, DeleteConnectionRequest,
+        RotateWebhookSecretRequest, SetConnectionCredentialsRequest, UpdateAlertRuleRequest,
+        UpdateConnectionRequest, VerifyAuditLogRequest, VerifyAuditLogResponse,
+        notification_channel::Kind,
     },
 };
 use prost_types::FieldMask;
 
 use crate::{
+    alert_rules::create_rule,
     connections::create_github,
     helpers::{TestApp, spawn_app},
+    notification_channels::{create_channel, webhook},
 };
 
 const TOKEN: &str = "ghp_audited_credential_value";
@@ -308,5 +312,74 @@ async fn a_chain_longer_than_a_page_verifies_across_pages() {
             "projects/long/auditEvents/900",
             AuditChainBreak::Altered
         )
+    );
+}
+
+#[tokio::test]
+async fn a_connection_its_credentials_and_a_rule_are_audited_without_secrets_and_tampering_shows() {
+    let app = spawn_app().await;
+    let connection = five_changes(&app).await;
+    let hook = create_channel(&app, "oncall", webhook("https://hooks.example.com/p"))
+        .await
+        .expect("a channel");
+    let Some(Kind::Webhook(signing)) = &hook.kind else {
+        panic!("a webhook channel");
+    };
+    let rule = create_rule(&app, "failing", &[&hook.name]).await;
+    let editor = app.token("editor", &[("acme", Role::Editor)]);
+    app.alerts(Some(&editor))
+        .update_alert_rule(UpdateAlertRuleRequest {
+            alert_rule: Some(AlertRule {
+                name: rule.name.clone(),
+                severity: AlertSeverity::Info.into(),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["severity".into()],
+            }),
+        })
+        .await
+        .expect("update the rule");
+
+    let logged = entries(&app, "acme").await;
+    let methods: Vec<&str> = logged.iter().map(|(_, m, ..)| m.as_str()).collect();
+    assert_eq!(
+        methods[5..],
+        [
+            "AlertService.CreateNotificationChannel",
+            "AlertService.CreateAlertRule",
+            "AlertService.UpdateAlertRule",
+        ]
+    );
+    let whole: String = app
+        .db()
+        .await
+        .query_one(
+            "SELECT string_agg(row_to_json(a)::text, ' ') FROM audit_events a",
+            &[],
+        )
+        .await
+        .expect("the log as text")
+        .get(0);
+    for secret in [
+        TOKEN,
+        connection.webhook_secret.as_str(),
+        signing.signing_secret.as_str(),
+    ] {
+        assert!(secret.len() > 8);
+        assert!(!whole.contains(secret), "a secret reached the audit log");
+    }
+    assert!(whole.contains(&signing.signing_secret_fingerprint));
+    assert_eq!(verdict(&app, "projects/acme").await, intact(8));
+
+    // The rule's update, edited in the database, is the entry named.
+    tamper(
+        &app,
+        "UPDATE audit_events SET actor = 'mallory' WHERE project = 'acme' AND seq = 8",
+    )
+    .await;
+    assert_eq!(
+        verdict(&app, "projects/acme").await,
+        broken(7, "projects/acme/auditEvents/8", AuditChainBreak::Altered)
     );
 }
