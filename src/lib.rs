@@ -56,6 +56,7 @@ pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod automations;
 pub mod backoff;
 pub mod bridge;
 pub mod coalesced_writes;

@@ -74,4 +74,7 @@ pub struct Action {
     /// Attempts that ran the effect again unable to check for an earlier
     /// attempt's.
     pub unconfirmed_repeats: i32,
+    /// For an action a run started: the runs that led to it, oldest first,
+    /// ending with the one that started it.
+    pub cause_chain: Vec<String>,
 }

@@ -129,5 +129,6 @@ pub fn to_proto(a: &Action) -> pb::Action {
         update_time: Some(time::timestamp(a.update_time)),
         end_time: time::timestamp_opt(a.end_time),
         unconfirmed_repeats: a.unconfirmed_repeats,
+        cause_chain: a.cause_chain.clone(),
     }
 }

@@ -17,7 +17,7 @@ use crate::{
 pub(super) const COLUMNS: &str = "project, id, connection_id, action, state, params, result, error, \
     progress_percent, progress_message, attempts, max_attempts, requested_by, request_id, \
     request_hash, cancel_requested, create_time, start_time, update_time, end_time, \
-    effect_started_attempt, unconfirmed_repeats";
+    effect_started_attempt, unconfirmed_repeats, cause_chain";
 
 pub(super) fn from_row(row: &Row) -> Result<Action, StoreError> {
     let project: String = row.try_get("project")?;
@@ -65,6 +65,7 @@ pub(super) fn from_row(row: &Row) -> Result<Action, StoreError> {
         end_time: row.try_get("end_time")?,
         effect_started_attempt: row.try_get("effect_started_attempt")?,
         unconfirmed_repeats: row.try_get("unconfirmed_repeats")?,
+        cause_chain: row.try_get("cause_chain")?,
     })
 }
 

@@ -170,7 +170,12 @@ async fn hold(
                 }
                 view.advance(update.seq);
             }
-            Some(Event::Heartbeat(_) | Event::ActionProgress(_) | Event::WebhookReceived(_))
+            Some(
+                Event::Heartbeat(_)
+                | Event::ActionProgress(_)
+                | Event::WebhookReceived(_)
+                | Event::Run(_),
+            )
             | None => view.advance(update.seq),
         }
     }
