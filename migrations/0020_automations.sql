@@ -59,8 +59,13 @@ CREATE TABLE automation_runs (
     replay_of text,
     request_id uuid,
     request_hash bytea,
-    -- When a pending or waiting run is next looked at.
+    -- When a pending, waiting or held run is next looked at.
     next_at timestamptz NOT NULL DEFAULT now(),
+    -- When it was let through the automation's rate limit (runs per minute
+    -- count these).
+    admit_time timestamptz,
+    -- The action a waiting run waits for (its id in the project).
+    awaiting_action text,
     lease_owner uuid,
     lease_expires_at timestamptz,
     create_time timestamptz NOT NULL DEFAULT clock_timestamp(),
@@ -76,6 +81,10 @@ CREATE INDEX automation_runs_due ON automation_runs (next_at)
 CREATE INDEX automation_runs_listing ON automation_runs (project, automation, create_time DESC, id DESC);
 CREATE INDEX automation_runs_active ON automation_runs (project, automation)
     WHERE state IN ('pending', 'running', 'waiting', 'buffered', 'held');
+CREATE INDEX automation_runs_admitted ON automation_runs (project, automation, admit_time)
+    WHERE admit_time IS NOT NULL;
+CREATE INDEX automation_runs_awaiting ON automation_runs (project, awaiting_action)
+    WHERE state = 'waiting';
 
 -- An action a run started carries the runs that led to it, oldest first.
 ALTER TABLE actions ADD COLUMN cause_chain text[] NOT NULL DEFAULT '{}';

@@ -92,6 +92,7 @@ pub async fn serve(args: Box<ServeArgs>) -> Result<(), CommandError> {
         actions: args.actions.config(),
         retention: args.retention.config(),
         alerts: args.alerts.config(),
+        automations: args.automations.config(),
         grpc: args.grpc.policy(),
         metrics: args.metrics,
     };

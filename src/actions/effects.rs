@@ -78,6 +78,18 @@ impl Effects {
         }
     }
 
+    /// What an action every connection has would do, in words, for a dry
+    /// run; `None` for a provider's own action.
+    pub fn plan_builtin(action: &str) -> Option<&'static str> {
+        Some(match action {
+            "test-connection" | "refresh" | "configure" => "a live probe of the connection",
+            "reconnect" => "the connection marked active again, then probed",
+            "disconnect" => "the connection's token revoked upstream and its credentials dropped",
+            "sync" => "the provider's records read page by page into Patchbay",
+            _ => return None,
+        })
+    }
+
     /// Runs `action`'s effect; its result on success.
     pub async fn run(
         &self,

@@ -17,7 +17,7 @@ use std::{sync::Arc, time::Duration};
 
 pub use effects::Effects;
 pub use grpc::ActionsGrpc;
-pub use service::Actions;
+pub use service::{Actions, RunStart};
 pub use worker::Workers;
 
 #[derive(Debug, Clone)]

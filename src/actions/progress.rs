@@ -138,6 +138,14 @@ impl Progress {
         tx.commit().await?;
         self.bus.wake();
         self.alerting.announce(raised);
+        if kept && state.is_final() {
+            // A run waiting for this action looks again now rather than at
+            // its next poll. Its own transaction: a run's row is never
+            // waited on while this action's is held.
+            if let Err(e) = store::automation_runs::action_finished(&client, &self.name).await {
+                tracing::debug!(error = %crate::error::ErrorChain(&e), "could not nudge the runs waiting for this action");
+            }
+        }
         Ok(kept)
     }
 }

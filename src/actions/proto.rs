@@ -52,6 +52,7 @@ pub fn start_from_proto(r: &pb::StartActionRequest) -> Result<StartInput, ApiErr
         action: r.action.clone(),
         params,
         key,
+        cause_chain: None,
     })
 }
 

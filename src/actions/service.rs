@@ -30,6 +30,25 @@ pub struct StartInput {
     pub action: String,
     pub params: Map<String, Value>,
     pub key: RequestKey,
+    /// Set when an automation's run starts it: the runs that led to it,
+    /// ending with that run. Such starts are held to the automation's own
+    /// rate limit, not the per-user one.
+    pub cause_chain: Option<Vec<String>>,
+}
+
+/// An action an automation's run starts: on its connection, as the role
+/// the automation was published with allows, tagged with the runs that
+/// led to it (the last one the run starting it).
+pub struct RunStart<'a> {
+    /// `projects/{p}/automations/{a}`: who the action is requested by.
+    pub automation: &'a str,
+    pub role: Role,
+    pub connection: &'a ConnectionName,
+    pub action: &'a str,
+    pub params: &'a Map<String, Value>,
+    /// The same for every attempt of the step, so a retry finds its action.
+    pub request_id: uuid::Uuid,
+    pub cause_chain: Vec<String>,
 }
 
 /// A validated ListActions request.
@@ -93,6 +112,30 @@ impl Actions {
         Ok((spec.min_role, found.state))
     }
 
+    /// Starts (or, for a step that asked before, finds) a run's action.
+    pub async fn start_for_run(&self, start: RunStart<'_>) -> Result<Action, ApiError> {
+        let request = crate::proto::v1::StartActionRequest {
+            connection: start.connection.to_string(),
+            action: start.action.to_owned(),
+            request_id: start.request_id.to_string(),
+            params: Some(crate::proto::json::json_to_struct(start.params)),
+        };
+        let mut input = super::proto::start_from_proto(&request)?;
+        input.cause_chain = Some(start.cause_chain);
+        let project = start.connection.project.clone();
+        let caller = Caller::new(
+            start.automation.to_owned(),
+            [(project, start.role)].into_iter().collect(),
+            false,
+        )
+        .with_origin(crate::auth::Origin {
+            method: "AutomationService.Run".to_owned(),
+            peer: String::new(),
+            user_agent: format!("patchbay/{}", env!("CARGO_PKG_VERSION")),
+        });
+        self.start(&caller, input).await
+    }
+
     pub async fn start(&self, caller: &Caller, input: StartInput) -> Result<Action, ApiError> {
         let project = &input.connection.project;
         caller.require(project, Role::Viewer)?;
@@ -116,16 +159,18 @@ impl Actions {
             return Ok(existing);
         }
         let window = self.config.rate_window;
-        let (recent, resets_in) =
-            store::actions::recent_starts(&tx, project, caller.subject(), window).await?;
-        if recent >= i64::from(self.config.rate_limit) {
-            return Err(rate_limited(
-                caller,
-                project,
-                self.config.rate_limit,
-                window,
-                resets_in,
-            ));
+        if input.cause_chain.is_none() {
+            let (recent, resets_in) =
+                store::actions::recent_starts(&tx, project, caller.subject(), window).await?;
+            if recent >= i64::from(self.config.rate_limit) {
+                return Err(rate_limited(
+                    caller,
+                    project,
+                    self.config.rate_limit,
+                    window,
+                    resets_in,
+                ));
+            }
         }
         let name = ActionName {
             project: project.clone(),
@@ -142,6 +187,7 @@ impl Actions {
                 requested_by: caller.subject(),
                 request_id: input.key.id,
                 request_hash: &input.key.digest,
+                cause_chain: input.cause_chain.as_deref().unwrap_or_default(),
             },
         )
         .await?;

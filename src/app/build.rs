@@ -16,6 +16,7 @@ use crate::{
         AlertLog, AlertRules, Alerting, Channels, announcer::Announcer, delivery::Sender,
         dispatch::Dispatcher,
     },
+    automations::{Automations, executor::Executor, trigger::Matcher},
     diagnostics::{Diagnostics, Parts, deployment::DeploymentFacts},
     health::HealthMonitor,
     metrics::Metrics,
@@ -48,6 +49,7 @@ pub(super) struct Services {
     pub alert_rules: AlertRules,
     pub channels: Channels,
     pub alert_log: AlertLog,
+    pub automations: Automations,
     pub metrics: Metrics,
     /// For the gauges `/metrics` reads when scraped.
     pub bus: EventBus,
@@ -64,6 +66,7 @@ pub(super) struct Jobs {
     pub cleanup: crate::retention::Cleanup,
     pub dispatcher: Dispatcher,
     pub announcer: Announcer,
+    pub executor: Executor,
 }
 
 pub(super) async fn build(
@@ -156,6 +159,20 @@ pub(super) async fn build(
     )
     .with_alerting(alerting.clone());
     let actions = Actions::new(pool.clone(), bus.clone(), action_config, action_wake);
+    let runs_wake = Arc::new(tokio::sync::Notify::new());
+    let automations = Automations::new(
+        pool.clone(),
+        bus.clone(),
+        registry.clone(),
+        config.automations.clone(),
+    );
+    let executor = Executor::new(
+        pool.clone(),
+        bus.clone(),
+        actions.clone(),
+        config.automations.clone(),
+        runs_wake.clone(),
+    );
 
     let stored = Arc::new(tokio::sync::Notify::new());
     let webhooks = Webhooks::start(
@@ -174,7 +191,8 @@ pub(super) async fn build(
         catalog.clone(),
         metrics.clone(),
         alerting.clone(),
-    );
+    )
+    .with_automations(Matcher::new(config.automations.loop_depth), runs_wake);
 
     let diagnostics = Diagnostics::new(Parts {
         pool: pool.clone(),
@@ -219,6 +237,7 @@ pub(super) async fn build(
         alert_rules,
         channels,
         alert_log,
+        automations,
         metrics,
         bus: bus.clone(),
     };
@@ -233,6 +252,7 @@ pub(super) async fn build(
         cleanup,
         dispatcher,
         announcer,
+        executor,
     };
     Ok((services, jobs))
 }

@@ -19,12 +19,13 @@ use crate::{
     alerts::AlertsGrpc,
     alerts::delivery::{AlertConfig, SenderError},
     auth::KeySource,
+    automations::{AutomationConfig, AutomationsGrpc},
     crypto::Keyring,
     diagnostics::DiagnosticsGrpc,
     grpc::GrpcPolicy,
     proto::v1::{
         action_service_server::ActionServiceServer, alert_service_server::AlertServiceServer,
-        diagnostics_server::DiagnosticsServer,
+        automation_service_server::AutomationServiceServer, diagnostics_server::DiagnosticsServer,
         integration_registry_server::IntegrationRegistryServer,
         status_service_server::StatusServiceServer,
     },
@@ -64,6 +65,8 @@ pub struct ServerConfig {
     pub retention: RetentionConfig,
     /// How alert notifications leave the server.
     pub alerts: AlertConfig,
+    /// How automation runs are worked.
+    pub automations: AutomationConfig,
 }
 
 /// Probes and the event log.
@@ -108,12 +111,13 @@ pub enum AppError {
 }
 
 /// The gRPC services whose health is reported by name.
-pub const SERVICE_NAMES: [&str; 5] = [
+pub const SERVICE_NAMES: [&str; 6] = [
     <IntegrationRegistryServer<RegistryGrpc> as NamedService>::NAME,
     <StatusServiceServer<StatusGrpc> as NamedService>::NAME,
     <ActionServiceServer<ActionsGrpc> as NamedService>::NAME,
     <DiagnosticsServer<DiagnosticsGrpc> as NamedService>::NAME,
     <AlertServiceServer<AlertsGrpc> as NamedService>::NAME,
+    <AutomationServiceServer<AutomationsGrpc> as NamedService>::NAME,
 ];
 
 /// Migrates the database, then serves gRPC on `grpc` and the bridge on

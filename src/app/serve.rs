@@ -13,12 +13,13 @@ use crate::{
     actions::ActionsGrpc,
     alerts::AlertsGrpc,
     auth::{AuthInterceptor, Authenticator, JwtVerifier},
+    automations::AutomationsGrpc,
     bridge,
     diagnostics::DiagnosticsGrpc,
     grpc, metrics,
     proto::v1::{
         action_service_server::ActionServiceServer, alert_service_server::AlertServiceServer,
-        diagnostics_server::DiagnosticsServer,
+        automation_service_server::AutomationServiceServer, diagnostics_server::DiagnosticsServer,
         integration_registry_server::IntegrationRegistryServer,
         status_service_server::StatusServiceServer,
     },
@@ -69,6 +70,10 @@ impl Servers {
                     services.channels.clone(),
                     services.alert_log.clone(),
                 ),
+                AuthInterceptor,
+            ))
+            .add_service(AutomationServiceServer::with_interceptor(
+                AutomationsGrpc::new(services.automations.clone()),
                 AuthInterceptor,
             ))
             .clone()

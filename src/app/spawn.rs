@@ -49,6 +49,7 @@ pub(super) fn spawn(services: &Services, jobs: Jobs, config: &ServerConfig) -> B
         tokio::spawn(jobs.cleanup.run(token.clone())),
         tokio::spawn(jobs.dispatcher.run(token.clone())),
         tokio::spawn(jobs.announcer.run(token.clone())),
+        tokio::spawn(jobs.executor.run(token.clone())),
     ];
     Background { monitor, loops }
 }

@@ -214,12 +214,34 @@ pub struct RunStep {
     pub message: String,
 }
 
+impl RunStep {
+    pub fn pending(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            state: StepState::Pending,
+            action: None,
+            params: None,
+            message: String::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogEntry {
     pub time: DateTime<Utc>,
     /// The step's index; -1 for the run as a whole.
     pub step: i32,
     pub message: String,
+}
+
+impl LogEntry {
+    pub fn now(step: i32, message: impl Into<String>) -> Self {
+        Self {
+            time: Utc::now(),
+            step,
+            message: message.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

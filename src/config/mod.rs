@@ -9,6 +9,7 @@ use crate::{auth::Role, secret::Secret};
 
 mod actions;
 mod alerts;
+mod automations;
 mod grpc;
 mod retention;
 mod status;
@@ -16,6 +17,7 @@ mod webhooks;
 
 pub use actions::ActionArgs;
 pub use alerts::AlertArgs;
+pub use automations::AutomationArgs;
 pub use grpc::GrpcArgs;
 pub use retention::RetentionArgs;
 pub use status::StatusArgs;
@@ -215,6 +217,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub alerts: AlertArgs,
+
+    #[command(flatten)]
+    pub automations: AutomationArgs,
 }
 
 #[derive(Debug, Args)]

@@ -61,6 +61,35 @@ impl Call<'_> {
     }
 }
 
+/// What a dry run knows of a connection: where its provider is called and
+/// its settings, never its credentials and never a client to call with.
+pub struct PlanCall<'a> {
+    pub base_uri: &'a str,
+    pub settings: &'a Map<String, Value>,
+}
+
+impl PlanCall<'_> {
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// A request an action would make, as a dry run shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub method: &'static str,
+    pub url: String,
+    /// What it would send, without credentials.
+    pub body: Value,
+    pub summary: String,
+}
+
+/// Stands in a plan for the action id an action gets when it starts.
+pub const PLANNED_ACTION_ID: &str = "<the action's id>";
+
 /// An action a provider runs, as its worker claimed it.
 pub struct ActionCall<'a> {
     pub action: &'a str,

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ActionCall, Call, EffectError, Health, Observation, ProbeError, Provider, age_words, request,
+    ActionCall, Call, EffectError, Health, Observation, PLANNED_ACTION_ID, PlanCall, Planned,
+    ProbeError, Provider, age_words, request,
 };
 use crate::status::model::{Level, ProblemCode};
 
@@ -159,8 +160,43 @@ impl Provider for GitHub {
         }
     }
 
+    fn plan(
+        &self,
+        call: &PlanCall<'_>,
+        action: &str,
+        params: &Map<String, Value>,
+    ) -> Option<Result<Vec<Planned>, EffectError>> {
+        if !matches!(action, "push" | "pull") {
+            return None;
+        }
+        let (Some(owner), Some(repo)) = (call.setting("owner"), call.setting("repo")) else {
+            return Some(Err(ProbeError::misconfigured(
+                "the owner and repo settings are required",
+            )
+            .into()));
+        };
+        let body = dispatch_body(action, PLANNED_ACTION_ID, params);
+        Some(Ok(vec![Planned {
+            method: "POST",
+            url: format!("{}/repos/{owner}/{repo}/dispatches", call.base_uri),
+            summary: format!(
+                "a repository_dispatch of {} to {owner}/{repo}",
+                body["event_type"]
+            ),
+            body,
+        }]))
+    }
+
     fn webhook_health(&self, event_type: &str, _body: &Value) -> Option<Health> {
         (event_type == "push").then_some(Health::Changed)
+    }
+
+    /// A repository_dispatch an action sent carries its id.
+    fn webhook_cause(&self, event_type: &str, body: &Value) -> Option<String> {
+        (event_type == "repository_dispatch")
+            .then(|| body["client_payload"][ACTION_ID_KEY].as_str())
+            .flatten()
+            .map(str::to_owned)
     }
 
     /// GitHub revokes an OAuth app's token with DELETE on
@@ -200,31 +236,37 @@ async fn dispatch(
         return Err(ProbeError::misconfigured("the owner and repo settings are required").into());
     };
     call.bearer("access_token")?;
-    let event_type = action
-        .param_str("event_type")
-        .map_or_else(|| format!("patchbay.{}", action.action), str::to_owned);
-    let mut payload = action
-        .params
+    let body = dispatch_body(action.action, action.id, action.params);
+    let event_type = body["event_type"].clone();
+    let url = format!("{}/repos/{owner}/{repo}/dispatches", call.base_uri);
+    let request = api(call, call.http.post(url)).json(&body);
+    request::send(request, call.is_oauth()).await?;
+    Ok(super::object(
+        json!({"repository": format!("{owner}/{repo}"), "event_type": event_type}),
+    ))
+}
+
+/// A dispatch's body: `params.event_type` (else `patchbay.{action}`) and
+/// `params.client_payload` tagged with the action's id.
+fn dispatch_body(action: &str, id: &str, params: &Map<String, Value>) -> Value {
+    let event_type = params
+        .get("event_type")
+        .and_then(Value::as_str)
+        .map_or_else(|| format!("patchbay.{action}"), str::to_owned);
+    let mut payload = params
         .get("client_payload")
         .cloned()
         .unwrap_or_else(|| json!({}));
     // GitHub keeps no record of a dispatch to look for, so a retry after an
     // interrupted attempt may dispatch again (counted on the Action); the
-    // id lets the workflow skip a repeat. GitHub takes at most 10 keys.
+    // id lets the workflow skip a repeat, and an event the dispatch causes
+    // names its cause. GitHub takes at most 10 keys.
     if let Some(fields) = payload.as_object_mut()
         && fields.len() < MAX_PAYLOAD_KEYS
     {
-        fields
-            .entry(ACTION_ID_KEY)
-            .or_insert_with(|| json!(action.id));
+        fields.entry(ACTION_ID_KEY).or_insert_with(|| json!(id));
     }
-    let url = format!("{}/repos/{owner}/{repo}/dispatches", call.base_uri);
-    let request = api(call, call.http.post(url))
-        .json(&json!({"event_type": event_type, "client_payload": payload}));
-    request::send(request, call.is_oauth()).await?;
-    Ok(super::object(
-        json!({"repository": format!("{owner}/{repo}"), "event_type": event_type}),
-    ))
+    json!({"event_type": event_type, "client_payload": payload})
 }
 
 #[cfg(test)]

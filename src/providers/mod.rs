@@ -26,7 +26,10 @@ use reqwest::RequestBuilder;
 use serde_json::{Map, Value};
 
 pub use base_urls::BaseUrls;
-pub use call::{ActionCall, Call, Repeat, Report, resolve_base_uri, standard_revocation};
+pub use call::{
+    ActionCall, Call, PLANNED_ACTION_ID, PlanCall, Planned, Repeat, Report, resolve_base_uri,
+    standard_revocation,
+};
 pub use outcome::{
     EffectError, Health, Observation, ProbeError, SyncPage, age_words, object, problem,
 };
@@ -75,6 +78,25 @@ pub trait Provider: Send + Sync {
         _call: &Call<'_>,
         _action: &ActionCall<'_>,
     ) -> Option<Result<Map<String, Value>, EffectError>> {
+        None
+    }
+
+    /// What `action` (one of [`Provider::act`]'s) would send for `params`,
+    /// in order, without sending anything: a dry run's plan. `None` when it
+    /// is not one of this provider's own.
+    fn plan(
+        &self,
+        _call: &PlanCall<'_>,
+        _action: &str,
+        _params: &Map<String, Value>,
+    ) -> Option<Result<Vec<Planned>, EffectError>> {
+        None
+    }
+
+    /// The id of the action whose effect caused this event, when the event
+    /// carries the tag that effect left (a GitHub dispatch's payload, a
+    /// Vercel deployment's meta): how a loop of automations is traced.
+    fn webhook_cause(&self, _event_type: &str, _body: &Value) -> Option<String> {
         None
     }
 

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ActionCall, Call, EffectError, Health, Observation, ProbeError, Provider, object, problem,
-    request,
+    ActionCall, Call, EffectError, Health, Observation, PlanCall, Planned, ProbeError, Provider,
+    object, problem, request,
 };
 use crate::{
     error::ApiError,
@@ -114,6 +114,30 @@ impl Provider for Slack {
             return None;
         }
         Some(post_message(call, action).await)
+    }
+
+    fn plan(
+        &self,
+        call: &PlanCall<'_>,
+        action: &str,
+        params: &Map<String, Value>,
+    ) -> Option<Result<Vec<Planned>, EffectError>> {
+        if action != "post-message" {
+            return None;
+        }
+        let Some(channel) = call.setting("channel") else {
+            return Some(Err(ProbeError::misconfigured(
+                "the channel setting is required",
+            )
+            .into()));
+        };
+        let text = params.get("text").cloned().unwrap_or(Value::Null);
+        Some(Ok(vec![Planned {
+            method: "POST",
+            url: format!("{}/api/chat.postMessage", call.base_uri),
+            body: json!({"channel": channel, "text": text}),
+            summary: format!("a message to {channel}"),
+        }]))
     }
 
     fn webhook_health(&self, _event_type: &str, body: &Value) -> Option<Health> {

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ActionCall, Call, EffectError, Health, Observation, ProbeError, Provider, Repeat, object,
-    request,
+    ActionCall, Call, EffectError, Health, Observation, PLANNED_ACTION_ID, PlanCall, Planned,
+    ProbeError, Provider, Repeat, object, request,
 };
 use crate::status::model::{EnvironmentStatus, Level};
 
@@ -131,6 +131,59 @@ impl Provider for Vercel {
         Some(deploy(call, action, production).await)
     }
 
+    fn plan(
+        &self,
+        call: &PlanCall<'_>,
+        action: &str,
+        params: &Map<String, Value>,
+    ) -> Option<Result<Vec<Planned>, EffectError>> {
+        let production = match action {
+            "deploy" => true,
+            "deploy-preview" => false,
+            _ => return None,
+        };
+        let Some(project) = call.setting("project_id") else {
+            return Some(Err(ProbeError::misconfigured(
+                "the project_id setting is missing",
+            )
+            .into()));
+        };
+        let team = call
+            .setting("team_id")
+            .map(|t| format!("&teamId={t}"))
+            .unwrap_or_default();
+        let mut planned = Vec::new();
+        let from = match (params.get("git_source"), params.get("deployment_id")) {
+            (Some(source), _) => From::Git(source.clone()),
+            (None, Some(Value::String(id))) => From::Deployment(id.clone()),
+            _ => {
+                planned.push(Planned {
+                    method: "GET",
+                    url: latest_url(call.base_uri, project, production, &team),
+                    body: Value::Null,
+                    summary: "find the latest deployment to redeploy".to_owned(),
+                });
+                From::Deployment("<the latest deployment's id>".to_owned())
+            }
+        };
+        planned.push(Planned {
+            method: "POST",
+            url: create_url(call.base_uri, &team),
+            body: deployment_body(project, PLANNED_ACTION_ID, production, from),
+            summary: format!(
+                "a {} deployment of {project}",
+                if production { "production" } else { "preview" }
+            ),
+        });
+        Some(Ok(planned))
+    }
+
+    /// A deployment an action created carries its id in its meta.
+    fn webhook_cause(&self, _event_type: &str, body: &Value) -> Option<String> {
+        let deployment = &body["payload"]["deployment"];
+        deployment["meta"][ACTION_META].as_str().map(str::to_owned)
+    }
+
     fn repeat(&self, _action: &str) -> Repeat {
         // Deployments carry the action's id in their meta (see `deploy`).
         Repeat::LooksUp
@@ -220,40 +273,29 @@ async fn deploy(
     {
         return Ok(existing);
     }
-    let mut body = json!({
-        "name": project,
-        "project": project,
-        "meta": {ACTION_META: action.id},
-    });
-    if production {
-        body["target"] = json!("production");
-    }
-    if let Some(source) = action.params.get("git_source") {
-        body["gitSource"] = source.clone();
-    } else {
-        let from = match action.param_str("deployment_id") {
-            Some(id) => id.to_owned(),
-            None => {
-                let target_filter = if production { "&target=production" } else { "" };
-                let url = format!(
-                    "{}/v6/deployments?projectId={project}&limit=1{target_filter}{team}",
-                    call.base_uri
-                );
-                let response = request::send(call.http.get(url).bearer_auth(token), false).await?;
-                let list: Value = request::json(response).await?;
-                list["deployments"][0]["uid"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        ProbeError::misconfigured(
-                            "the project has no deployment to redeploy; pass git_source",
-                        )
-                    })?
-            }
-        };
-        body["deploymentId"] = json!(from);
-    }
-    let url = format!("{}/v13/deployments?forceNew=1{team}", call.base_uri);
+    let from = match (
+        action.params.get("git_source"),
+        action.param_str("deployment_id"),
+    ) {
+        (Some(source), _) => From::Git(source.clone()),
+        (None, Some(id)) => From::Deployment(id.to_owned()),
+        (None, None) => {
+            let url = latest_url(call.base_uri, project, production, &team);
+            let response = request::send(call.http.get(url).bearer_auth(token), false).await?;
+            let list: Value = request::json(response).await?;
+            let latest = list["deployments"][0]["uid"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    ProbeError::misconfigured(
+                        "the project has no deployment to redeploy; pass git_source",
+                    )
+                })?;
+            From::Deployment(latest)
+        }
+    };
+    let body = deployment_body(project, action.id, production, from);
+    let url = create_url(call.base_uri, &team);
     let response = request::send(call.http.post(url).bearer_auth(token).json(&body), false).await?;
     let created: Value = request::json(response).await?;
     Ok(object(json!({
@@ -262,6 +304,38 @@ async fn deploy(
         "state": created["readyState"],
         "target": if production { "production" } else { "preview" },
     })))
+}
+
+/// What a deployment is made from.
+enum From {
+    Git(Value),
+    Deployment(String),
+}
+
+fn latest_url(base_uri: &str, project: &str, production: bool, team: &str) -> String {
+    let target_filter = if production { "&target=production" } else { "" };
+    format!("{base_uri}/v6/deployments?projectId={project}&limit=1{target_filter}{team}")
+}
+
+fn create_url(base_uri: &str, team: &str) -> String {
+    format!("{base_uri}/v13/deployments?forceNew=1{team}")
+}
+
+/// A deployment's body, tagged with the action's id.
+fn deployment_body(project: &str, action_id: &str, production: bool, from: From) -> Value {
+    let mut body = json!({
+        "name": project,
+        "project": project,
+        "meta": {ACTION_META: action_id},
+    });
+    if production {
+        body["target"] = json!("production");
+    }
+    match from {
+        From::Git(source) => body["gitSource"] = source,
+        From::Deployment(id) => body["deploymentId"] = json!(id),
+    }
+    body
 }
 
 fn level_of_word(level: Level) -> &'static str {

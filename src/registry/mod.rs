@@ -12,7 +12,7 @@ pub mod connections;
 mod grpc;
 pub mod model;
 pub mod oauth;
-mod proto;
+pub(crate) mod proto;
 pub mod rotation;
 pub mod settings;
 mod stats;

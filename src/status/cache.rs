@@ -118,7 +118,8 @@ impl StatusCache {
             }
             EventPayload::ActionProgress { .. }
             | EventPayload::WebhookReceived { .. }
-            | EventPayload::AlertChanged { .. } => None,
+            | EventPayload::AlertChanged { .. }
+            | EventPayload::RunChanged { .. } => None,
         };
         if let Some(items) = changed {
             let status = Arc::new(ProjectStatus::new(items));

@@ -7,6 +7,7 @@ use super::model::{ItemStatus, Level};
 use crate::{
     actions::model::ActionState,
     alerts::alert::Alert,
+    automations::model::RunState,
     names::{ConnectionName, ProjectId},
 };
 
@@ -40,6 +41,13 @@ pub enum EventPayload {
     },
     /// An alert fired or resolved.
     AlertChanged { alert: Box<Alert> },
+    /// An automation's run changed state.
+    RunChanged {
+        run: String,
+        state: RunState,
+        step: i32,
+        message: String,
+    },
 }
 
 impl EventPayload {
@@ -50,6 +58,7 @@ impl EventPayload {
             Self::ActionProgress { .. } => "action_progress",
             Self::WebhookReceived { .. } => "webhook_received",
             Self::AlertChanged { .. } => "alert_changed",
+            Self::RunChanged { .. } => "run_changed",
         }
     }
 }

@@ -283,6 +283,17 @@ fn convert(s: &State, event: &StoredEvent) -> pb::StatusUpdate {
         EventPayload::AlertChanged { alert } => Event::Alert(pb::AlertEvent {
             alert: Some(crate::alerts::alert_proto(alert)),
         }),
+        EventPayload::RunChanged {
+            run,
+            state,
+            step,
+            message,
+        } => Event::Run(pb::RunEvent {
+            run: run.clone(),
+            state: crate::automations::run_state_to_proto(*state).into(),
+            step: *step,
+            message: message.clone(),
+        }),
     };
     update(event.seq, body)
 }

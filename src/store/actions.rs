@@ -8,7 +8,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{StoreError, query, query_one, query_opt};
+use super::{StoreError, execute, query, query_one, query_opt};
 use crate::{
     actions::model::{Action, ActionState},
     names::{ActionName, ConnectionName, ProjectId, ResourceId},
@@ -126,13 +126,14 @@ pub struct NewAction<'a> {
     pub requested_by: &'a str,
     pub request_id: Uuid,
     pub request_hash: &'a [u8],
+    pub cause_chain: &'a [String],
 }
 
 pub async fn insert(client: &impl GenericClient, a: &NewAction<'_>) -> Result<Action, StoreError> {
     let sql = format!(
         "INSERT INTO actions (project, id, connection_id, action, state, params, max_attempts, \
-         requested_by, request_id, request_hash) \
-         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+         requested_by, request_id, request_hash, cause_chain) \
+         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
     );
     let row = query_one(
         client,
@@ -147,10 +148,33 @@ pub async fn insert(client: &impl GenericClient, a: &NewAction<'_>) -> Result<Ac
             &a.requested_by,
             &a.request_id,
             &a.request_hash,
+            &a.cause_chain,
         ],
     )
     .await?;
     from_row(&row)
+}
+
+/// Asks an action to stop, as `cancel` does, unless another transaction
+/// holds its row (its worker is finishing it): then nothing, and no wait,
+/// so callers holding other rows never wait on a worker.
+pub async fn cancel_unless_busy(
+    client: &impl GenericClient,
+    name: &ActionName,
+) -> Result<(), StoreError> {
+    execute(
+        client,
+        "UPDATE actions SET \
+         state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END, \
+         end_time = CASE WHEN state = 'pending' THEN now() ELSE end_time END, \
+         progress_message = CASE WHEN state = 'pending' THEN 'cancelled' ELSE progress_message END, \
+         cancel_requested = true, update_time = now() \
+         WHERE (project, id) IN (SELECT project, id FROM actions WHERE project = $1 AND id = $2 \
+           AND state IN ('pending', 'running') FOR UPDATE SKIP LOCKED)",
+        &[&name.project.as_str(), &name.id.as_str()],
+    )
+    .await?;
+    Ok(())
 }
 
 pub async fn get(

@@ -8,6 +8,8 @@ pub mod alert_notifications;
 pub mod alert_rules;
 pub mod alerts;
 pub mod audit;
+pub mod automation_runs;
+pub mod automations;
 pub mod catalog;
 pub mod connection_secrets;
 pub mod connections;

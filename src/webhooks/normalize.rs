@@ -11,6 +11,10 @@ use crate::providers::{Health, Provider};
 pub struct Normalized {
     pub event_type: String,
     pub health: Option<Health>,
+    /// The action whose effect caused it, when it carries that action's tag.
+    pub caused_by: Option<String>,
+    /// The body, parsed (`Null` when it is not JSON).
+    pub body: Value,
 }
 
 /// Reads `body` for a connection of `provider` (`None`: a type whose
@@ -38,7 +42,13 @@ pub fn normalize(
         header_event_type.to_owned()
     };
     let health = provider.and_then(|p| p.webhook_health(&event_type, &json));
-    Ok(Normalized { event_type, health })
+    let caused_by = provider.and_then(|p| p.webhook_cause(&event_type, &json));
+    Ok(Normalized {
+        event_type,
+        health,
+        caused_by,
+        body: json,
+    })
 }
 
 /// The event type the bridge stores with a delivery, before processing:

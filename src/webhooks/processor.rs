@@ -9,7 +9,9 @@
 //! in one transaction that holds the processing turn (a transaction
 //! advisory lock): replicas take turns, and a replica that dies mid-batch
 //! leaves the batch to the others. Event appends are serialized anyway (one
-//! log order), so turns cost no parallelism.
+//! log order), so turns cost no parallelism. Each batch's deliveries are
+//! matched to the automations listening to their connections in the same
+//! transaction, so a delivery starts its runs exactly when it is processed.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -25,9 +27,10 @@ use crate::{
         evaluator::Raised,
         observation::{Observation, Observed},
     },
+    automations::trigger::{Delivered, Matcher},
     backoff::backoff,
     metrics::{Metrics, ProcessedCounts},
-    names::{ConnectionName, ProjectId},
+    names::{ConnectionName, ProjectId, TypeId},
     providers::Health,
     registry::catalog_snapshot::CatalogSnapshot,
     status::{
@@ -56,6 +59,9 @@ pub struct Processor {
     types: CatalogSnapshot,
     metrics: Metrics,
     alerting: Alerting,
+    automations: Matcher,
+    /// Woken when deliveries started runs.
+    runs_wake: Arc<Notify>,
 }
 
 impl Processor {
@@ -76,6 +82,18 @@ impl Processor {
             types,
             metrics,
             alerting,
+            automations: Matcher::default(),
+            runs_wake: Arc::default(),
+        }
+    }
+
+    /// Matches deliveries to automations with `matcher`, waking `runs`
+    /// when they start runs.
+    pub fn with_automations(self, matcher: Matcher, runs: Arc<Notify>) -> Self {
+        Self {
+            automations: matcher,
+            runs_wake: runs,
+            ..self
         }
     }
 
@@ -150,9 +168,25 @@ impl Processor {
         for (connection, at) in done.latest {
             store::deliveries::touch_connection(&tx, connection, at).await?;
         }
+        let batch: Vec<Delivered<'_>> = done
+            .to_match
+            .iter()
+            .map(|m| Delivered {
+                connection: &m.delivery.connection,
+                type_id: &m.type_id,
+                id: &m.delivery.id,
+                event_type: &m.event_type,
+                body: &m.body,
+                caused_by: m.caused_by.as_deref(),
+            })
+            .collect();
+        let run_events = self.automations.delivered(&tx, &batch).await?;
+        let started_runs = !run_events.is_empty();
+        let mut events: Vec<(&ProjectId, EventPayload)> = std::mem::take(&mut done.events);
+        events.extend(run_events.iter().map(|(p, e)| (p, e.clone())));
         // Last: the event lock is held from here to the commit, and other
         // event writers (probes, actions) wait on it.
-        store::status::append_many(&tx, &done.events).await?;
+        store::status::append_many(&tx, &events).await?;
         // After the log's lock (rarely: only when deliveries died), so
         // alert rows are never held while waiting for it.
         let mut raised = Raised::default();
@@ -166,8 +200,11 @@ impl Processor {
         tx.commit().await?;
         self.alerting.announce(raised);
         self.metrics.webhooks_processed(done.counts);
-        if !done.events.is_empty() {
+        if !events.is_empty() {
             self.bus.wake();
+        }
+        if started_runs {
+            self.runs_wake.notify_one();
         }
         Ok(fresh.len().max(retries.len()))
     }
@@ -194,6 +231,15 @@ impl Processor {
                     &delivery.connection.project,
                     received(delivery, &normalized.event_type),
                 ));
+                if let Ok(type_id) = TypeId::parse(type_id) {
+                    done.to_match.push(ToMatch {
+                        delivery,
+                        type_id,
+                        event_type: normalized.event_type,
+                        body: normalized.body,
+                        caused_by: normalized.caused_by,
+                    });
+                }
                 let at = done
                     .latest
                     .entry(&delivery.connection)
@@ -260,6 +306,17 @@ struct Done<'a> {
     counts: ProcessedCounts,
     /// Connections with a delivery dead-lettered in this batch.
     dead_lettered: std::collections::BTreeSet<&'a ConnectionName>,
+    /// Processed deliveries, for the automations listening to them.
+    to_match: Vec<ToMatch<'a>>,
+}
+
+/// A processed delivery as automations read it.
+struct ToMatch<'a> {
+    delivery: &'a DueDelivery,
+    type_id: TypeId,
+    event_type: String,
+    body: serde_json::Value,
+    caused_by: Option<String>,
 }
 
 fn received(delivery: &DueDelivery, event_type: &str) -> EventPayload {

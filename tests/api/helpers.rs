@@ -8,6 +8,7 @@ use patchbay::{
     alerts::delivery::AlertConfig,
     app::{self, AppError, ServerConfig, StatusConfig},
     auth::{KeySource, Role, TokenMinter},
+    automations::AutomationConfig,
     crypto::Keyring,
     grpc::{BrowserOrigin, GrpcLimits, GrpcPolicy},
     proto::v1::{
@@ -82,6 +83,8 @@ pub struct TestOptions {
     /// Private outbound on by default (the fake receivers listen on
     /// 127.0.0.1), with quick retries and polls.
     pub alerts: AlertConfig,
+    /// Runs looked at every 50 ms.
+    pub automations: AutomationConfig,
 }
 
 impl Default for TestOptions {
@@ -110,6 +113,10 @@ impl Default for TestOptions {
                 timeout: Duration::from_secs(5),
                 poll: Duration::from_millis(200),
                 ..AlertConfig::default()
+            },
+            automations: AutomationConfig {
+                poll: Duration::from_millis(50),
+                ..AutomationConfig::default()
             },
         }
     }
@@ -195,6 +202,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         metrics: options.metrics,
         retention: options.retention,
         alerts: options.alerts,
+        automations: options.automations,
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(app::run(config, grpc, http, async {

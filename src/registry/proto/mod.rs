@@ -5,4 +5,4 @@
 pub(super) mod catalog;
 pub(super) mod connection;
 mod enums;
-pub(super) mod template;
+pub(crate) mod template;

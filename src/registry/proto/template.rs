@@ -67,7 +67,7 @@ fn transformation_from_proto(value: i32) -> Option<Transformation> {
     }
 }
 
-fn mapping_to_proto(f: &FieldMapping) -> pb::FieldMapping {
+pub fn mapping_to_proto(f: &FieldMapping) -> pb::FieldMapping {
     pb::FieldMapping {
         source_path: f.source_path.clone(),
         target_field: f.target_field.clone(),
