@@ -13,7 +13,7 @@ use patchbay::{
     grpc::{BrowserOrigin, GrpcLimits, GrpcPolicy},
     proto::v1::{
         action_service_client::ActionServiceClient, alert_service_client::AlertServiceClient,
-        diagnostics_client::DiagnosticsClient,
+        automation_service_client::AutomationServiceClient, diagnostics_client::DiagnosticsClient,
         integration_registry_client::IntegrationRegistryClient,
         status_service_client::StatusServiceClient,
     },
@@ -289,6 +289,10 @@ impl TestApp {
 
     pub fn alerts(&self, token: Option<&str>) -> AlertServiceClient<Authed> {
         AlertServiceClient::with_interceptor(self.tapped(), self.bearer(token))
+    }
+
+    pub fn automations(&self, token: Option<&str>) -> AutomationServiceClient<Authed> {
+        AutomationServiceClient::with_interceptor(self.tapped(), self.bearer(token))
     }
 
     pub fn health(&self) -> HealthClient<Channel> {
