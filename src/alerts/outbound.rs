@@ -152,11 +152,17 @@ mod tests {
             "ftp://example.com/",
             "file:///etc/passwd",
             "https://user:pass@example.com/",
+            "https://user@example.com/",
+            "https://:pass@example.com/",
             "https://",
         ] {
             assert!(check_endpoint(uri, "uri", true).is_err(), "{uri}");
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URI_LEN));
         assert!(check_endpoint(&long, "uri", true).is_err());
+        let prefix = "https://example.com/".len();
+        let longest = format!("https://example.com/{}", "a".repeat(MAX_URI_LEN - prefix));
+        assert_eq!(longest.len(), MAX_URI_LEN);
+        assert!(check_endpoint(&longest, "uri", true).is_ok(), "2048 bytes pass");
     }
 }
