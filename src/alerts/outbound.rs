@@ -163,6 +163,9 @@ mod tests {
         let prefix = "https://example.com/".len();
         let longest = format!("https://example.com/{}", "a".repeat(MAX_URI_LEN - prefix));
         assert_eq!(longest.len(), MAX_URI_LEN);
-        assert!(check_endpoint(&longest, "uri", true).is_ok(), "2048 bytes pass");
+        assert!(
+            check_endpoint(&longest, "uri", true).is_ok(),
+            "2048 bytes pass"
+        );
     }
 }

@@ -128,7 +128,10 @@ pub async fn fleet_with(options: TestOptions) -> Fleet {
         if busy == 0 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the first probes never finished");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first probes never finished"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Fleet {

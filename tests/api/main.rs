@@ -17,6 +17,7 @@ mod audit_log;
 mod audit_reads;
 mod auth;
 mod auth_keys;
+mod automation_guards;
 mod automations;
 mod binary;
 mod bridge;
