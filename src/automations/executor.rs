@@ -347,7 +347,7 @@ impl Executor {
                         Some(ActionState::Failed | ActionState::Cancelled) | None => {
                             let why = found
                                 .as_ref()
-                                .map_or_else(|| "it is gone".to_owned(), |a| failure(a));
+                                .map_or_else(|| "it is gone".to_owned(), failure);
                             run.steps[index].state = StepState::Failed;
                             run.steps[index].message = format!("{action} failed: {why}");
                             log(run, index, format!("{started} failed: {why}"));

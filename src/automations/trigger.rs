@@ -39,9 +39,12 @@ pub struct Delivered<'a> {
     pub caused_by: Option<&'a str>,
 }
 
+/// A version by (project, automation id, number).
+type VersionKey = (String, String, i32);
+
 #[derive(Clone, Default)]
 pub struct Matcher {
-    versions: Arc<Mutex<HashMap<(String, String, i32), Arc<Version>>>>,
+    versions: Arc<Mutex<HashMap<VersionKey, Arc<Version>>>>,
     loop_depth: u32,
 }
 
@@ -79,7 +82,7 @@ impl Matcher {
         Ok(Some(version))
     }
 
-    fn cached(&self, key: &(String, String, i32)) -> Option<Arc<Version>> {
+    fn cached(&self, key: &VersionKey) -> Option<Arc<Version>> {
         self.versions
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -175,6 +175,18 @@ const STRING_FIELDS: &[(&str, u32, bool)] = &[
     ("AlertService/ListAlerts", 1, false),
     ("AlertService/GetAlert", 1, false),
     ("AlertService/AcknowledgeAlert", 1, false),
+    ("AutomationService/CreateAutomation", 1, false),
+    ("AutomationService/GetAutomation", 1, false),
+    ("AutomationService/ListAutomations", 1, false),
+    ("AutomationService/UpdateAutomation", 1, true),
+    ("AutomationService/DeleteAutomation", 1, false),
+    ("AutomationService/PublishAutomation", 1, false),
+    ("AutomationService/RunAutomation", 1, false),
+    ("AutomationService/DryRunAutomation", 1, false),
+    ("AutomationService/GetRun", 1, false),
+    ("AutomationService/ListRuns", 1, false),
+    ("AutomationService/CancelRun", 1, false),
+    ("AutomationService/ReplayRun", 1, false),
 ];
 
 /// The RPCs with no string field at all: nothing to corrupt.
