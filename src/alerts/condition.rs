@@ -30,6 +30,8 @@ pub struct Facts {
     pub windows: Vec<(std::time::Duration, WindowCount)>,
     /// The connection's dead-lettered deliveries.
     pub dead_letters: i64,
+    /// Runs its deliveries started that a rate limit holds.
+    pub held_runs: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -41,8 +43,10 @@ pub struct WindowCount {
 /// Whether `condition` concerns what was observed.
 pub fn applies(condition: &Condition, observed: &Observed) -> bool {
     match (condition, observed) {
-        (Condition::DeadLetters { .. }, Observed::DeadLetters) => true,
-        (Condition::DeadLetters { .. }, _) | (_, Observed::DeadLetters) => false,
+        (Condition::DeadLetters { .. }, Observed::DeadLetters)
+        | (Condition::HeldRuns { .. }, Observed::HeldRuns) => true,
+        (Condition::DeadLetters { .. } | Condition::HeldRuns { .. }, _)
+        | (_, Observed::DeadLetters | Observed::HeldRuns) => false,
         (Condition::Status { .. }, observed) => matches!(observed, Observed::Probe { .. }),
         _ => true,
     }
@@ -131,6 +135,16 @@ pub fn verdict(condition: &Condition, observed: &Observed, facts: &Facts) -> Ver
         Condition::DeadLetters { more_than } => {
             if facts.dead_letters > *more_than {
                 Verdict::Holds(format!("{} dead-lettered deliveries", facts.dead_letters))
+            } else {
+                Verdict::Healthy
+            }
+        }
+        Condition::HeldRuns { more_than } => {
+            if facts.held_runs > *more_than {
+                Verdict::Holds(format!(
+                    "{} automation runs held by their rate limits",
+                    facts.held_runs
+                ))
             } else {
                 Verdict::Healthy
             }
@@ -287,6 +301,36 @@ mod tests {
         assert_eq!(verdict(&by_level, &warning, &none), Verdict::Healthy);
         assert_eq!(verdict(&by_reason, &warning, &none), Verdict::Healthy);
         assert_eq!(verdict(&by_level, &action(false), &none), Verdict::Silent);
+    }
+
+    #[test]
+    fn held_runs_are_counted_only_when_they_change() {
+        let rule = Condition::HeldRuns { more_than: 5 };
+        let facts = |n| Facts {
+            held_runs: n,
+            ..Facts::default()
+        };
+        assert_eq!(
+            verdict(&rule, &Observed::HeldRuns, &facts(6)),
+            Verdict::Holds("6 automation runs held by their rate limits".into())
+        );
+        assert_eq!(
+            verdict(&rule, &Observed::HeldRuns, &facts(5)),
+            Verdict::Healthy
+        );
+        assert_eq!(verdict(&rule, &action(false), &facts(9)), Verdict::Silent);
+        assert_eq!(
+            verdict(&rule, &Observed::DeadLetters, &facts(9)),
+            Verdict::Silent
+        );
+        assert_eq!(
+            verdict(
+                &Condition::DeadLetters { more_than: 0 },
+                &Observed::HeldRuns,
+                &facts(9)
+            ),
+            Verdict::Silent
+        );
     }
 
     #[test]

@@ -248,6 +248,7 @@ async fn gather(
     let mut streak_needed = 0i64;
     let mut windows: Vec<Duration> = Vec::new();
     let mut dead_letters = false;
+    let mut held_runs = false;
     for rule in rules {
         match &rule.definition.condition {
             Condition::ConsecutiveFailures { more_than } => {
@@ -257,6 +258,7 @@ async fn gather(
                 windows.push(*window);
             }
             Condition::DeadLetters { .. } => dead_letters = true,
+            Condition::HeldRuns { .. } => held_runs = true,
             _ => {}
         }
     }
@@ -269,6 +271,9 @@ async fn gather(
     }
     if dead_letters {
         facts.dead_letters = store::deliveries::dead_letter_count(client, connection).await?;
+    }
+    if held_runs {
+        facts.held_runs = store::automation_runs::held_from(client, connection).await?;
     }
     Ok(facts)
 }

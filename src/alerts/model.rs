@@ -65,6 +65,9 @@ pub enum Condition {
     DeadLetters {
         more_than: i64,
     },
+    HeldRuns {
+        more_than: i64,
+    },
 }
 
 /// When a firing alert resolves: after this many healthy observations in a

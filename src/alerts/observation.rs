@@ -41,13 +41,15 @@ pub enum Observed {
     Action(Sample),
     /// A delivery was dead-lettered, or dead letters were redriven.
     DeadLetters,
+    /// Runs its deliveries started were held by a rate limit, or released.
+    HeldRuns,
 }
 
 impl Observed {
     pub fn sample(&self) -> Option<&Sample> {
         match self {
             Self::Probe { sample, .. } | Self::Action(sample) => Some(sample),
-            Self::DeadLetters => None,
+            Self::DeadLetters | Self::HeldRuns => None,
         }
     }
 }

@@ -175,6 +175,12 @@ fn condition(condition: Option<&PbCondition>) -> Result<Condition, ApiError> {
         Some(PbCondition::DeadLetters(_)) => {
             Err(invalid("dead_letters.more_than", "must not be negative"))
         }
+        Some(PbCondition::HeldRuns(c)) if c.more_than >= 0 => Ok(Condition::HeldRuns {
+            more_than: c.more_than,
+        }),
+        Some(PbCondition::HeldRuns(_)) => {
+            Err(invalid("held_runs.more_than", "must not be negative"))
+        }
     }
 }
 
@@ -302,5 +308,8 @@ fn condition_to_proto(c: &Condition) -> PbCondition {
                 more_than: *more_than,
             })
         }
+        Condition::HeldRuns { more_than } => PbCondition::HeldRuns(pb::HeldRunsCondition {
+            more_than: *more_than,
+        }),
     }
 }

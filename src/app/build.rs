@@ -170,6 +170,7 @@ pub(super) async fn build(
         pool.clone(),
         bus.clone(),
         actions.clone(),
+        alerting.clone(),
         config.automations.clone(),
         runs_wake.clone(),
     );

@@ -25,6 +25,11 @@ use crate::{
         Actions, RunStart,
         model::{Action, ActionState},
     },
+    alerts::{
+        Alerting,
+        evaluator::Raised,
+        observation::{Observation, Observed},
+    },
     error::{ApiError, ErrorCode},
     names::ActionName,
     status::bus::EventBus,
@@ -46,6 +51,7 @@ pub struct Executor {
     pool: Pool,
     bus: EventBus,
     actions: Actions,
+    alerting: Alerting,
     config: AutomationConfig,
     wake: Arc<Notify>,
     owner: Uuid,
@@ -62,6 +68,7 @@ impl Executor {
         pool: Pool,
         bus: EventBus,
         actions: Actions,
+        alerting: Alerting,
         config: AutomationConfig,
         wake: Arc<Notify>,
     ) -> Self {
@@ -69,6 +76,7 @@ impl Executor {
             pool,
             bus,
             actions,
+            alerting,
             config,
             wake,
             owner: Uuid::new_v4(),
@@ -128,12 +136,23 @@ impl Executor {
             let Some(version) = current.published else {
                 continue;
             };
-            let events = runs::release_held(&tx, &version).await?;
-            for e in &events {
+            let released = runs::release_held(&tx, &version).await?;
+            for e in &released.events {
                 store::status::append(&tx, &automation.project, e).await?;
             }
+            // After the event log's lock: fewer held runs is what a
+            // held-runs alert resolves on.
+            let mut raised = Raised::default();
+            for connection in &released.connections {
+                let observation = Observation {
+                    connection: connection.clone(),
+                    observed: Observed::HeldRuns,
+                };
+                raised.add(self.alerting.observe(&tx, &observation).await?);
+            }
             tx.commit().await?;
-            if !events.is_empty() {
+            self.alerting.announce(raised);
+            if !released.events.is_empty() {
                 self.bus.wake();
             }
         }

@@ -324,15 +324,23 @@ pub async fn promote_buffered(
     Ok(vec![event(&next, "starting: the run before it ended")])
 }
 
+/// What releasing held runs did.
+#[derive(Default)]
+pub struct Released {
+    pub events: Vec<EventPayload>,
+    /// The connections whose events the released runs started from.
+    pub connections: std::collections::BTreeSet<crate::names::ConnectionName>,
+}
+
 /// Lets `automation`'s held runs through as its rate limit allows now,
 /// oldest first, each past the overlap policy.
 pub async fn release_held(
     client: &impl GenericClient,
     version: &Version,
-) -> Result<Vec<EventPayload>, StoreError> {
+) -> Result<Released, StoreError> {
     let automation = &version.automation;
     let held = store::automation_runs::in_states(client, automation, &[RunState::Held]).await?;
-    let mut events = Vec::new();
+    let mut released = Released::default();
     for mut run in held {
         let (recent, oldest) =
             store::automation_runs::admitted_last_minute(client, automation).await?;
@@ -346,7 +354,8 @@ pub async fn release_held(
         run.reason.clear();
         run.log
             .push(LogEntry::now(-1, "released: the rate limit allows it now"));
-        let admitted = overlap(client, &mut run, version, &mut events).await?;
+        released.connections.insert(run.event.connection.clone());
+        let admitted = overlap(client, &mut run, version, &mut released.events).await?;
         store::automation_runs::write(
             client,
             &Write {
@@ -362,9 +371,9 @@ pub async fn release_held(
             .last()
             .map(|l| l.message.clone())
             .unwrap_or_default();
-        events.push(event(&run, &said));
+        released.events.push(event(&run, &said));
     }
-    Ok(events)
+    Ok(released)
 }
 
 async fn postpone(

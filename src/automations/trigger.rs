@@ -7,7 +7,7 @@
 //! batch of deliveries and an evaluation per listening automation.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     sync::{Arc, Mutex},
 };
 
@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::{
     evaluate,
-    model::{Event, RunTrigger, Version},
+    model::{Event, RunState, RunTrigger, Version},
     runs::{self, Start},
 };
 use crate::{
@@ -27,6 +27,16 @@ use crate::{
 
 /// Versions kept parsed; past this the cache starts over.
 const CACHE_LIMIT: usize = 10_000;
+
+/// What a batch's deliveries started.
+#[derive(Default)]
+pub struct Matched {
+    /// The runs' events, with their projects.
+    pub events: Vec<(ProjectId, EventPayload)>,
+    /// Connections whose deliveries had runs held by a rate limit: what the
+    /// held-runs alert rules observe.
+    pub held: BTreeSet<ConnectionName>,
+}
 
 /// A delivery the processor has understood.
 pub struct Delivered<'a> {
@@ -92,19 +102,19 @@ impl Matcher {
 
     /// Starts a run of every automation each delivery matches; returns
     /// the runs' events (with their projects) for the processor to log
-    /// with its batch.
+    /// with its batch, and the connections whose deliveries had runs held.
     pub async fn delivered(
         &self,
         client: &impl GenericClient,
         batch: &[Delivered<'_>],
-    ) -> Result<Vec<(ProjectId, EventPayload)>, StoreError> {
+    ) -> Result<Matched, StoreError> {
+        let mut matched = Matched::default();
         if batch.is_empty() {
-            return Ok(Vec::new());
+            return Ok(matched);
         }
         let connections: Vec<(&ConnectionName, &TypeId)> =
             batch.iter().map(|d| (d.connection, d.type_id)).collect();
         let listening = store::automations::listening(client, &connections).await?;
-        let mut events = Vec::new();
         let mut at = 0;
         for (index, d) in batch.iter().enumerate() {
             let start = at;
@@ -114,11 +124,15 @@ impl Matcher {
             if start == at {
                 continue;
             }
-            for e in self.one(client, d, &listening[start..at]).await? {
-                events.push((d.connection.project.clone(), e));
+            let (events, held) = self.one(client, d, &listening[start..at]).await?;
+            for e in events {
+                matched.events.push((d.connection.project.clone(), e));
+            }
+            if held {
+                matched.held.insert(d.connection.clone());
             }
         }
-        Ok(events)
+        Ok(matched)
     }
 
     async fn one(
@@ -126,7 +140,7 @@ impl Matcher {
         client: &impl GenericClient,
         d: &Delivered<'_>,
         listening: &[store::automations::Listening],
-    ) -> Result<Vec<EventPayload>, StoreError> {
+    ) -> Result<(Vec<EventPayload>, bool), StoreError> {
         let event = Event {
             connection: d.connection.clone(),
             event_type: d.event_type.to_owned(),
@@ -136,6 +150,7 @@ impl Matcher {
         let doc = event.document();
         let mut cause_chain: Option<Vec<String>> = None;
         let mut events = Vec::new();
+        let mut held = false;
         for l in listening {
             let Ok(id) = ResourceId::parse("automation", &l.automation) else {
                 continue;
@@ -174,10 +189,11 @@ impl Matcher {
                 request: None,
                 loop_depth: self.loop_depth,
             };
-            if let Some((_, logged)) = runs::admit(client, &start).await? {
+            if let Some((run, logged)) = runs::admit(client, &start).await? {
+                held |= run.state == RunState::Held;
                 events.extend(logged);
             }
         }
-        Ok(events)
+        Ok((events, held))
     }
 }

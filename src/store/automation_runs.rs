@@ -367,6 +367,22 @@ pub async fn held_due(
         .collect()
 }
 
+/// Runs held by their automations' rate limits that deliveries from
+/// `connection` started.
+pub async fn held_from(
+    client: &impl GenericClient,
+    connection: &crate::names::ConnectionName,
+) -> Result<i64, StoreError> {
+    Ok(query_one(
+        client,
+        "SELECT count(*) FROM automation_runs WHERE project = $1 AND state = 'held' \
+           AND event->>'connection' = $2",
+        &[&connection.project.as_str(), &connection.to_string()],
+    )
+    .await?
+    .try_get(0)?)
+}
+
 /// A finished action makes the runs waiting for it due now.
 pub async fn action_finished(
     client: &impl GenericClient,

@@ -180,20 +180,25 @@ impl Processor {
                 caused_by: m.caused_by.as_deref(),
             })
             .collect();
-        let run_events = self.automations.delivered(&tx, &batch).await?;
-        let started_runs = !run_events.is_empty();
+        let matched = self.automations.delivered(&tx, &batch).await?;
+        let started_runs = !matched.events.is_empty();
         let mut events: Vec<(&ProjectId, EventPayload)> = std::mem::take(&mut done.events);
-        events.extend(run_events.iter().map(|(p, e)| (p, e.clone())));
+        events.extend(matched.events.iter().map(|(p, e)| (p, e.clone())));
         // Last: the event lock is held from here to the commit, and other
         // event writers (probes, actions) wait on it.
         store::status::append_many(&tx, &events).await?;
         // After the log's lock (rarely: only when deliveries died), so
         // alert rows are never held while waiting for it.
         let mut raised = Raised::default();
-        for connection in done.dead_lettered {
+        let dead = done
+            .dead_lettered
+            .into_iter()
+            .map(|c| (c, Observed::DeadLetters));
+        let held = matched.held.iter().map(|c| (c, Observed::HeldRuns));
+        for (connection, observed) in dead.chain(held) {
             let observation = Observation {
                 connection: connection.clone(),
-                observed: Observed::DeadLetters,
+                observed,
             };
             raised.add(self.alerting.observe(&tx, &observation).await?);
         }

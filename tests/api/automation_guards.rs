@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use patchbay::proto::v1::{
-    AutomationEvent, AutomationSpec, AutomationStep, CancelRunRequest, DelayStep,
-    GetAutomationRequest, OverlapPolicy, Run, RunAutomationRequest, RunState,
-    automation_step::Kind,
+    AlertRule, AlertSeverity, AutomationEvent, AutomationSpec, AutomationStep, CancelRunRequest,
+    CreateAlertRuleRequest, DelayStep, GetAutomationRequest, HeldRunsCondition, OverlapPolicy, Run,
+    RunAutomationRequest, RunState, alert_rule::Condition, automation_step::Kind,
 };
 use serde_json::json;
 
@@ -129,6 +129,20 @@ async fn a_flood_is_held_to_the_rate_limit_not_run_in_a_burst() {
     };
     create_automation(app, "flood", spec).await;
     publish(app, "flood").await;
+    app.alerts(Some(&editor(app)))
+        .create_alert_rule(CreateAlertRuleRequest {
+            parent: "projects/acme".into(),
+            alert_rule_id: "flooded".into(),
+            alert_rule: Some(AlertRule {
+                display_name: "Runs held".into(),
+                severity: AlertSeverity::Warning.into(),
+                condition: Some(Condition::HeldRuns(HeldRunsCondition { more_than: 5 })),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("a held-runs rule");
     for n in 0..10 {
         let signed = github_delivery(
             "push",
@@ -161,6 +175,17 @@ async fn a_flood_is_held_to_the_rate_limit_not_run_in_a_burst() {
         .filter(|s| s.method == "POST" && s.path == "/v13/deployments")
         .count();
     assert_eq!(deploys, 3, "three deploys, not ten");
+    // And someone hears of it: the held-runs rule fired for the connection.
+    let alerts = crate::alerts::alerts(app, "flooded").await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].connection, "projects/acme/connections/gh");
+    assert!(
+        alerts[0]
+            .summary
+            .ends_with("automation runs held by their rate limits"),
+        "{}",
+        alerts[0].summary
+    );
 }
 
 /// An automation that runs a minute-long delay: a run stays active until

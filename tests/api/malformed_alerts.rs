@@ -161,6 +161,11 @@ fn rule_cases(app: &TestApp, token: &str) -> Vec<Case> {
             more_than: -1,
         }))
     }));
+    cases.push(rule("negative held runs", &|r| {
+        r.condition = Some(Condition::HeldRuns(
+            patchbay::proto::v1::HeldRunsCondition { more_than: -1 },
+        ))
+    }));
     cases.push(rule("101 healthy observations", &|r| {
         r.resolution = Some(AlertResolution {
             healthy_observations: 101,
