@@ -450,3 +450,31 @@ async fn cancelling_a_run_stops_the_action_it_waits_for() {
         .get(0);
     assert!(asked, "its action was asked to stop");
 }
+
+#[tokio::test]
+async fn runs_progress_on_the_projects_watch_stream() {
+    use patchbay::proto::v1::status_update::Event;
+    let fleet = fleet().await;
+    let app = &fleet.app;
+    create_automation(app, "tell", dispatch_spec("hello")).await;
+    publish(app, "tell").await;
+    let mut stream = crate::watch::watch(
+        app,
+        crate::watch::watch_request(None, std::time::Duration::from_secs(30)),
+    )
+    .await;
+    let run = run_by_hand(app, "tell").await;
+    let mut seen = Vec::new();
+    while seen.last() != Some(&RunState::Succeeded) {
+        if let Some(Event::Run(event)) = crate::watch::next_event(&mut stream).await.event
+            && event.run == run.name
+        {
+            seen.push(RunState::try_from(event.state).unwrap_or(RunState::Unspecified));
+        }
+    }
+    assert_eq!(
+        seen,
+        [RunState::Pending, RunState::Waiting, RunState::Succeeded],
+        "created, waiting for its action, done"
+    );
+}

@@ -1,4 +1,4 @@
-// The five services behind the call policy, with page iterators and a
+// The six services behind the call policy, with page iterators and a
 // resuming watch(); transports come from ./node.ts (gRPC) and ./web.ts
 // (gRPC-Web).
 
@@ -8,6 +8,7 @@ import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { ActionService, ListActionsRequestSchema } from "./gen/patchbay/v1/action_service_pb.js";
 import type { Action } from "./gen/patchbay/v1/action_pb.js";
 import { AlertService } from "./gen/patchbay/v1/alert_service_pb.js";
+import { AutomationService } from "./gen/patchbay/v1/automation_service_pb.js";
 import type { AuditEvent } from "./gen/patchbay/v1/audit_event_pb.js";
 import type { Connection } from "./gen/patchbay/v1/connection_pb.js";
 import {
@@ -68,6 +69,7 @@ export class PatchbayClient {
   readonly actions: Client<typeof ActionService>;
   readonly diagnostics: Client<typeof Diagnostics>;
   readonly alerts: Client<typeof AlertService>;
+  readonly automations: Client<typeof AutomationService>;
 
   constructor(transport: Transport) {
     this.registry = createClient(IntegrationRegistry, transport);
@@ -75,6 +77,7 @@ export class PatchbayClient {
     this.actions = createClient(ActionService, transport);
     this.diagnostics = createClient(Diagnostics, transport);
     this.alerts = createClient(AlertService, transport);
+    this.automations = createClient(AutomationService, transport);
   }
 
   listIntegrationTypes(options: { query?: string; pageSize?: number } = {}): AsyncGenerator<IntegrationType> {

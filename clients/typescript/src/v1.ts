@@ -6,6 +6,8 @@ export * from "./gen/patchbay/v1/alert_pb.js";
 export * from "./gen/patchbay/v1/alert_rule_pb.js";
 export * from "./gen/patchbay/v1/alert_service_pb.js";
 export * from "./gen/patchbay/v1/audit_event_pb.js";
+export * from "./gen/patchbay/v1/automation_pb.js";
+export * from "./gen/patchbay/v1/automation_service_pb.js";
 export * from "./gen/patchbay/v1/common_pb.js";
 export * from "./gen/patchbay/v1/connection_pb.js";
 export * from "./gen/patchbay/v1/diagnostics_pb.js";

@@ -12,6 +12,7 @@ from ._gen.patchbay.v1 import (
     action_service_pb2,
     action_service_pb2_grpc,
     alert_service_pb2_grpc,
+    automation_service_pb2_grpc,
     audit_event_pb2,
     connection_pb2,
     diagnostics_pb2,
@@ -61,7 +62,7 @@ def paged(
 
 
 class Client:
-    """The five services, behind the call policy, plus page iterators and
+    """The six services, behind the call policy, plus page iterators and
     a resuming ``watch()``. Close it (or use it as a context manager)."""
 
     def __init__(self, channel: grpc.Channel) -> None:
@@ -71,6 +72,7 @@ class Client:
         self.actions = action_service_pb2_grpc.ActionServiceStub(channel)
         self.diagnostics = diagnostics_pb2_grpc.DiagnosticsStub(channel)
         self.alerts = alert_service_pb2_grpc.AlertServiceStub(channel)
+        self.automations = automation_service_pb2_grpc.AutomationServiceStub(channel)
 
     def __enter__(self) -> Client:
         return self

@@ -6,6 +6,8 @@ from ._gen.patchbay.v1.alert_pb2 import *  # noqa: F403
 from ._gen.patchbay.v1.alert_rule_pb2 import *  # noqa: F403
 from ._gen.patchbay.v1.alert_service_pb2 import *  # noqa: F403
 from ._gen.patchbay.v1.audit_event_pb2 import *  # noqa: F403
+from ._gen.patchbay.v1.automation_pb2 import *  # noqa: F403
+from ._gen.patchbay.v1.automation_service_pb2 import *  # noqa: F403
 from ._gen.patchbay.v1.common_pb2 import *  # noqa: F403
 from ._gen.patchbay.v1.connection_pb2 import *  # noqa: F403
 from ._gen.patchbay.v1.diagnostics_pb2 import *  # noqa: F403

@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file patchbay/v1/action.proto.
  */
 export const file_patchbay_v1_action: GenFile = /*@__PURE__*/
-  fileDesc("ChhwYXRjaGJheS92MS9hY3Rpb24ucHJvdG8SC3BhdGNoYmF5LnYxIqUECgZBY3Rpb24SDAoEbmFtZRgBIAEoCRISCgpjb25uZWN0aW9uGAIgASgJEg4KBmFjdGlvbhgDIAEoCRInCgVzdGF0ZRgEIAEoDjIYLnBhdGNoYmF5LnYxLkFjdGlvblN0YXRlEhgKEHByb2dyZXNzX3BlcmNlbnQYBSABKAUSGAoQcHJvZ3Jlc3NfbWVzc2FnZRgGIAEoCRInCgZwYXJhbXMYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EicKBnJlc3VsdBgIIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoFZXJyb3IYCSABKAsyEi5nb29nbGUucnBjLlN0YXR1cxIQCghhdHRlbXB0cxgKIAEoBRIUCgxyZXF1ZXN0ZWRfYnkYCyABKAkSEgoKcmVxdWVzdF9pZBgMIAEoCRIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIbChN1bmNvbmZpcm1lZF9yZXBlYXRzGBEgASgFKrABCgtBY3Rpb25TdGF0ZRIcChhBQ1RJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIYChRBQ1RJT05fU1RBVEVfUEVORElORxABEhgKFEFDVElPTl9TVEFURV9SVU5OSU5HEAISGgoWQUNUSU9OX1NUQVRFX1NVQ0NFRURFRBADEhcKE0FDVElPTl9TVEFURV9GQUlMRUQQBBIaChZBQ1RJT05fU1RBVEVfQ0FOQ0VMTEVEEAViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_google_rpc_status]);
+  fileDesc("ChhwYXRjaGJheS92MS9hY3Rpb24ucHJvdG8SC3BhdGNoYmF5LnYxIroECgZBY3Rpb24SDAoEbmFtZRgBIAEoCRISCgpjb25uZWN0aW9uGAIgASgJEg4KBmFjdGlvbhgDIAEoCRInCgVzdGF0ZRgEIAEoDjIYLnBhdGNoYmF5LnYxLkFjdGlvblN0YXRlEhgKEHByb2dyZXNzX3BlcmNlbnQYBSABKAUSGAoQcHJvZ3Jlc3NfbWVzc2FnZRgGIAEoCRInCgZwYXJhbXMYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EicKBnJlc3VsdBgIIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoFZXJyb3IYCSABKAsyEi5nb29nbGUucnBjLlN0YXR1cxIQCghhdHRlbXB0cxgKIAEoBRIUCgxyZXF1ZXN0ZWRfYnkYCyABKAkSEgoKcmVxdWVzdF9pZBgMIAEoCRIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIbChN1bmNvbmZpcm1lZF9yZXBlYXRzGBEgASgFEhMKC2NhdXNlX2NoYWluGBIgAygJKrABCgtBY3Rpb25TdGF0ZRIcChhBQ1RJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIYChRBQ1RJT05fU1RBVEVfUEVORElORxABEhgKFEFDVElPTl9TVEFURV9SVU5OSU5HEAISGgoWQUNUSU9OX1NUQVRFX1NVQ0NFRURFRBADEhcKE0FDVElPTl9TVEFURV9GQUlMRUQQBBIaChZBQ1RJT05fU1RBVEVfQ0FOQ0VMTEVEEAViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_google_rpc_status]);
 
 /**
  * A piece of work run against a connection (our AIP-151 Operation).
@@ -146,6 +146,16 @@ export type Action = Message<"patchbay.v1.Action"> & {
    * @generated from field: int32 unconfirmed_repeats = 17;
    */
   unconfirmedRepeats: number;
+
+  /**
+   * For an action an automation's run started: the runs whose effects led
+   * to it, oldest first, ending with the run that started it
+   * (`projects/{p}/automations/{a}/runs/{r}`). An event this action's
+   * effect causes carries the chain on, so a loop stops at its depth limit.
+   *
+   * @generated from field: repeated string cause_chain = 18;
+   */
+  causeChain: string[];
 };
 
 /**

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file patchbay/v1/alert_rule.proto.
  */
 export const file_patchbay_v1_alert_rule: GenFile = /*@__PURE__*/
-  fileDesc("ChxwYXRjaGJheS92MS9hbGVydF9ydWxlLnByb3RvEgtwYXRjaGJheS52MSIxChxDb25zZWN1dGl2ZUZhaWx1cmVzQ29uZGl0aW9uEhEKCW1vcmVfdGhhbhgBIAEoBSJrChJFcnJvclJhdGVDb25kaXRpb24SFQoNYWJvdmVfcGVyY2VudBgBIAEoARIpCgZ3aW5kb3cYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEwoLbWluX3NhbXBsZXMYAyABKAUiIwoSUmF0ZUxpbWl0Q29uZGl0aW9uEg0KBWJlbG93GAEgASgDIkoKD1N0YXR1c0NvbmRpdGlvbhInCgVsZXZlbBgBIAEoDjIYLnBhdGNoYmF5LnYxLlN0YXR1c0xldmVsEg4KBnJlYXNvbhgCIAEoCSIpChREZWFkTGV0dGVyc0NvbmRpdGlvbhIRCgltb3JlX3RoYW4YASABKAMiYAoPQWxlcnRSZXNvbHV0aW9uEhwKFGhlYWx0aHlfb2JzZXJ2YXRpb25zGAEgASgFEi8KDHF1aWV0X3BlcmlvZBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiL5BAoJQWxlcnRSdWxlEgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEiwKCHNldmVyaXR5GAMgASgOMhoucGF0Y2hiYXkudjEuQWxlcnRTZXZlcml0eRINCgVzY29wZRgEIAEoCRIQCghjaGFubmVscxgFIAMoCRJJChRjb25zZWN1dGl2ZV9mYWlsdXJlcxgGIAEoCzIpLnBhdGNoYmF5LnYxLkNvbnNlY3V0aXZlRmFpbHVyZXNDb25kaXRpb25IABI1CgplcnJvcl9yYXRlGAcgASgLMh8ucGF0Y2hiYXkudjEuRXJyb3JSYXRlQ29uZGl0aW9uSAASNQoKcmF0ZV9saW1pdBgIIAEoCzIfLnBhdGNoYmF5LnYxLlJhdGVMaW1pdENvbmRpdGlvbkgAEi4KBnN0YXR1cxgJIAEoCzIcLnBhdGNoYmF5LnYxLlN0YXR1c0NvbmRpdGlvbkgAEjkKDGRlYWRfbGV0dGVycxgKIAEoCzIhLnBhdGNoYmF5LnYxLkRlYWRMZXR0ZXJzQ29uZGl0aW9uSAASMAoKcmVzb2x1dGlvbhgLIAEoCzIcLnBhdGNoYmF5LnYxLkFsZXJ0UmVzb2x1dGlvbhIQCghkaXNhYmxlZBgMIAEoCBIUCgxkZWZhdWx0X3J1bGUYDSABKAgSDAoEZXRhZxgOIAEoCRIvCgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgsKCWNvbmRpdGlvbmIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_patchbay_v1_alert, file_patchbay_v1_status]);
+  fileDesc("ChxwYXRjaGJheS92MS9hbGVydF9ydWxlLnByb3RvEgtwYXRjaGJheS52MSIxChxDb25zZWN1dGl2ZUZhaWx1cmVzQ29uZGl0aW9uEhEKCW1vcmVfdGhhbhgBIAEoBSJrChJFcnJvclJhdGVDb25kaXRpb24SFQoNYWJvdmVfcGVyY2VudBgBIAEoARIpCgZ3aW5kb3cYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEwoLbWluX3NhbXBsZXMYAyABKAUiIwoSUmF0ZUxpbWl0Q29uZGl0aW9uEg0KBWJlbG93GAEgASgDIkoKD1N0YXR1c0NvbmRpdGlvbhInCgVsZXZlbBgBIAEoDjIYLnBhdGNoYmF5LnYxLlN0YXR1c0xldmVsEg4KBnJlYXNvbhgCIAEoCSIpChREZWFkTGV0dGVyc0NvbmRpdGlvbhIRCgltb3JlX3RoYW4YASABKAMiJgoRSGVsZFJ1bnNDb25kaXRpb24SEQoJbW9yZV90aGFuGAEgASgDImAKD0FsZXJ0UmVzb2x1dGlvbhIcChRoZWFsdGh5X29ic2VydmF0aW9ucxgBIAEoBRIvCgxxdWlldF9wZXJpb2QYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24irgUKCUFsZXJ0UnVsZRIMCgRuYW1lGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIsCghzZXZlcml0eRgDIAEoDjIaLnBhdGNoYmF5LnYxLkFsZXJ0U2V2ZXJpdHkSDQoFc2NvcGUYBCABKAkSEAoIY2hhbm5lbHMYBSADKAkSSQoUY29uc2VjdXRpdmVfZmFpbHVyZXMYBiABKAsyKS5wYXRjaGJheS52MS5Db25zZWN1dGl2ZUZhaWx1cmVzQ29uZGl0aW9uSAASNQoKZXJyb3JfcmF0ZRgHIAEoCzIfLnBhdGNoYmF5LnYxLkVycm9yUmF0ZUNvbmRpdGlvbkgAEjUKCnJhdGVfbGltaXQYCCABKAsyHy5wYXRjaGJheS52MS5SYXRlTGltaXRDb25kaXRpb25IABIuCgZzdGF0dXMYCSABKAsyHC5wYXRjaGJheS52MS5TdGF0dXNDb25kaXRpb25IABI5CgxkZWFkX2xldHRlcnMYCiABKAsyIS5wYXRjaGJheS52MS5EZWFkTGV0dGVyc0NvbmRpdGlvbkgAEjMKCWhlbGRfcnVucxgRIAEoCzIeLnBhdGNoYmF5LnYxLkhlbGRSdW5zQ29uZGl0aW9uSAASMAoKcmVzb2x1dGlvbhgLIAEoCzIcLnBhdGNoYmF5LnYxLkFsZXJ0UmVzb2x1dGlvbhIQCghkaXNhYmxlZBgMIAEoCBIUCgxkZWZhdWx0X3J1bGUYDSABKAgSDAoEZXRhZxgOIAEoCRIvCgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgsKCWNvbmRpdGlvbmIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_patchbay_v1_alert, file_patchbay_v1_status]);
 
 /**
  * Fires when a connection's probes or actions fail more than `more_than`
@@ -149,6 +149,29 @@ export const DeadLettersConditionSchema: GenMessage<DeadLettersCondition> = /*@_
   messageDesc(file_patchbay_v1_alert_rule, 4);
 
 /**
+ * Fires when more than `more_than` runs of automations triggered by a
+ * connection's deliveries are held by their automations' rate limits: a
+ * flood.
+ *
+ * @generated from message patchbay.v1.HeldRunsCondition
+ */
+export type HeldRunsCondition = Message<"patchbay.v1.HeldRunsCondition"> & {
+  /**
+   * N in `> N`; at least 0.
+   *
+   * @generated from field: int64 more_than = 1;
+   */
+  moreThan: bigint;
+};
+
+/**
+ * Describes the message patchbay.v1.HeldRunsCondition.
+ * Use `create(HeldRunsConditionSchema)` to create a new message.
+ */
+export const HeldRunsConditionSchema: GenMessage<HeldRunsCondition> = /*@__PURE__*/
+  messageDesc(file_patchbay_v1_alert_rule, 5);
+
+/**
  * When a firing alert counts as resolved: the condition must have stopped
  * holding for `healthy_observations` observations in a row, or for
  * `quiet_period` without a new failure, whichever comes first. This is what
@@ -177,7 +200,7 @@ export type AlertResolution = Message<"patchbay.v1.AlertResolution"> & {
  * Use `create(AlertResolutionSchema)` to create a new message.
  */
 export const AlertResolutionSchema: GenMessage<AlertResolution> = /*@__PURE__*/
-  messageDesc(file_patchbay_v1_alert_rule, 5);
+  messageDesc(file_patchbay_v1_alert_rule, 6);
 
 /**
  * A condition on a project's connections, and who hears when it holds.
@@ -258,6 +281,14 @@ export type AlertRule = Message<"patchbay.v1.AlertRule"> & {
      */
     value: DeadLettersCondition;
     case: "deadLetters";
+  } | {
+    /**
+     * Runs held by automations' rate limits.
+     *
+     * @generated from field: patchbay.v1.HeldRunsCondition held_runs = 17;
+     */
+    value: HeldRunsCondition;
+    case: "heldRuns";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -309,5 +340,5 @@ export type AlertRule = Message<"patchbay.v1.AlertRule"> & {
  * Use `create(AlertRuleSchema)` to create a new message.
  */
 export const AlertRuleSchema: GenMessage<AlertRule> = /*@__PURE__*/
-  messageDesc(file_patchbay_v1_alert_rule, 6);
+  messageDesc(file_patchbay_v1_alert_rule, 7);
 

@@ -27,15 +27,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18patchbay/v1/action.proto\x12\x0bpatchbay.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xa5\x04\n\x06\x41\x63tion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nconnection\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\'\n\x05state\x18\x04 \x01(\x0e\x32\x18.patchbay.v1.ActionState\x12\x18\n\x10progress_percent\x18\x05 \x01(\x05\x12\x18\n\x10progress_message\x18\x06 \x01(\t\x12\'\n\x06params\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x06result\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12!\n\x05\x65rror\x18\t \x01(\x0b\x32\x12.google.rpc.Status\x12\x10\n\x08\x61ttempts\x18\n \x01(\x05\x12\x14\n\x0crequested_by\x18\x0b \x01(\t\x12\x12\n\nrequest_id\x18\x0c \x01(\t\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13unconfirmed_repeats\x18\x11 \x01(\x05*\xb0\x01\n\x0b\x41\x63tionState\x12\x1c\n\x18\x41\x43TION_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41\x43TION_STATE_PENDING\x10\x01\x12\x18\n\x14\x41\x43TION_STATE_RUNNING\x10\x02\x12\x1a\n\x16\x41\x43TION_STATE_SUCCEEDED\x10\x03\x12\x17\n\x13\x41\x43TION_STATE_FAILED\x10\x04\x12\x1a\n\x16\x41\x43TION_STATE_CANCELLED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18patchbay/v1/action.proto\x12\x0bpatchbay.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xba\x04\n\x06\x41\x63tion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nconnection\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\'\n\x05state\x18\x04 \x01(\x0e\x32\x18.patchbay.v1.ActionState\x12\x18\n\x10progress_percent\x18\x05 \x01(\x05\x12\x18\n\x10progress_message\x18\x06 \x01(\t\x12\'\n\x06params\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x06result\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12!\n\x05\x65rror\x18\t \x01(\x0b\x32\x12.google.rpc.Status\x12\x10\n\x08\x61ttempts\x18\n \x01(\x05\x12\x14\n\x0crequested_by\x18\x0b \x01(\t\x12\x12\n\nrequest_id\x18\x0c \x01(\t\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13unconfirmed_repeats\x18\x11 \x01(\x05\x12\x13\n\x0b\x63\x61use_chain\x18\x12 \x03(\t*\xb0\x01\n\x0b\x41\x63tionState\x12\x1c\n\x18\x41\x43TION_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41\x43TION_STATE_PENDING\x10\x01\x12\x18\n\x14\x41\x43TION_STATE_RUNNING\x10\x02\x12\x1a\n\x16\x41\x43TION_STATE_SUCCEEDED\x10\x03\x12\x17\n\x13\x41\x43TION_STATE_FAILED\x10\x04\x12\x1a\n\x16\x41\x43TION_STATE_CANCELLED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'patchbay.v1.action_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACTIONSTATE']._serialized_start=682
-  _globals['_ACTIONSTATE']._serialized_end=858
+  _globals['_ACTIONSTATE']._serialized_start=703
+  _globals['_ACTIONSTATE']._serialized_end=879
   _globals['_ACTION']._serialized_start=130
-  _globals['_ACTION']._serialized_end=679
+  _globals['_ACTION']._serialized_end=700
 # @@protoc_insertion_point(module_scope)

@@ -3,10 +3,12 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.rpc import status_pb2 as _status_pb2
 import builtins as _builtins
@@ -79,6 +81,7 @@ class Action(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
     UNCONFIRMED_REPEATS_FIELD_NUMBER: _builtins.int
+    CAUSE_CHAIN_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name: `projects/{project}/actions/{action}`."""
     connection: _builtins.str
@@ -134,6 +137,14 @@ class Action(_message.Message):
     def end_time(self) -> _timestamp_pb2.Timestamp:
         """When it reached a final state."""
 
+    @_builtins.property
+    def cause_chain(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For an action an automation's run started: the runs whose effects led
+        to it, oldest first, ending with the run that started it
+        (`projects/{p}/automations/{a}/runs/{r}`). An event this action's
+        effect causes carries the chain on, so a loop stops at its depth limit.
+        """
+
     def __init__(
         self,
         *,
@@ -154,10 +165,11 @@ class Action(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
         unconfirmed_repeats: _builtins.int = ...,
+        cause_chain: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "error", b"error", "params", b"params", "result", b"result", "start_time", b"start_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "attempts", b"attempts", "connection", b"connection", "create_time", b"create_time", "end_time", b"end_time", "error", b"error", "name", b"name", "params", b"params", "progress_message", b"progress_message", "progress_percent", b"progress_percent", "request_id", b"request_id", "requested_by", b"requested_by", "result", b"result", "start_time", b"start_time", "state", b"state", "unconfirmed_repeats", b"unconfirmed_repeats", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "attempts", b"attempts", "cause_chain", b"cause_chain", "connection", b"connection", "create_time", b"create_time", "end_time", b"end_time", "error", b"error", "name", b"name", "params", b"params", "progress_message", b"progress_message", "progress_percent", b"progress_percent", "request_id", b"request_id", "requested_by", b"requested_by", "result", b"result", "start_time", b"start_time", "state", b"state", "unconfirmed_repeats", b"unconfirmed_repeats", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

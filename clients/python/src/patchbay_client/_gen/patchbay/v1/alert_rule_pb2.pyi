@@ -155,6 +155,31 @@ class DeadLettersCondition(_message.Message):
 Global___DeadLettersCondition: _TypeAlias = DeadLettersCondition  # noqa: Y015
 
 @_typing.final
+class HeldRunsCondition(_message.Message):
+    """Fires when more than `more_than` runs of automations triggered by a
+    connection's deliveries are held by their automations' rate limits: a
+    flood.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MORE_THAN_FIELD_NUMBER: _builtins.int
+    more_than: _builtins.int
+    """N in `> N`; at least 0."""
+    def __init__(
+        self,
+        *,
+        more_than: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["more_than", b"more_than"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HeldRunsCondition: _TypeAlias = HeldRunsCondition  # noqa: Y015
+
+@_typing.final
 class AlertResolution(_message.Message):
     """When a firing alert counts as resolved: the condition must have stopped
     holding for `healthy_observations` observations in a row, or for
@@ -202,6 +227,7 @@ class AlertRule(_message.Message):
     RATE_LIMIT_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     DEAD_LETTERS_FIELD_NUMBER: _builtins.int
+    HELD_RUNS_FIELD_NUMBER: _builtins.int
     RESOLUTION_FIELD_NUMBER: _builtins.int
     DISABLED_FIELD_NUMBER: _builtins.int
     DEFAULT_RULE_FIELD_NUMBER: _builtins.int
@@ -244,6 +270,10 @@ class AlertRule(_message.Message):
     @_builtins.property
     def dead_letters(self) -> Global___DeadLettersCondition: ...
     @_builtins.property
+    def held_runs(self) -> Global___HeldRunsCondition:
+        """Runs held by automations' rate limits."""
+
+    @_builtins.property
     def resolution(self) -> Global___AlertResolution:
         """When an alert of this rule resolves."""
 
@@ -268,6 +298,7 @@ class AlertRule(_message.Message):
         rate_limit: Global___RateLimitCondition | None = ...,
         status: Global___StatusCondition | None = ...,
         dead_letters: Global___DeadLettersCondition | None = ...,
+        held_runs: Global___HeldRunsCondition | None = ...,
         resolution: Global___AlertResolution | None = ...,
         disabled: _builtins.bool = ...,
         default_rule: _builtins.bool = ...,
@@ -275,11 +306,11 @@ class AlertRule(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "consecutive_failures", b"consecutive_failures", "create_time", b"create_time", "dead_letters", b"dead_letters", "error_rate", b"error_rate", "rate_limit", b"rate_limit", "resolution", b"resolution", "status", b"status", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["condition", b"condition", "consecutive_failures", b"consecutive_failures", "create_time", b"create_time", "dead_letters", b"dead_letters", "error_rate", b"error_rate", "held_runs", b"held_runs", "rate_limit", b"rate_limit", "resolution", b"resolution", "status", b"status", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels", "condition", b"condition", "consecutive_failures", b"consecutive_failures", "create_time", b"create_time", "dead_letters", b"dead_letters", "default_rule", b"default_rule", "disabled", b"disabled", "display_name", b"display_name", "error_rate", b"error_rate", "etag", b"etag", "name", b"name", "rate_limit", b"rate_limit", "resolution", b"resolution", "scope", b"scope", "severity", b"severity", "status", b"status", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels", "condition", b"condition", "consecutive_failures", b"consecutive_failures", "create_time", b"create_time", "dead_letters", b"dead_letters", "default_rule", b"default_rule", "disabled", b"disabled", "display_name", b"display_name", "error_rate", b"error_rate", "etag", b"etag", "held_runs", b"held_runs", "name", b"name", "rate_limit", b"rate_limit", "resolution", b"resolution", "scope", b"scope", "severity", b"severity", "status", b"status", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_condition: _TypeAlias = _typing.Literal["consecutive_failures", "error_rate", "rate_limit", "status", "dead_letters"]  # noqa: Y015
+    _WhichOneofReturnType_condition: _TypeAlias = _typing.Literal["consecutive_failures", "error_rate", "rate_limit", "status", "dead_letters", "held_runs"]  # noqa: Y015
     _WhichOneofArgType_condition: _TypeAlias = _typing.Literal["condition", b"condition"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_condition) -> _WhichOneofReturnType_condition | None: ...
 

@@ -26,45 +26,46 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from patchbay_client._gen.patchbay.v1 import action_pb2 as patchbay_dot_v1_dot_action__pb2
 from patchbay_client._gen.patchbay.v1 import alert_pb2 as patchbay_dot_v1_dot_alert__pb2
+from patchbay_client._gen.patchbay.v1 import automation_pb2 as patchbay_dot_v1_dot_automation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18patchbay/v1/status.proto\x12\x0bpatchbay.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18patchbay/v1/action.proto\x1a\x17patchbay/v1/alert.proto\"o\n\x07Problem\x12&\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x18.patchbay.v1.ProblemCode\x12\x0c\n\x04hint\x18\x02 \x01(\t\x12.\n\x0bretry_after\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"A\n\x12\x41\x63tionAvailability\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x0b\n\x03\x63\x61n\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x99\x01\n\x0b\x45nvironment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.patchbay.v1.StatusLevel\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x34\n\x10last_deploy_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf1\x03\n\x11IntegrationStatus\x12\x12\n\nconnection\x18\x01 \x01(\t\x12\x18\n\x10integration_type\x18\x02 \x01(\t\x12\x12\n\nconfigured\x18\x03 \x01(\x08\x12\x38\n\x11\x63onfigured_reason\x18\x04 \x01(\x0e\x32\x1d.patchbay.v1.ConfiguredReason\x12(\n\x06status\x18\x05 \x01(\x0e\x32\x18.patchbay.v1.StatusLevel\x12\x0f\n\x07summary\x18\x06 \x01(\t\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05stale\x18\x08 \x01(\x08\x12%\n\x07problem\x18\t \x01(\x0b\x32\x14.patchbay.v1.Problem\x12\x30\n\x07\x61\x63tions\x18\n \x03(\x0b\x32\x1f.patchbay.v1.ActionAvailability\x12.\n\x0c\x65nvironments\x18\x0b \x03(\x0b\x32\x18.patchbay.v1.Environment\x12\x30\n\rcircuit_state\x18\x0c \x01(\x0e\x32\x19.patchbay.v1.CircuitState\x12*\n\x07latency\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\"\xd0\x01\n\x0eStatusEnvelope\x12\x0f\n\x07project\x18\x01 \x01(\t\x12-\n\x05items\x18\x02 \x03(\x0b\x32\x1e.patchbay.v1.IntegrationStatus\x12)\n\x07overall\x18\x03 \x01(\x0e\x32\x18.patchbay.v1.StatusLevel\x12\x0c\n\x04hash\x18\x04 \x01(\t\x12\x13\n\x0brender_hash\x18\x05 \x01(\t\x12\x14\n\x0cnot_modified\x18\x06 \x01(\x08\x12\x0b\n\x03seq\x18\x07 \x01(\x03\x12\r\n\x05stale\x18\x08 \x01(\x08\"t\n\x0bItemChanged\x12,\n\x04item\x18\x01 \x01(\x0b\x32\x1e.patchbay.v1.IntegrationStatus\x12)\n\x07overall\x18\x02 \x01(\x0e\x32\x18.patchbay.v1.StatusLevel\x12\x0c\n\x04hash\x18\x03 \x01(\t\"Z\n\x0bItemRemoved\x12\x12\n\nconnection\x18\x01 \x01(\t\x12)\n\x07overall\x18\x02 \x01(\x0e\x32\x18.patchbay.v1.StatusLevel\x12\x0c\n\x04hash\x18\x03 \x01(\t\"\x7f\n\x0e\x41\x63tionProgress\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x12\n\nconnection\x18\x02 \x01(\t\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.patchbay.v1.ActionState\x12\x0f\n\x07percent\x18\x04 \x01(\x05\x12\x0f\n\x07message\x18\x05 \x01(\t\"}\n\x0fWebhookReceived\x12\x12\n\nconnection\x18\x01 \x01(\t\x12\x10\n\x08\x64\x65livery\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x30\n\x0creceive_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\r\n\x0bSnapshotEnd\"\x0b\n\tHeartbeat\"\xb4\x03\n\x0cStatusUpdate\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12/\n\x08snapshot\x18\x02 \x01(\x0b\x32\x1b.patchbay.v1.StatusEnvelopeH\x00\x12\x30\n\x0citem_changed\x18\x03 \x01(\x0b\x32\x18.patchbay.v1.ItemChangedH\x00\x12\x30\n\x0citem_removed\x18\x04 \x01(\x0b\x32\x18.patchbay.v1.ItemRemovedH\x00\x12\x36\n\x0f\x61\x63tion_progress\x18\x05 \x01(\x0b\x32\x1b.patchbay.v1.ActionProgressH\x00\x12\x38\n\x10webhook_received\x18\x06 \x01(\x0b\x32\x1c.patchbay.v1.WebhookReceivedH\x00\x12\x30\n\x0csnapshot_end\x18\x07 \x01(\x0b\x32\x18.patchbay.v1.SnapshotEndH\x00\x12+\n\theartbeat\x18\x08 \x01(\x0b\x32\x16.patchbay.v1.HeartbeatH\x00\x12(\n\x05\x61lert\x18\t \x01(\x0b\x32\x17.patchbay.v1.AlertEventH\x00\x42\x07\n\x05\x65vent*\x98\x01\n\x0bStatusLevel\x12\x1c\n\x18STATUS_LEVEL_UNSPECIFIED\x10\x00\x12\x1a\n\x16STATUS_LEVEL_CONNECTED\x10\x01\x12\x18\n\x14STATUS_LEVEL_WARNING\x10\x02\x12\x16\n\x12STATUS_LEVEL_ERROR\x10\x03\x12\x1d\n\x19STATUS_LEVEL_DISCONNECTED\x10\x04*\xbe\x01\n\x10\x43onfiguredReason\x12!\n\x1d\x43ONFIGURED_REASON_UNSPECIFIED\x10\x00\x12 \n\x1c\x43ONFIGURED_REASON_NOT_LINKED\x10\x01\x12\x1d\n\x19\x43ONFIGURED_REASON_REVOKED\x10\x02\x12\x1e\n\x1a\x43ONFIGURED_REASON_DISABLED\x10\x03\x12&\n\"CONFIGURED_REASON_HIDDEN_BY_POLICY\x10\x04*\xfb\x01\n\x0bProblemCode\x12\x1c\n\x18PROBLEM_CODE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPROBLEM_CODE_OAUTH_REVOKED\x10\x01\x12\x1d\n\x19PROBLEM_CODE_UNAUTHORIZED\x10\x02\x12\x1d\n\x19PROBLEM_CODE_RATE_LIMITED\x10\x03\x12\x18\n\x14PROBLEM_CODE_TIMEOUT\x10\x04\x12\x1c\n\x18PROBLEM_CODE_UNREACHABLE\x10\x05\x12\x1e\n\x1aPROBLEM_CODE_MISCONFIGURED\x10\x06\x12\x18\n\x14PROBLEM_CODE_UNKNOWN\x10\x07*|\n\x0c\x43ircuitState\x12\x1d\n\x19\x43IRCUIT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43IRCUIT_STATE_CLOSED\x10\x01\x12\x16\n\x12\x43IRCUIT_STATE_OPEN\x10\x02\x12\x1b\n\x17\x43IRCUIT_STATE_HALF_OPEN\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18patchbay/v1/status.proto\x12\x0bpatchbay.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18patchbay/v1/action.proto\x1a\x17patchbay/v1/alert.proto\x1a\x1cpatchbay/v1/automation.proto\"o\n\x07Problem\x12&\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x18.patchbay.v1.ProblemCode\x12\x0c\n\x04hint\x18\x02 \x01(\t\x12.\n\x0bretry_after\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"A\n\x12\x41\x63tionAvailability\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x0b\n\x03\x63\x61n\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x99\x01\n\x0b\x45nvironment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.patchbay.v1.StatusLevel\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x34\n\x10last_deploy_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf1\x03\n\x11IntegrationStatus\x12\x12\n\nconnection\x18\x01 \x01(\t\x12\x18\n\x10integration_type\x18\x02 \x01(\t\x12\x12\n\nconfigured\x18\x03 \x01(\x08\x12\x38\n\x11\x63onfigured_reason\x18\x04 \x01(\x0e\x32\x1d.patchbay.v1.ConfiguredReason\x12(\n\x06status\x18\x05 \x01(\x0e\x32\x18.patchbay.v1.StatusLevel\x12\x0f\n\x07summary\x18\x06 \x01(\t\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05stale\x18\x08 \x01(\x08\x12%\n\x07problem\x18\t \x01(\x0b\x32\x14.patchbay.v1.Problem\x12\x30\n\x07\x61\x63tions\x18\n \x03(\x0b\x32\x1f.patchbay.v1.ActionAvailability\x12.\n\x0c\x65nvironments\x18\x0b \x03(\x0b\x32\x18.patchbay.v1.Environment\x12\x30\n\rcircuit_state\x18\x0c \x01(\x0e\x32\x19.patchbay.v1.CircuitState\x12*\n\x07latency\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\"\xd0\x01\n\x0eStatusEnvelope\x12\x0f\n\x07project\x18\x01 \x01(\t\x12-\n\x05items\x18\x02 \x03(\x0b\x32\x1e.patchbay.v1.IntegrationStatus\x12)\n\x07overall\x18\x03 \x01(\x0e\x32\x18.patchbay.v1.StatusLevel\x12\x0c\n\x04hash\x18\x04 \x01(\t\x12\x13\n\x0brender_hash\x18\x05 \x01(\t\x12\x14\n\x0cnot_modified\x18\x06 \x01(\x08\x12\x0b\n\x03seq\x18\x07 \x01(\x03\x12\r\n\x05stale\x18\x08 \x01(\x08\"t\n\x0bItemChanged\x12,\n\x04item\x18\x01 \x01(\x0b\x32\x1e.patchbay.v1.IntegrationStatus\x12)\n\x07overall\x18\x02 \x01(\x0e\x32\x18.patchbay.v1.StatusLevel\x12\x0c\n\x04hash\x18\x03 \x01(\t\"Z\n\x0bItemRemoved\x12\x12\n\nconnection\x18\x01 \x01(\t\x12)\n\x07overall\x18\x02 \x01(\x0e\x32\x18.patchbay.v1.StatusLevel\x12\x0c\n\x04hash\x18\x03 \x01(\t\"\x7f\n\x0e\x41\x63tionProgress\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x12\n\nconnection\x18\x02 \x01(\t\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.patchbay.v1.ActionState\x12\x0f\n\x07percent\x18\x04 \x01(\x05\x12\x0f\n\x07message\x18\x05 \x01(\t\"}\n\x0fWebhookReceived\x12\x12\n\nconnection\x18\x01 \x01(\t\x12\x10\n\x08\x64\x65livery\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x30\n\x0creceive_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\r\n\x0bSnapshotEnd\"\x0b\n\tHeartbeat\"\xda\x03\n\x0cStatusUpdate\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12/\n\x08snapshot\x18\x02 \x01(\x0b\x32\x1b.patchbay.v1.StatusEnvelopeH\x00\x12\x30\n\x0citem_changed\x18\x03 \x01(\x0b\x32\x18.patchbay.v1.ItemChangedH\x00\x12\x30\n\x0citem_removed\x18\x04 \x01(\x0b\x32\x18.patchbay.v1.ItemRemovedH\x00\x12\x36\n\x0f\x61\x63tion_progress\x18\x05 \x01(\x0b\x32\x1b.patchbay.v1.ActionProgressH\x00\x12\x38\n\x10webhook_received\x18\x06 \x01(\x0b\x32\x1c.patchbay.v1.WebhookReceivedH\x00\x12\x30\n\x0csnapshot_end\x18\x07 \x01(\x0b\x32\x18.patchbay.v1.SnapshotEndH\x00\x12+\n\theartbeat\x18\x08 \x01(\x0b\x32\x16.patchbay.v1.HeartbeatH\x00\x12(\n\x05\x61lert\x18\t \x01(\x0b\x32\x17.patchbay.v1.AlertEventH\x00\x12$\n\x03run\x18\n \x01(\x0b\x32\x15.patchbay.v1.RunEventH\x00\x42\x07\n\x05\x65vent*\x98\x01\n\x0bStatusLevel\x12\x1c\n\x18STATUS_LEVEL_UNSPECIFIED\x10\x00\x12\x1a\n\x16STATUS_LEVEL_CONNECTED\x10\x01\x12\x18\n\x14STATUS_LEVEL_WARNING\x10\x02\x12\x16\n\x12STATUS_LEVEL_ERROR\x10\x03\x12\x1d\n\x19STATUS_LEVEL_DISCONNECTED\x10\x04*\xbe\x01\n\x10\x43onfiguredReason\x12!\n\x1d\x43ONFIGURED_REASON_UNSPECIFIED\x10\x00\x12 \n\x1c\x43ONFIGURED_REASON_NOT_LINKED\x10\x01\x12\x1d\n\x19\x43ONFIGURED_REASON_REVOKED\x10\x02\x12\x1e\n\x1a\x43ONFIGURED_REASON_DISABLED\x10\x03\x12&\n\"CONFIGURED_REASON_HIDDEN_BY_POLICY\x10\x04*\xfb\x01\n\x0bProblemCode\x12\x1c\n\x18PROBLEM_CODE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPROBLEM_CODE_OAUTH_REVOKED\x10\x01\x12\x1d\n\x19PROBLEM_CODE_UNAUTHORIZED\x10\x02\x12\x1d\n\x19PROBLEM_CODE_RATE_LIMITED\x10\x03\x12\x18\n\x14PROBLEM_CODE_TIMEOUT\x10\x04\x12\x1c\n\x18PROBLEM_CODE_UNREACHABLE\x10\x05\x12\x1e\n\x1aPROBLEM_CODE_MISCONFIGURED\x10\x06\x12\x18\n\x14PROBLEM_CODE_UNKNOWN\x10\x07*|\n\x0c\x43ircuitState\x12\x1d\n\x19\x43IRCUIT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43IRCUIT_STATE_CLOSED\x10\x01\x12\x16\n\x12\x43IRCUIT_STATE_OPEN\x10\x02\x12\x1b\n\x17\x43IRCUIT_STATE_HALF_OPEN\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'patchbay.v1.status_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STATUSLEVEL']._serialized_start=2138
-  _globals['_STATUSLEVEL']._serialized_end=2290
-  _globals['_CONFIGUREDREASON']._serialized_start=2293
-  _globals['_CONFIGUREDREASON']._serialized_end=2483
-  _globals['_PROBLEMCODE']._serialized_start=2486
-  _globals['_PROBLEMCODE']._serialized_end=2737
-  _globals['_CIRCUITSTATE']._serialized_start=2739
-  _globals['_CIRCUITSTATE']._serialized_end=2863
-  _globals['_PROBLEM']._serialized_start=157
-  _globals['_PROBLEM']._serialized_end=268
-  _globals['_ACTIONAVAILABILITY']._serialized_start=270
-  _globals['_ACTIONAVAILABILITY']._serialized_end=335
-  _globals['_ENVIRONMENT']._serialized_start=338
-  _globals['_ENVIRONMENT']._serialized_end=491
-  _globals['_INTEGRATIONSTATUS']._serialized_start=494
-  _globals['_INTEGRATIONSTATUS']._serialized_end=991
-  _globals['_STATUSENVELOPE']._serialized_start=994
-  _globals['_STATUSENVELOPE']._serialized_end=1202
-  _globals['_ITEMCHANGED']._serialized_start=1204
-  _globals['_ITEMCHANGED']._serialized_end=1320
-  _globals['_ITEMREMOVED']._serialized_start=1322
-  _globals['_ITEMREMOVED']._serialized_end=1412
-  _globals['_ACTIONPROGRESS']._serialized_start=1414
-  _globals['_ACTIONPROGRESS']._serialized_end=1541
-  _globals['_WEBHOOKRECEIVED']._serialized_start=1543
-  _globals['_WEBHOOKRECEIVED']._serialized_end=1668
-  _globals['_SNAPSHOTEND']._serialized_start=1670
-  _globals['_SNAPSHOTEND']._serialized_end=1683
-  _globals['_HEARTBEAT']._serialized_start=1685
-  _globals['_HEARTBEAT']._serialized_end=1696
-  _globals['_STATUSUPDATE']._serialized_start=1699
-  _globals['_STATUSUPDATE']._serialized_end=2135
+  _globals['_STATUSLEVEL']._serialized_start=2206
+  _globals['_STATUSLEVEL']._serialized_end=2358
+  _globals['_CONFIGUREDREASON']._serialized_start=2361
+  _globals['_CONFIGUREDREASON']._serialized_end=2551
+  _globals['_PROBLEMCODE']._serialized_start=2554
+  _globals['_PROBLEMCODE']._serialized_end=2805
+  _globals['_CIRCUITSTATE']._serialized_start=2807
+  _globals['_CIRCUITSTATE']._serialized_end=2931
+  _globals['_PROBLEM']._serialized_start=187
+  _globals['_PROBLEM']._serialized_end=298
+  _globals['_ACTIONAVAILABILITY']._serialized_start=300
+  _globals['_ACTIONAVAILABILITY']._serialized_end=365
+  _globals['_ENVIRONMENT']._serialized_start=368
+  _globals['_ENVIRONMENT']._serialized_end=521
+  _globals['_INTEGRATIONSTATUS']._serialized_start=524
+  _globals['_INTEGRATIONSTATUS']._serialized_end=1021
+  _globals['_STATUSENVELOPE']._serialized_start=1024
+  _globals['_STATUSENVELOPE']._serialized_end=1232
+  _globals['_ITEMCHANGED']._serialized_start=1234
+  _globals['_ITEMCHANGED']._serialized_end=1350
+  _globals['_ITEMREMOVED']._serialized_start=1352
+  _globals['_ITEMREMOVED']._serialized_end=1442
+  _globals['_ACTIONPROGRESS']._serialized_start=1444
+  _globals['_ACTIONPROGRESS']._serialized_end=1571
+  _globals['_WEBHOOKRECEIVED']._serialized_start=1573
+  _globals['_WEBHOOKRECEIVED']._serialized_end=1698
+  _globals['_SNAPSHOTEND']._serialized_start=1700
+  _globals['_SNAPSHOTEND']._serialized_end=1713
+  _globals['_HEARTBEAT']._serialized_start=1715
+  _globals['_HEARTBEAT']._serialized_end=1726
+  _globals['_STATUSUPDATE']._serialized_start=1729
+  _globals['_STATUSUPDATE']._serialized_end=2203
 # @@protoc_insertion_point(module_scope)

@@ -12,6 +12,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from patchbay_client._gen.patchbay.v1 import action_pb2 as _action_pb2
 from patchbay_client._gen.patchbay.v1 import alert_pb2 as _alert_pb2
+from patchbay_client._gen.patchbay.v1 import automation_pb2 as _automation_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -590,6 +591,7 @@ class StatusUpdate(_message.Message):
     SNAPSHOT_END_FIELD_NUMBER: _builtins.int
     HEARTBEAT_FIELD_NUMBER: _builtins.int
     ALERT_FIELD_NUMBER: _builtins.int
+    RUN_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """Position in the project's event log. Resume with `resume_from = seq`."""
     @_builtins.property
@@ -624,6 +626,10 @@ class StatusUpdate(_message.Message):
     def alert(self) -> _alert_pb2.AlertEvent:
         """An alert fired or resolved."""
 
+    @_builtins.property
+    def run(self) -> _automation_pb2.RunEvent:
+        """An automation's run changed state."""
+
     def __init__(
         self,
         *,
@@ -636,12 +642,13 @@ class StatusUpdate(_message.Message):
         snapshot_end: Global___SnapshotEnd | None = ...,
         heartbeat: Global___Heartbeat | None = ...,
         alert: _alert_pb2.AlertEvent | None = ...,
+        run: _automation_pb2.RunEvent | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["action_progress", b"action_progress", "alert", b"alert", "event", b"event", "heartbeat", b"heartbeat", "item_changed", b"item_changed", "item_removed", b"item_removed", "snapshot", b"snapshot", "snapshot_end", b"snapshot_end", "webhook_received", b"webhook_received"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action_progress", b"action_progress", "alert", b"alert", "event", b"event", "heartbeat", b"heartbeat", "item_changed", b"item_changed", "item_removed", b"item_removed", "run", b"run", "snapshot", b"snapshot", "snapshot_end", b"snapshot_end", "webhook_received", b"webhook_received"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_progress", b"action_progress", "alert", b"alert", "event", b"event", "heartbeat", b"heartbeat", "item_changed", b"item_changed", "item_removed", b"item_removed", "seq", b"seq", "snapshot", b"snapshot", "snapshot_end", b"snapshot_end", "webhook_received", b"webhook_received"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_progress", b"action_progress", "alert", b"alert", "event", b"event", "heartbeat", b"heartbeat", "item_changed", b"item_changed", "item_removed", b"item_removed", "run", b"run", "seq", b"seq", "snapshot", b"snapshot", "snapshot_end", b"snapshot_end", "webhook_received", b"webhook_received"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["snapshot", "item_changed", "item_removed", "action_progress", "webhook_received", "snapshot_end", "heartbeat", "alert"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["snapshot", "item_changed", "item_removed", "action_progress", "webhook_received", "snapshot_end", "heartbeat", "alert", "run"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
