@@ -20,7 +20,10 @@
 //! METRICS=on,off runs two servers side by side on the one database, one
 //! with metrics on and one with them off (`--metrics=false`); RULES=100,0
 //! likewise runs two servers whose deliveries go to projects with 100
-//! alert rules and with none. Each variant posts to its own project's
+//! alert rules and with none, and AUTOMATIONS=100,0 with 100 published
+//! automations listening to the connection (each evaluates its filter on
+//! every delivery, and none matches) and with none. Each variant posts to
+//! its own project's
 //! connection; each round drives every variant, and the first's ratio over
 //! the second's is printed. Then, where valgrind is installed, each variant
 //! alone under callgrind for CALLGRIND_SECONDS (default 10; 0 skips it):
@@ -129,6 +132,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let connection = api.create_connection(&project, &secret).await?;
         if let Some(n) = v.rules {
             api.set_rules(&project, n).await?;
+        }
+        if let Some(n) = v.automations {
+            api.set_automations(&project, n).await?;
         }
         targets.push(sender::Target {
             addr: s.http_addr.parse()?,

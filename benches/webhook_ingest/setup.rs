@@ -1,16 +1,19 @@
 //! What each variant posts to: a Standard Webhooks connection in its own
-//! project, created through the API, with that project's alert rules set
-//! to the variant's count.
+//! project, created through the API, with that project's alert rules or
+//! the automations listening to it set to the variant's count.
 
 use std::time::Duration;
 
 use patchbay::{
     auth::{KeySource, Role, TokenMinter},
     proto::v1::{
-        AlertRule, AlertSeverity, Connection, ConsecutiveFailuresCondition, CreateAlertRuleRequest,
-        CreateConnectionRequest, DeadLettersCondition, DeleteAlertRuleRequest, ErrorRateCondition,
-        ListAlertRulesRequest, RateLimitCondition, StatusCondition, StatusLevel,
+        ActionStep, AlertRule, AlertSeverity, Automation, AutomationSpec, AutomationStep,
+        AutomationTrigger, Connection, ConsecutiveFailuresCondition, CreateAlertRuleRequest,
+        CreateAutomationRequest, CreateConnectionRequest, DeadLettersCondition,
+        DeleteAlertRuleRequest, ErrorRateCondition, ListAlertRulesRequest,
+        PublishAutomationRequest, RateLimitCondition, StatusCondition, StatusLevel,
         alert_rule::Condition, alert_service_client::AlertServiceClient,
+        automation_service_client::AutomationServiceClient,
         integration_registry_client::IntegrationRegistryClient,
     },
 };
@@ -65,6 +68,62 @@ impl Api {
 
     fn alerts(&self) -> AlertServiceClient<InterceptedService<Channel, Bearer>> {
         AlertServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    fn automations(&self) -> AutomationServiceClient<InterceptedService<Channel, Bearer>> {
+        AutomationServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    /// Publishes `count` automations listening to `project`'s `hooks`
+    /// connection for the deliveries' event type, each with a filter the
+    /// deliveries never pass: every delivery is matched against all of
+    /// them, and none starts a run.
+    pub async fn set_automations(&self, project: &str, count: usize) -> Result<(), Error> {
+        let mut automations = self.automations();
+        for i in 0..count {
+            let id = format!("automation-{i:03}");
+            let step = AutomationStep {
+                name: "probe".into(),
+                kind: Some(patchbay::proto::v1::automation_step::Kind::Action(
+                    ActionStep {
+                        connection: format!("projects/{project}/connections/hooks"),
+                        action: "test-connection".into(),
+                        ..Default::default()
+                    },
+                )),
+            };
+            let filter = format!(
+                "payload.data.object == \"deal-{i}\" and payload.data.email matches \"*@example.org\""
+            );
+            automations
+                .create_automation(CreateAutomationRequest {
+                    parent: format!("projects/{project}"),
+                    automation_id: id.clone(),
+                    automation: Some(Automation {
+                        display_name: format!("Automation {i}"),
+                        draft: Some(AutomationSpec {
+                            trigger: Some(AutomationTrigger {
+                                connection: format!("projects/{project}/connections/hooks"),
+                                event_types: vec!["record.*".into()],
+                                filter,
+                                ..Default::default()
+                            }),
+                            steps: vec![step],
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                })
+                .await?;
+            automations
+                .publish_automation(PublishAutomationRequest {
+                    name: format!("projects/{project}/automations/{id}"),
+                    etag: String::new(),
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     /// An `http` connection `hooks` in `project` whose deliveries are signed

@@ -1,5 +1,6 @@
 //! What the servers side by side differ in: metrics on or off (METRICS),
-//! or the alert rules in the project their deliveries go to (RULES).
+//! the alert rules in the project their deliveries go to (RULES), or the
+//! automations listening to their connection (AUTOMATIONS).
 
 /// One server's setting, and the project its connection lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -7,32 +8,52 @@ pub struct Variant {
     pub metrics: bool,
     /// The project's rules; `None` keeps the defaults a project starts with.
     pub rules: Option<usize>,
+    /// Published automations listening to the connection.
+    pub automations: Option<usize>,
 }
 
 impl Variant {
     pub fn label(self) -> String {
-        match (self.rules, self.metrics) {
-            (Some(n), _) => format!("{n} rules"),
-            (None, true) => "metrics on".to_owned(),
-            (None, false) => "metrics off".to_owned(),
+        match (self.automations, self.rules, self.metrics) {
+            (Some(n), _, _) => format!("{n} automations"),
+            (None, Some(n), _) => format!("{n} rules"),
+            (None, None, true) => "metrics on".to_owned(),
+            (None, None, false) => "metrics off".to_owned(),
         }
     }
 }
 
-/// RULES (e.g. `100,0`) when set, else METRICS (e.g. `on,off`; default `on`).
+fn counts(name: &str) -> Option<Result<Vec<usize>, String>> {
+    let list = std::env::var(name).ok()?;
+    let counts: Result<Vec<usize>, _> = list.split(',').map(|n| n.trim().parse()).collect();
+    Some(match counts {
+        Ok(counts) if !counts.is_empty() => Ok(counts),
+        _ => Err(format!("{name} lists counts, e.g. 100,0")),
+    })
+}
+
+/// AUTOMATIONS or RULES (e.g. `100,0`) when set, else METRICS (e.g.
+/// `on,off`; default `on`).
 pub fn from_env() -> Result<Vec<Variant>, String> {
-    if let Ok(rules) = std::env::var("RULES") {
-        let counts: Result<Vec<usize>, _> = rules.split(',').map(|n| n.trim().parse()).collect();
-        return match counts {
-            Ok(counts) if !counts.is_empty() => Ok(counts
-                .into_iter()
-                .map(|n| Variant {
-                    metrics: true,
-                    rules: Some(n),
-                })
-                .collect()),
-            _ => Err("RULES lists rule counts, e.g. 100,0".to_owned()),
-        };
+    if let Some(counts) = counts("AUTOMATIONS") {
+        return Ok(counts?
+            .into_iter()
+            .map(|n| Variant {
+                metrics: true,
+                rules: None,
+                automations: Some(n),
+            })
+            .collect());
+    }
+    if let Some(counts) = counts("RULES") {
+        return Ok(counts?
+            .into_iter()
+            .map(|n| Variant {
+                metrics: true,
+                rules: Some(n),
+                automations: None,
+            })
+            .collect());
     }
     let variants: Vec<Variant> = std::env::var("METRICS")
         .unwrap_or_else(|_| "on".into())
@@ -45,6 +66,7 @@ pub fn from_env() -> Result<Vec<Variant>, String> {
         .map(|metrics| Variant {
             metrics,
             rules: None,
+            automations: None,
         })
         .collect();
     if variants.is_empty() {
