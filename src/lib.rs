@@ -28,9 +28,11 @@
 //!   connection's state in `registry/transitions.rs`), [`status`] (the
 //!   probes, one per connection at a time cluster-wide, the event log
 //!   follower, reads from memory and watches), [`actions`] (the queue, its
-//!   workers and their effects), [`diagnostics`] and [`alerts`] (rules
+//!   workers and their effects), [`diagnostics`], [`alerts`] (rules
 //!   evaluated as probes, actions and deliveries are recorded, alerts that
-//!   fire and resolve once, and the channels that hear of them).
+//!   fire and resolve once, and the channels that hear of them) and
+//!   [`automations`] (deliveries matched to triggers, runs that start
+//!   actions exactly once, their guards, dry runs and replays).
 //! - [`webhooks`] verifies, stores and processes inbound deliveries, scheme
 //!   by scheme.
 //! - [`providers`]: one file per third-party service behind one trait (its

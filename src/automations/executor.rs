@@ -430,3 +430,19 @@ fn failure(a: &Action) -> String {
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| a.progress_message.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::RunName;
+
+    #[test]
+    fn a_steps_request_id_is_the_same_on_every_attempt_and_differs_by_step() {
+        let run = RunName::parse("projects/p/automations/a/runs/run-1").expect("name");
+        let other = RunName::parse("projects/p/automations/a/runs/run-2").expect("name");
+        assert_eq!(request_id(&run, 0), request_id(&run, 0));
+        assert_ne!(request_id(&run, 0), request_id(&run, 1));
+        assert_ne!(request_id(&run, 0), request_id(&other, 0));
+        assert_eq!(request_id(&run, 0).get_version_num(), 5);
+    }
+}

@@ -392,3 +392,57 @@ async fn postpone(
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::AutomationName;
+
+    #[test]
+    fn depth_counts_only_this_automations_runs() {
+        let a = AutomationName::parse("projects/p/automations/echo").expect("name");
+        let chain = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        assert_eq!(depth_in(&[], &a), 0);
+        assert_eq!(
+            depth_in(
+                &chain(&[
+                    "projects/p/automations/echo/runs/run-1",
+                    "projects/p/automations/other/runs/run-2",
+                    "projects/p/automations/echo/runs/run-3",
+                ]),
+                &a
+            ),
+            2
+        );
+        // A name that merely starts the same is another automation.
+        assert_eq!(
+            depth_in(&chain(&["projects/p/automations/echoes/runs/run-1"]), &a),
+            0
+        );
+    }
+
+    #[test]
+    fn the_default_rate_is_sixty_a_minute() {
+        let version = |n| Version {
+            automation: AutomationName::parse("projects/p/automations/a").expect("name"),
+            number: 1,
+            spec: super::super::model::Spec {
+                trigger: super::super::model::Trigger {
+                    source: super::super::model::Source::Type(
+                        crate::names::TypeId::parse("github").expect("type"),
+                    ),
+                    event_types: Vec::new(),
+                    filter: None,
+                },
+                steps: Vec::new(),
+                overlap: Overlap::Allow,
+                max_runs_per_minute: n,
+            },
+            published_by: "p".into(),
+            role: crate::auth::Role::Owner,
+            publish_time: Utc::now(),
+        };
+        assert_eq!(runs_per_minute(&version(0)), 60);
+        assert_eq!(runs_per_minute(&version(7)), 7);
+    }
+}

@@ -41,12 +41,13 @@ pub struct Matched {
 /// A delivery the processor has understood.
 pub struct Delivered<'a> {
     pub connection: &'a ConnectionName,
-    pub type_id: &'a TypeId,
+    pub type_id: TypeId,
     pub id: &'a str,
-    pub event_type: &'a str,
-    pub body: &'a Value,
+    pub event_type: String,
+    /// Its parsed body, handed over: matching reads it without a copy.
+    pub body: Value,
     /// The action whose effect caused it, by id in the project.
-    pub caused_by: Option<&'a str>,
+    pub caused_by: Option<String>,
 }
 
 /// A version by (project, automation id, number).
@@ -103,33 +104,62 @@ impl Matcher {
     /// Starts a run of every automation each delivery matches; returns
     /// the runs' events (with their projects) for the processor to log
     /// with its batch, and the connections whose deliveries had runs held.
+    /// One query finds what listens to the batch's distinct connections;
+    /// their versions are resolved once per batch, not per delivery.
     pub async fn delivered(
         &self,
         client: &impl GenericClient,
-        batch: &[Delivered<'_>],
+        batch: Vec<Delivered<'_>>,
     ) -> Result<Matched, StoreError> {
         let mut matched = Matched::default();
-        if batch.is_empty() {
+        let mut distinct: Vec<(&ConnectionName, TypeId)> = Vec::new();
+        let mut index: HashMap<&ConnectionName, usize> = HashMap::new();
+        for d in &batch {
+            index.entry(d.connection).or_insert_with(|| {
+                distinct.push((d.connection, d.type_id.clone()));
+                distinct.len() - 1
+            });
+        }
+        if distinct.is_empty() {
             return Ok(matched);
         }
-        let connections: Vec<(&ConnectionName, &TypeId)> =
-            batch.iter().map(|d| (d.connection, d.type_id)).collect();
-        let listening = store::automations::listening(client, &connections).await?;
-        let mut at = 0;
-        for (index, d) in batch.iter().enumerate() {
-            let start = at;
-            while at < listening.len() && listening[at].index == index {
-                at += 1;
+        let pairs: Vec<(&ConnectionName, &TypeId)> =
+            distinct.iter().map(|(c, t)| (*c, t)).collect();
+        let listening = store::automations::listening(client, &pairs).await?;
+        if listening.is_empty() {
+            return Ok(matched);
+        }
+        let mut versions: Vec<Vec<Arc<Version>>> = vec![Vec::new(); distinct.len()];
+        for l in listening {
+            let Some((connection, _)) = distinct.get(l.index) else {
+                continue;
+            };
+            let Ok(id) = ResourceId::parse("automation", &l.automation) else {
+                continue;
+            };
+            let automation = AutomationName {
+                project: connection.project.clone(),
+                id,
+            };
+            if let Some(version) = self.version(client, &automation, l.version).await? {
+                versions[l.index].push(version);
             }
-            if start == at {
+        }
+        for d in batch {
+            let listening = index
+                .get(d.connection)
+                .map_or(&[][..], |i| &versions[*i][..]);
+            if listening.is_empty() {
                 continue;
             }
-            let (events, held) = self.one(client, d, &listening[start..at]).await?;
-            for e in events {
-                matched.events.push((d.connection.project.clone(), e));
-            }
+            let project = d.connection.project.clone();
+            let connection = d.connection.clone();
+            let (events, held) = self.one(client, d, listening).await?;
+            matched
+                .events
+                .extend(events.into_iter().map(|e| (project.clone(), e)));
             if held {
-                matched.held.insert(d.connection.clone());
+                matched.held.insert(connection);
             }
         }
         Ok(matched)
@@ -138,53 +168,45 @@ impl Matcher {
     async fn one(
         &self,
         client: &impl GenericClient,
-        d: &Delivered<'_>,
-        listening: &[store::automations::Listening],
+        d: Delivered<'_>,
+        listening: &[Arc<Version>],
     ) -> Result<(Vec<EventPayload>, bool), StoreError> {
-        let event = Event {
+        let mut event = Event {
             connection: d.connection.clone(),
-            event_type: d.event_type.to_owned(),
-            payload: d.body.clone(),
+            event_type: d.event_type,
+            payload: Value::Null,
             delivery: Some(format!("{}/deliveries/{}", d.connection, d.id)),
         };
-        let doc = event.document();
-        let mut cause_chain: Option<Vec<String>> = None;
+        // The body goes into the document the filters read, and back.
+        let mut doc = event.document();
+        doc.insert("payload".to_owned(), d.body);
+        let hits: Vec<&Arc<Version>> = listening
+            .iter()
+            .filter(|v| evaluate::trigger_matches(&v.spec.trigger, &event, &doc, &d.type_id))
+            .collect();
+        if hits.is_empty() {
+            return Ok((Vec::new(), false));
+        }
+        event.payload = doc.remove("payload").unwrap_or(Value::Null);
+        let cause_chain = match &d.caused_by {
+            Some(action) => store::automation_runs::cause_of(client, &d.connection.project, action)
+                .await?
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
         let mut events = Vec::new();
         let mut held = false;
-        for l in listening {
-            let Ok(id) = ResourceId::parse("automation", &l.automation) else {
-                continue;
-            };
-            let automation = AutomationName {
-                project: d.connection.project.clone(),
-                id,
-            };
-            let Some(version) = self.version(client, &automation, l.version).await? else {
-                continue;
-            };
-            if !evaluate::trigger_matches(&version.spec.trigger, &event, &doc, d.type_id) {
-                continue;
-            }
-            if cause_chain.is_none() {
-                cause_chain = Some(match d.caused_by {
-                    Some(action) => {
-                        store::automation_runs::cause_of(client, &d.connection.project, action)
-                            .await?
-                            .unwrap_or_default()
-                    }
-                    None => Vec::new(),
-                });
-            }
+        for version in hits {
             // Every decision about an automation's runs holds its row.
-            if !store::automations::lock(client, &automation).await? {
+            if !store::automations::lock(client, &version.automation).await? {
                 continue;
             }
             let start = Start {
-                version: &version,
+                version,
                 event: event.clone(),
                 trigger: RunTrigger::Delivery,
                 delivery_id: Some(d.id),
-                cause_chain: cause_chain.clone().unwrap_or_default(),
+                cause_chain: cause_chain.clone(),
                 replay_of: None,
                 request: None,
                 loop_depth: self.loop_depth,

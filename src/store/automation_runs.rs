@@ -312,8 +312,8 @@ pub async fn write_fenced(
     Ok(updated == 1)
 }
 
-/// Claims up to `limit` runs due now (pending, or waiting past their
-/// time) under a lease of `lease` for `owner`, marking them running.
+/// Claims up to `limit` runs due now (pending, waiting past their time,
+/// or running under a lease that ended) for `owner`, marking them running.
 pub async fn claim_due(
     client: &impl GenericClient,
     owner: Uuid,
@@ -321,7 +321,7 @@ pub async fn claim_due(
     limit: i64,
 ) -> Result<Vec<Run>, StoreError> {
     let sql = format!(
-        "UPDATE automation_runs r SET lease_owner = $1, \
+        "UPDATE automation_runs r SET lease_owner = $1, state = 'running', \
            lease_expires_at = now() + $2 * interval '1 millisecond' \
          FROM (SELECT project, automation, id FROM automation_runs \
                WHERE state IN ('pending', 'waiting', 'running') AND next_at <= now() \

@@ -170,17 +170,17 @@ impl Processor {
         }
         let batch: Vec<Delivered<'_>> = done
             .to_match
-            .iter()
+            .drain(..)
             .map(|m| Delivered {
                 connection: &m.delivery.connection,
-                type_id: &m.type_id,
+                type_id: m.type_id,
                 id: &m.delivery.id,
-                event_type: &m.event_type,
-                body: &m.body,
-                caused_by: m.caused_by.as_deref(),
+                event_type: m.event_type,
+                body: m.body,
+                caused_by: m.caused_by,
             })
             .collect();
-        let matched = self.automations.delivered(&tx, &batch).await?;
+        let matched = self.automations.delivered(&tx, batch).await?;
         let started_runs = !matched.events.is_empty();
         let mut events: Vec<(&ProjectId, EventPayload)> = std::mem::take(&mut done.events);
         events.extend(matched.events.iter().map(|(p, e)| (p, e.clone())));
