@@ -1,6 +1,7 @@
 //! Retention cleanup: once per interval, on exactly one replica, the data
 //! past its retention goes (the audit log's oldest entries, and health
-//! history: samples, resolved alerts, finished notifications; the
+//! history: samples, resolved alerts, finished notifications and ended
+//! automation runs; the
 //! event log and dedupe records keep their own, finer-grained purges). The
 //! job is leased in `maintenance_jobs`: a replica claims it when it is due,
 //! renews the lease after every batch, and hands it back with the next
@@ -60,6 +61,7 @@ struct Report {
     health_samples: u64,
     alerts: u64,
     notifications: u64,
+    runs: u64,
 }
 
 /// A history table's batch purge.
@@ -68,6 +70,7 @@ enum History {
     Samples,
     Alerts,
     Notifications,
+    Runs,
 }
 
 pub struct Cleanup {
@@ -121,6 +124,7 @@ impl Cleanup {
                         health_samples = report.health_samples,
                         alerts = report.alerts,
                         notifications = report.notifications,
+                        runs = report.runs,
                         "retention cleanup done"
                     );
                 }
@@ -162,7 +166,12 @@ impl Cleanup {
         }
         let cutoff = Utc::now()
             - chrono::Duration::from_std(self.config.history).unwrap_or(chrono::Duration::MAX);
-        for table in [History::Samples, History::Alerts, History::Notifications] {
+        for table in [
+            History::Samples,
+            History::Alerts,
+            History::Notifications,
+            History::Runs,
+        ] {
             let Some(purged) = self.purge_history(&client, table, cutoff, token).await? else {
                 return Ok(None);
             };
@@ -170,6 +179,7 @@ impl Cleanup {
                 History::Samples => report.health_samples = purged,
                 History::Alerts => report.alerts = purged,
                 History::Notifications => report.notifications = purged,
+                History::Runs => report.runs = purged,
             }
         }
         Ok(Some(report))
@@ -198,6 +208,7 @@ impl Cleanup {
                 History::Notifications => {
                     store::alert_notifications::purge_batch(client, cutoff, batch).await?
                 }
+                History::Runs => store::automation_runs::purge_batch(client, cutoff, batch).await?,
             };
             total += purged;
             if !maintenance::renew(client, JOB, self.owner, LEASE).await? {

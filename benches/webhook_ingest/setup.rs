@@ -77,7 +77,8 @@ impl Api {
     /// Publishes `count` automations listening to `project`'s `hooks`
     /// connection for the deliveries' event type, each with a filter the
     /// deliveries never pass: every delivery is matched against all of
-    /// them, and none starts a run.
+    /// them (eight in ten by the value of a field, one in ten by a list of
+    /// values, one in ten by a pattern only), and none starts a run.
     pub async fn set_automations(&self, project: &str, count: usize) -> Result<(), Error> {
         let mut automations = self.automations();
         for i in 0..count {
@@ -92,9 +93,15 @@ impl Api {
                     },
                 )),
             };
-            let filter = format!(
-                "payload.data.object == \"deal-{i}\" and payload.data.email matches \"*@example.org\""
-            );
+            // Most route on a field's value; some take a list of values,
+            // and some only a pattern, which no lookup can rule out.
+            let filter = match i % 10 {
+                9 => format!("payload.data.email matches \"*@example-{i}.org\""),
+                8 => format!("payload.data.object in [\"ticket-{i}\", \"task-{i}\"]"),
+                _ => format!(
+                    "payload.data.object == \"deal-{i}\" and payload.data.email matches \"*@example.org\""
+                ),
+            };
             automations
                 .create_automation(CreateAutomationRequest {
                     parent: format!("projects/{project}"),

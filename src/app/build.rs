@@ -165,6 +165,7 @@ pub(super) async fn build(
         bus.clone(),
         registry.clone(),
         config.automations.clone(),
+        runs_wake.clone(),
     );
     let executor = Executor::new(
         pool.clone(),

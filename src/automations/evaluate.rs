@@ -5,11 +5,11 @@
 use serde_json::{Map, Value};
 
 use super::{
-    expr::glob,
+    expr::{Root, glob},
     model::{Event, Source, Trigger},
 };
 use crate::{
-    names::TypeId,
+    names::{ConnectionName, TypeId},
     registry::{model::FieldMapping, transform},
 };
 
@@ -87,22 +87,20 @@ pub fn trigger(trigger: &Trigger, event: &Event, type_id: &TypeId) -> Match {
 /// Only the yes-or-no of [`trigger`], without building explanations: the
 /// per-delivery path, which builds the event's `doc` once for every
 /// trigger it tries.
-pub fn trigger_matches(
+pub fn trigger_matches<R: Root + ?Sized>(
     trigger: &Trigger,
-    event: &Event,
-    doc: &Map<String, Value>,
+    connection: &ConnectionName,
+    event_type: &str,
+    doc: &R,
     type_id: &TypeId,
 ) -> bool {
     let source = match &trigger.source {
-        Source::Connection(c) => *c == event.connection,
+        Source::Connection(c) => c == connection,
         Source::Type(t) => t == type_id,
     };
     source
         && (trigger.event_types.is_empty()
-            || trigger
-                .event_types
-                .iter()
-                .any(|p| glob(p, &event.event_type)))
+            || trigger.event_types.iter().any(|p| glob(p, event_type)))
         && trigger.filter.as_ref().is_none_or(|f| f.holds(doc))
 }
 
@@ -130,7 +128,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::{automations::expr::Expr, names::ConnectionName, registry::model::FieldType};
+    use crate::{automations::expr::Expr, registry::model::FieldType};
 
     fn event(event_type: &str, payload: Value) -> Event {
         Event {
@@ -160,7 +158,13 @@ mod tests {
         let t = push_on_main();
         let main = event("push", json!({"ref": "refs/heads/main"}));
         assert!(trigger(&t, &main, &github()).matched());
-        assert!(trigger_matches(&t, &main, &main.document(), &github()));
+        assert!(trigger_matches(
+            &t,
+            &main.connection,
+            &main.event_type,
+            &main.document(),
+            &github()
+        ));
 
         let dev = event("push", json!({"ref": "refs/heads/dev"}));
         assert_eq!(
@@ -172,7 +176,13 @@ mod tests {
                     .into()
             }
         );
-        assert!(!trigger_matches(&t, &dev, &dev.document(), &github()));
+        assert!(!trigger_matches(
+            &t,
+            &dev.connection,
+            &dev.event_type,
+            &dev.document(),
+            &github()
+        ));
 
         let issue = event("issues", json!({"ref": "refs/heads/main"}));
         assert!(matches!(
@@ -182,7 +192,13 @@ mod tests {
                 ..
             }
         ));
-        assert!(!trigger_matches(&t, &issue, &issue.document(), &github()));
+        assert!(!trigger_matches(
+            &t,
+            &issue.connection,
+            &issue.event_type,
+            &issue.document(),
+            &github()
+        ));
 
         let mut elsewhere = main.clone();
         elsewhere.connection =
@@ -196,7 +212,8 @@ mod tests {
         ));
         assert!(!trigger_matches(
             &t,
-            &elsewhere,
+            &elsewhere.connection,
+            &elsewhere.event_type,
             &elsewhere.document(),
             &github()
         ));
@@ -208,14 +225,16 @@ mod tests {
         };
         assert!(trigger_matches(
             &by_type,
-            &elsewhere,
+            &elsewhere.connection,
+            &elsewhere.event_type,
             &elsewhere.document(),
             &github()
         ));
         let vercel = TypeId::parse("vercel").expect("type");
         assert!(!trigger_matches(
             &by_type,
-            &elsewhere,
+            &elsewhere.connection,
+            &elsewhere.event_type,
             &elsewhere.document(),
             &vercel
         ));

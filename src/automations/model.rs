@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::expr::Expr;
+use super::expr::{Expr, Root};
 use crate::{
     auth::Role,
     names::{AutomationName, ConnectionName, TypeId},
@@ -129,6 +129,43 @@ impl Event {
             doc.insert("delivery".into(), d.clone().into());
         }
         doc
+    }
+}
+
+/// The event's document over its parts, for matching: the payload is
+/// borrowed, not copied into a map.
+pub struct EventView<'a> {
+    connection: Value,
+    event_type: Value,
+    payload: &'a Value,
+    delivery: Option<Value>,
+}
+
+impl<'a> EventView<'a> {
+    pub fn new(
+        connection: &ConnectionName,
+        event_type: &str,
+        payload: &'a Value,
+        delivery: Option<&str>,
+    ) -> Self {
+        Self {
+            connection: Value::String(connection.to_string()),
+            event_type: Value::String(event_type.to_owned()),
+            payload,
+            delivery: delivery.map(|d| Value::String(d.to_owned())),
+        }
+    }
+}
+
+impl Root for EventView<'_> {
+    fn field(&self, name: &str) -> Option<&Value> {
+        match name {
+            "connection" => Some(&self.connection),
+            "event_type" => Some(&self.event_type),
+            "payload" => Some(self.payload),
+            "delivery" => self.delivery.as_ref(),
+            _ => None,
+        }
     }
 }
 

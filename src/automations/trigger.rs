@@ -4,7 +4,9 @@
 //! at most one per version and delivery, so a delivery posted again or
 //! redriven starts nothing more. Versions never change once published, so
 //! their parsed specs are cached: matching costs one indexed query per
-//! batch of deliveries and an evaluation per listening automation.
+//! batch of deliveries, and per delivery a lookup of the values the
+//! filters require (see `expr::Prefilter`) and an evaluation of only the
+//! automations that lookup leaves.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -16,7 +18,8 @@ use serde_json::Value;
 
 use super::{
     evaluate,
-    model::{Event, RunState, RunTrigger, Version},
+    expr::Prefilter,
+    model::{Event, EventView, RunState, RunTrigger, Version},
     runs::{self, Start},
 };
 use crate::{
@@ -145,16 +148,22 @@ impl Matcher {
                 versions[l.index].push(version);
             }
         }
+        let prefilters: Vec<Prefilter> = versions
+            .iter()
+            .map(|listening| {
+                Prefilter::new(listening.iter().map(|v| v.spec.trigger.filter.as_ref()))
+            })
+            .collect();
         for d in batch {
-            let listening = index
-                .get(d.connection)
-                .map_or(&[][..], |i| &versions[*i][..]);
-            if listening.is_empty() {
+            let Some(&i) = index.get(d.connection) else {
+                continue;
+            };
+            if versions[i].is_empty() {
                 continue;
             }
             let project = d.connection.project.clone();
             let connection = d.connection.clone();
-            let (events, held) = self.one(client, d, listening).await?;
+            let (events, held) = self.one(client, d, &versions[i], &prefilters[i]).await?;
             matched
                 .events
                 .extend(events.into_iter().map(|e| (project.clone(), e)));
@@ -170,24 +179,35 @@ impl Matcher {
         client: &impl GenericClient,
         d: Delivered<'_>,
         listening: &[Arc<Version>],
+        prefilter: &Prefilter,
     ) -> Result<(Vec<EventPayload>, bool), StoreError> {
-        let mut event = Event {
-            connection: d.connection.clone(),
-            event_type: d.event_type,
-            payload: Value::Null,
-            delivery: Some(format!("{}/deliveries/{}", d.connection, d.id)),
+        let delivery = format!("{}/deliveries/{}", d.connection, d.id);
+        let hits: Vec<&Arc<Version>> = {
+            let view = EventView::new(d.connection, &d.event_type, &d.body, Some(&delivery));
+            prefilter
+                .candidates(&view)
+                .into_iter()
+                .filter_map(|at| listening.get(at))
+                .filter(|v| {
+                    evaluate::trigger_matches(
+                        &v.spec.trigger,
+                        d.connection,
+                        &d.event_type,
+                        &view,
+                        &d.type_id,
+                    )
+                })
+                .collect()
         };
-        // The body goes into the document the filters read, and back.
-        let mut doc = event.document();
-        doc.insert("payload".to_owned(), d.body);
-        let hits: Vec<&Arc<Version>> = listening
-            .iter()
-            .filter(|v| evaluate::trigger_matches(&v.spec.trigger, &event, &doc, &d.type_id))
-            .collect();
         if hits.is_empty() {
             return Ok((Vec::new(), false));
         }
-        event.payload = doc.remove("payload").unwrap_or(Value::Null);
+        let event = Event {
+            connection: d.connection.clone(),
+            event_type: d.event_type,
+            payload: d.body,
+            delivery: Some(delivery),
+        };
         let cause_chain = match &d.caused_by {
             Some(action) => store::automation_runs::cause_of(client, &d.connection.project, action)
                 .await?

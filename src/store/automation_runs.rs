@@ -413,3 +413,20 @@ pub async fn cause_of(
     .map(|row| row.try_get(0))
     .transpose()?)
 }
+
+/// Deletes up to `limit` runs that ended before `before`; returns how many.
+pub async fn purge_batch(
+    client: &impl GenericClient,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<u64, StoreError> {
+    execute(
+        client,
+        "DELETE FROM automation_runs WHERE (project, automation, id) IN \
+           (SELECT project, automation, id FROM automation_runs \
+            WHERE state IN ('succeeded', 'failed', 'cancelled', 'skipped') AND end_time < $1 \
+            ORDER BY end_time LIMIT $2)",
+        &[&before, &limit],
+    )
+    .await
+}

@@ -68,7 +68,7 @@ async fn one_of_two_replicas_purges_old_entries_once_and_the_chain_still_verifie
         first.last_result,
         Some(serde_json::json!({
             "audit_entries": 0, "audit_chains": 0,
-            "health_samples": 0, "alerts": 0, "notifications": 0,
+            "health_samples": 0, "alerts": 0, "notifications": 0, "runs": 0,
         }))
     );
     five_changes(&app).await;
@@ -107,7 +107,13 @@ async fn one_of_two_replicas_purges_old_entries_once_and_the_chain_still_verifie
            create_time) VALUES \
          ('other', 'old', 'mail', 'alert.test', '{}', 'delivered', now() - interval '2 hours'), \
          ('other', 'waiting', 'mail', 'alert.test', '{}', 'pending', now() - interval '2 hours'), \
-         ('other', 'new', 'mail', 'alert.test', '{}', 'delivered', now())",
+         ('other', 'new', 'mail', 'alert.test', '{}', 'delivered', now()); \
+         INSERT INTO automations (project, id, draft, etag) VALUES ('other', 'auto', '{}', 'e'); \
+         INSERT INTO automation_runs (project, automation, id, version, trigger, event, state, \
+           end_time) VALUES \
+         ('other', 'auto', 'old', 1, 'manual', '{}', 'succeeded', now() - interval '2 hours'), \
+         ('other', 'auto', 'waiting', 1, 'manual', '{}', 'waiting', NULL), \
+         ('other', 'auto', 'new', 1, 'manual', '{}', 'failed', now())",
     )
     .await;
     app.db()
@@ -125,7 +131,7 @@ async fn one_of_two_replicas_purges_old_entries_once_and_the_chain_still_verifie
         record.last_result,
         Some(serde_json::json!({
             "audit_entries": 3, "audit_chains": 1,
-            "health_samples": 3, "alerts": 1, "notifications": 1,
+            "health_samples": 3, "alerts": 1, "notifications": 1, "runs": 1,
         }))
     );
     let db = app.db().await;
@@ -144,6 +150,7 @@ async fn one_of_two_replicas_purges_old_entries_once_and_the_chain_still_verifie
     };
     assert_eq!(ids("alerts").await, ["firing", "new"]);
     assert_eq!(ids("alert_notifications").await, ["new", "waiting"]);
+    assert_eq!(ids("automation_runs").await, ["new", "waiting"]);
     let left: i64 = app
         .db()
         .await

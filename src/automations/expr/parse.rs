@@ -1,158 +1,28 @@
-//! The filter language of triggers and condition steps: comparisons over
-//! paths into the event, joined with `and`, `or`, `not`. Declarative and
-//! closed: no functions, no loops, never user code. Parsed once when an
-//! automation is written; stored as its source.
-//!
-//! ```text
-//! expr    = or
-//! or      = and ("or" and)*
-//! and     = not ("and" not)*
-//! not     = "not" not | compare
-//! compare = operand [op operand | "in" list]
-//! op      = "==" | "!=" | "<" | "<=" | ">" | ">=" | "contains" | "matches"
-//! operand = path | literal | "(" expr ")"
-//! path    = name ("." name | "[" digits "]")*
-//! literal = "string" | 'string' | number | true | false | null
-//! list    = "[" [literal ("," literal)*] "]"
-//! ```
-//!
-//! A missing path is `null`. A bare operand holds when it is truthy (not
-//! null, false, 0, "" or empty). `<`, `<=`, `>`, `>=` compare two numbers or
-//! two strings, and are false otherwise; `contains` is substring or array
-//! membership; `matches` is a glob where `*` is any run of characters.
+//! Source text to the expression tree: a tokenizer and a recursive-descent
+//! parser with depth and size limits.
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-/// Longest source accepted.
-pub const MAX_LEN: usize = 4096;
-/// Deepest nesting accepted (parentheses and `not`s).
-const MAX_DEPTH: usize = 32;
-/// Most items in one `in` list.
-const MAX_LIST: usize = 100;
+use super::{MAX_DEPTH, MAX_LIST, Node, Op, Operand, ParseError, Path, Segment};
 
-/// A parsed expression, with the source it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Expr {
-    source: String,
-    root: Node,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Node {
-    Or(Vec<Node>),
-    And(Vec<Node>),
-    Not(Box<Node>),
-    Compare(Operand, Op, Operand),
-    In(Operand, Vec<Value>),
-    Truthy(Operand),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Operand {
-    Path(Vec<Segment>),
-    Literal(Value),
-    Group(Box<Node>),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Segment {
-    Key(String),
-    Index(usize),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Contains,
-    Matches,
-}
-
-impl Op {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Eq => "==",
-            Self::Ne => "!=",
-            Self::Lt => "<",
-            Self::Le => "<=",
-            Self::Gt => ">",
-            Self::Ge => ">=",
-            Self::Contains => "contains",
-            Self::Matches => "matches",
-        }
+/// Parses a whole source.
+pub(super) fn parse(source: &str) -> Result<Node, ParseError> {
+    let mut parser = Parser {
+        tokens: tokenize(source)?,
+        next: 0,
+        depth: 0,
+        end: source.len(),
+    };
+    let root = parser.or()?;
+    if let Some((at, token)) = parser.tokens.get(parser.next) {
+        return Err(ParseError {
+            at: *at,
+            message: format!("unexpected {token}"),
+        });
     }
-}
-
-/// Why a source is not an expression, and where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("at byte {at}: {message}")]
-pub struct ParseError {
-    pub at: usize,
-    pub message: String,
-}
-
-impl Expr {
-    pub fn parse(source: &str) -> Result<Self, ParseError> {
-        if source.len() > MAX_LEN {
-            return Err(ParseError {
-                at: MAX_LEN,
-                message: format!("longer than {MAX_LEN} bytes"),
-            });
-        }
-        let mut parser = Parser {
-            tokens: tokenize(source)?,
-            next: 0,
-            depth: 0,
-            end: source.len(),
-        };
-        let root = parser.or()?;
-        if let Some((at, token)) = parser.tokens.get(parser.next) {
-            return Err(ParseError {
-                at: *at,
-                message: format!("unexpected {token}"),
-            });
-        }
-        Ok(Self {
-            source: source.to_owned(),
-            root,
-        })
-    }
-
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
-    /// Whether the expression holds over `doc`.
-    pub fn holds(&self, doc: &Map<String, Value>) -> bool {
-        eval(&self.root, doc, &mut None)
-    }
-
-    /// Whether it holds, and each comparison's operands and outcome in
-    /// words, for a dry run.
-    pub fn explain(&self, doc: &Map<String, Value>) -> (bool, Vec<String>) {
-        let mut trace = Some(Vec::new());
-        let held = eval(&self.root, doc, &mut trace);
-        (held, trace.unwrap_or_default())
-    }
-}
-
-impl serde::Serialize for Expr {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.source)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Expr {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let source = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Self::parse(&source).map_err(serde::de::Error::custom)
-    }
+    Ok(root)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -419,7 +289,7 @@ impl Parser {
                 }
                 self.expect_punct("]")?;
             } else {
-                return Ok(Operand::Path(segments));
+                return Ok(Operand::Path(Path(segments)));
             }
         }
     }
@@ -465,157 +335,3 @@ fn is_keyword(name: &str) -> bool {
         "and" | "or" | "not" | "in" | "contains" | "matches" | "true" | "false" | "null"
     )
 }
-
-fn resolve<'a>(doc: &'a Map<String, Value>, path: &[Segment]) -> Option<&'a Value> {
-    let mut segments = path.iter();
-    let mut current = match segments.next()? {
-        Segment::Key(k) => doc.get(k)?,
-        Segment::Index(_) => return None,
-    };
-    for segment in segments {
-        current = match (segment, current) {
-            (Segment::Key(k), Value::Object(map)) => map.get(k)?,
-            (Segment::Index(i), Value::Array(items)) => items.get(*i)?,
-            _ => return None,
-        };
-    }
-    Some(current)
-}
-
-fn value_of(operand: &Operand, doc: &Map<String, Value>, trace: &mut Option<Vec<String>>) -> Value {
-    match operand {
-        Operand::Path(p) => resolve(doc, p).cloned().unwrap_or(Value::Null),
-        Operand::Literal(v) => v.clone(),
-        Operand::Group(node) => Value::Bool(eval(node, doc, trace)),
-    }
-}
-
-fn describe(operand: &Operand) -> String {
-    match operand {
-        Operand::Path(p) => p
-            .iter()
-            .enumerate()
-            .map(|(i, s)| match s {
-                Segment::Key(k) if i == 0 => k.clone(),
-                Segment::Key(k) => format!(".{k}"),
-                Segment::Index(n) => format!("[{n}]"),
-            })
-            .collect(),
-        Operand::Literal(v) => v.to_string(),
-        Operand::Group(_) => "(…)".to_owned(),
-    }
-}
-
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
-}
-
-fn equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        _ => a == b,
-    }
-}
-
-fn order(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
-        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
-        _ => None,
-    }
-}
-
-/// Glob match: `*` is any run of characters, everything else literal.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for middle in &parts[1..parts.len() - 1] {
-        match rest.find(middle) {
-            Some(at) => rest = &rest[at + middle.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
-fn compare(op: Op, a: &Value, b: &Value) -> bool {
-    use std::cmp::Ordering::{Equal, Greater, Less};
-    match op {
-        Op::Eq => equal(a, b),
-        Op::Ne => !equal(a, b),
-        Op::Lt => order(a, b) == Some(Less),
-        Op::Le => matches!(order(a, b), Some(Less | Equal)),
-        Op::Gt => order(a, b) == Some(Greater),
-        Op::Ge => matches!(order(a, b), Some(Greater | Equal)),
-        Op::Contains => match (a, b) {
-            (Value::String(s), Value::String(part)) => s.contains(part.as_str()),
-            (Value::Array(items), wanted) => items.iter().any(|i| equal(i, wanted)),
-            _ => false,
-        },
-        Op::Matches => match (a, b) {
-            (Value::String(s), Value::String(pattern)) => glob(pattern, s),
-            _ => false,
-        },
-    }
-}
-
-fn eval(node: &Node, doc: &Map<String, Value>, trace: &mut Option<Vec<String>>) -> bool {
-    match node {
-        Node::Or(items) => items.iter().any(|n| eval(n, doc, trace)),
-        Node::And(items) => items.iter().all(|n| eval(n, doc, trace)),
-        Node::Not(inner) => !eval(inner, doc, trace),
-        Node::Truthy(operand) => {
-            let value = value_of(operand, doc, trace);
-            let held = truthy(&value);
-            if let (Some(t), Operand::Path(_)) = (trace.as_mut(), operand) {
-                t.push(format!("{} is {value}: {held}", describe(operand)));
-            }
-            held
-        }
-        Node::Compare(left, op, right) => {
-            let (a, b) = (value_of(left, doc, trace), value_of(right, doc, trace));
-            let held = compare(*op, &a, &b);
-            if let Some(t) = trace.as_mut() {
-                let shown = |o: &Operand, v: &Value| match o {
-                    Operand::Path(_) => format!("{} (is {v})", describe(o)),
-                    _ => describe(o),
-                };
-                t.push(format!(
-                    "{} {} {}: {held}",
-                    shown(left, &a),
-                    op.as_str(),
-                    shown(right, &b)
-                ));
-            }
-            held
-        }
-        Node::In(operand, items) => {
-            let value = value_of(operand, doc, trace);
-            let held = items.iter().any(|i| equal(i, &value));
-            if let Some(t) = trace.as_mut() {
-                t.push(format!(
-                    "{} is {value}, in the list: {held}",
-                    describe(operand)
-                ));
-            }
-            held
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests;
