@@ -56,9 +56,17 @@ pub struct Delivered<'a> {
 /// A version by (project, automation id, number).
 type VersionKey = (String, String, i32);
 
+/// What listens to one connection, ready to match against.
+struct Set {
+    key: Vec<(String, i32)>,
+    versions: Vec<Arc<Version>>,
+    prefilter: Prefilter,
+}
+
 #[derive(Clone, Default)]
 pub struct Matcher {
     versions: Arc<Mutex<HashMap<VersionKey, Arc<Version>>>>,
+    sets: Arc<Mutex<HashMap<ConnectionName, Arc<Set>>>>,
     loop_depth: u32,
 }
 
@@ -66,6 +74,7 @@ impl Matcher {
     pub fn new(loop_depth: u32) -> Self {
         Self {
             versions: Arc::default(),
+            sets: Arc::default(),
             loop_depth,
         }
     }
@@ -94,6 +103,52 @@ impl Matcher {
         }
         cache.insert(key, version.clone());
         Ok(Some(version))
+    }
+
+    /// The versions listening to `connection` (`key`: their automation ids
+    /// and numbers, as the store listed them) and their prefilter: built
+    /// once, and again only when what listens changes.
+    async fn set(
+        &self,
+        client: &impl GenericClient,
+        connection: &ConnectionName,
+        key: Vec<(String, i32)>,
+    ) -> Result<Arc<Set>, StoreError> {
+        let found = self
+            .sets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(connection)
+            .filter(|s| s.key == key)
+            .cloned();
+        if let Some(found) = found {
+            return Ok(found);
+        }
+        let mut versions = Vec::with_capacity(key.len());
+        for (id, number) in &key {
+            let Ok(id) = ResourceId::parse("automation", id) else {
+                continue;
+            };
+            let automation = AutomationName {
+                project: connection.project.clone(),
+                id,
+            };
+            if let Some(version) = self.version(client, &automation, *number).await? {
+                versions.push(version);
+            }
+        }
+        let prefilter = Prefilter::new(versions.iter().map(|v| v.spec.trigger.filter.as_ref()));
+        let set = Arc::new(Set {
+            key,
+            versions,
+            prefilter,
+        });
+        let mut sets = self.sets.lock().unwrap_or_else(|e| e.into_inner());
+        if sets.len() >= CACHE_LIMIT {
+            sets.clear();
+        }
+        sets.insert(connection.clone(), set.clone());
+        Ok(set)
     }
 
     fn cached(&self, key: &VersionKey) -> Option<Arc<Version>> {
@@ -132,38 +187,27 @@ impl Matcher {
         if listening.is_empty() {
             return Ok(matched);
         }
-        let mut versions: Vec<Vec<Arc<Version>>> = vec![Vec::new(); distinct.len()];
+        let mut grouped: Vec<Vec<(String, i32)>> = vec![Vec::new(); distinct.len()];
         for l in listening {
-            let Some((connection, _)) = distinct.get(l.index) else {
-                continue;
-            };
-            let Ok(id) = ResourceId::parse("automation", &l.automation) else {
-                continue;
-            };
-            let automation = AutomationName {
-                project: connection.project.clone(),
-                id,
-            };
-            if let Some(version) = self.version(client, &automation, l.version).await? {
-                versions[l.index].push(version);
+            if let Some(group) = grouped.get_mut(l.index) {
+                group.push((l.automation, l.version));
             }
         }
-        let prefilters: Vec<Prefilter> = versions
-            .iter()
-            .map(|listening| {
-                Prefilter::new(listening.iter().map(|v| v.spec.trigger.filter.as_ref()))
-            })
-            .collect();
+        let mut sets: Vec<Option<Arc<Set>>> = Vec::with_capacity(distinct.len());
+        for (key, (connection, _)) in grouped.into_iter().zip(&distinct) {
+            sets.push(if key.is_empty() {
+                None
+            } else {
+                Some(self.set(client, connection, key).await?)
+            });
+        }
         for d in batch {
-            let Some(&i) = index.get(d.connection) else {
+            let Some(Some(set)) = index.get(d.connection).map(|i| &sets[*i]) else {
                 continue;
             };
-            if versions[i].is_empty() {
-                continue;
-            }
             let project = d.connection.project.clone();
             let connection = d.connection.clone();
-            let (events, held) = self.one(client, d, &versions[i], &prefilters[i]).await?;
+            let (events, held) = self.one(client, d, &set.versions, &set.prefilter).await?;
             matched
                 .events
                 .extend(events.into_iter().map(|e| (project.clone(), e)));

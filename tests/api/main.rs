@@ -18,6 +18,7 @@ mod audit_reads;
 mod auth;
 mod auth_keys;
 mod automation_guards;
+mod automation_leases;
 mod automation_versions;
 mod automations;
 mod binary;
