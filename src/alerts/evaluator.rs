@@ -124,6 +124,12 @@ impl Alerting {
             match (step, current) {
                 (Step::Nothing, _) => {}
                 (Step::Fire(summary), _) => {
+                    // The rule may be being deleted: its row, shared, is
+                    // what a deletion takes first, so the alert fires
+                    // before the deletion resolves it, or not at all.
+                    if !store::alert_rules::lock_shared(client, &rule.definition.name).await? {
+                        continue;
+                    }
                     let new = NewAlert {
                         name: &AlertName {
                             project: connection.project.clone(),

@@ -251,6 +251,22 @@ pub async fn claim_defaults(
 
 /// The enabled rules whose scope takes in `connection`: its project's, its
 /// own, and its type's.
+/// Takes a shared lock on rule `name`'s row for the transaction (a
+/// deletion, which locks it for update, waits, or is waited for); false
+/// when it no longer exists.
+pub async fn lock_shared(
+    client: &impl GenericClient,
+    name: &AlertRuleName,
+) -> Result<bool, StoreError> {
+    Ok(query_opt(
+        client,
+        "SELECT 1 FROM alert_rules WHERE project = $1 AND id = $2 FOR SHARE",
+        &[&name.project.as_str(), &name.id.as_str()],
+    )
+    .await?
+    .is_some())
+}
+
 pub async fn watching(
     client: &impl GenericClient,
     connection: &ConnectionName,

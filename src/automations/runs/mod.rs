@@ -246,11 +246,31 @@ async fn overlap(
             for other in active {
                 let mut other = other.clone();
                 let message = format!("cancelled: {} replaces it", run.name);
-                events.push(cancel(client, &mut other, "CANCELLED_BY_NEWER_RUN", &message).await?);
+                events.push(
+                    cancel(
+                        client,
+                        &mut other,
+                        "CANCELLED_BY_NEWER_RUN",
+                        &message,
+                        Stop::UnlessBusy,
+                    )
+                    .await?,
+                );
             }
             Ok(true)
         }
     }
+}
+
+/// How a cancelled run's action is asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Waiting for the action's row if its worker holds it: for callers
+    /// that hold nothing a worker waits for.
+    Wait,
+    /// Skipping it if its worker holds it (it is finishing anyway): for
+    /// the webhook processor, which may hold the event log's lock.
+    UnlessBusy,
 }
 
 /// Cancels a run that has not ended, and asks the action it waits for to
@@ -260,15 +280,22 @@ pub async fn cancel(
     run: &mut Run,
     reason: &str,
     message: &str,
+    stop: Stop,
 ) -> Result<EventPayload, StoreError> {
     let awaited = run
         .steps
         .get(usize::try_from(run.step).unwrap_or(usize::MAX))
+        .filter(|s| s.state == StepState::Running)
         .and_then(|s| s.action.as_deref())
-        .filter(|_| run.state == RunState::Waiting)
         .and_then(|a| ActionName::parse(a).ok());
-    if let Some(action) = &awaited {
-        store::actions::cancel_unless_busy(client, action).await?;
+    match (&awaited, stop) {
+        (Some(action), Stop::Wait) => {
+            store::actions::cancel(client, action).await?;
+        }
+        (Some(action), Stop::UnlessBusy) => {
+            store::actions::cancel_unless_busy(client, action).await?;
+        }
+        (None, _) => {}
     }
     run.state = RunState::Cancelled;
     run.reason = reason.to_owned();

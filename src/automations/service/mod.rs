@@ -193,6 +193,7 @@ impl Automations {
                 &mut run,
                 "CANCELLED_BY_CALLER",
                 "its automation was deleted",
+                runs::Stop::Wait,
             )
             .await?;
         }

@@ -242,6 +242,7 @@ impl Automations {
             &mut run,
             "CANCELLED_BY_CALLER",
             "cancelled by a caller",
+            runs::Stop::Wait,
         )
         .await?;
         store::status::append(&tx, &automation.project, &event).await?;
