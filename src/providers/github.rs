@@ -283,4 +283,80 @@ mod tests {
             assert_eq!(GitHub.webhook_health(other, &Value::Null), None, "{other}");
         }
     }
+
+    fn plan(settings: Value, action: &str, params: Value) -> Option<Result<Vec<Planned>, String>> {
+        let settings = super::super::object(settings);
+        let call = PlanCall {
+            base_uri: "https://gh.test",
+            settings: &settings,
+        };
+        GitHub
+            .plan(&call, action, &super::super::object(params))
+            .map(|r| r.map_err(|e| e.error.public_message().to_owned()))
+    }
+
+    #[test]
+    fn a_dispatch_is_planned_as_it_would_be_sent() {
+        let repo = json!({"owner": "acme", "repo": "web"});
+        let planned = plan(
+            repo.clone(),
+            "push",
+            json!({"event_type": "deploy", "client_payload": {"a": 1}}),
+        )
+        .expect("its own action")
+        .expect("a plan");
+        assert_eq!(planned.len(), 1);
+        assert_eq!(planned[0].method, "POST");
+        assert_eq!(planned[0].url, "https://gh.test/repos/acme/web/dispatches");
+        assert_eq!(
+            planned[0].body,
+            json!({"event_type": "deploy", "client_payload": {"a": 1, "patchbay_action_id": PLANNED_ACTION_ID}})
+        );
+        assert!(
+            planned[0].summary.contains("acme/web"),
+            "{}",
+            planned[0].summary
+        );
+        let pull = plan(repo.clone(), "pull", json!({}))
+            .expect("its own")
+            .expect("a plan");
+        assert_eq!(pull[0].body["event_type"], "patchbay.pull");
+        assert!(plan(repo, "deploy", json!({})).is_none(), "not GitHub's");
+        for settings in [
+            json!({"owner": "acme"}),
+            json!({"owner": "", "repo": "web"}),
+        ] {
+            assert!(plan(settings, "push", json!({})).expect("its own").is_err());
+        }
+    }
+
+    #[test]
+    fn a_full_payload_is_sent_as_given_and_a_roomier_one_gains_the_id() {
+        let nine: Map<String, Value> = (0..9).map(|i| (format!("k{i}"), json!(i))).collect();
+        let mut ten = nine.clone();
+        ten.insert("k9".into(), json!(9));
+        let body = |payload: &Map<String, Value>| {
+            dispatch_body(
+                "push",
+                "act-1",
+                &super::super::object(json!({"client_payload": payload})),
+            )
+        };
+        assert_eq!(body(&nine)["client_payload"][ACTION_ID_KEY], "act-1");
+        assert_eq!(body(&ten)["client_payload"], Value::Object(ten.clone()));
+    }
+
+    #[test]
+    fn a_dispatch_names_the_action_that_sent_it() {
+        let dispatched = json!({"client_payload": {"patchbay_action_id": "act-7"}});
+        assert_eq!(
+            GitHub.webhook_cause("repository_dispatch", &dispatched),
+            Some("act-7".to_owned())
+        );
+        assert_eq!(GitHub.webhook_cause("push", &dispatched), None);
+        assert_eq!(
+            GitHub.webhook_cause("repository_dispatch", &json!({"client_payload": {}})),
+            None
+        );
+    }
 }

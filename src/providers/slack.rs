@@ -199,4 +199,26 @@ mod tests {
         );
         assert_eq!(Slack.webhook_health("", &Value::Null), None);
     }
+
+    #[test]
+    fn a_message_is_planned_to_the_connections_channel() {
+        let plan = |settings: Value, action: &str| {
+            let settings = object(settings);
+            let call = PlanCall {
+                base_uri: "https://slack.test",
+                settings: &settings,
+            };
+            Slack.plan(&call, action, &object(json!({"text": "hi"})))
+        };
+        let planned = plan(json!({"channel": "C1"}), "post-message")
+            .expect("its own action")
+            .expect("a plan");
+        assert_eq!(planned.len(), 1);
+        assert_eq!(planned[0].method, "POST");
+        assert_eq!(planned[0].url, "https://slack.test/api/chat.postMessage");
+        assert_eq!(planned[0].body, json!({"channel": "C1", "text": "hi"}));
+        assert!(planned[0].summary.contains("C1"));
+        assert!(plan(json!({"channel": "C1"}), "deploy").is_none());
+        assert!(plan(json!({}), "post-message").expect("its own").is_err());
+    }
 }

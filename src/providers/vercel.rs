@@ -354,3 +354,6 @@ fn capitalize(s: &str) -> String {
         .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;
